@@ -1,0 +1,134 @@
+"""Typed errors of the Runtype provider.
+
+Every error is an ``AirflowException`` so Airflow treats it as a task failure, and every message names
+the request (method and path) and the HTTP status. None of them ever carries the API key: the key is
+only ever placed in a request header, never in a URL, a message or a repr.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtype_provider.version_compat import AirflowException, AirflowNotFoundException
+
+
+class RuntypeError(AirflowException):
+    """Base class of every error raised by this provider."""
+
+
+class RuntypeConfigurationError(RuntypeError, ValueError):
+    """A connection or argument is invalid; raised before any request is sent."""
+
+
+class RuntypeRequestError(RuntypeError):
+    """A request failed: ``method`` and ``path`` name it."""
+
+    def __init__(self, message: str, *, method: str, path: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+
+
+class RuntypeConnectionError(RuntypeRequestError):
+    """No complete HTTP response arrived (refused, reset, timed out, dropped).
+
+    ``sent`` is False only when the request provably never reached the server (connection refused,
+    DNS failure, connect timeout); a retry of a non-idempotent call is safe only then.
+    """
+
+    def __init__(self, *, method: str, path: str, reason: str, sent: bool) -> None:
+        super().__init__(f"Runtype API {method} {path} failed: {reason}", method=method, path=path)
+        self.reason = reason
+        self.sent = sent
+
+
+class RuntypeResponseError(RuntypeRequestError):
+    """A 2xx response whose body is not the JSON shape the endpoint documents."""
+
+
+class RuntypeApiError(RuntypeRequestError):
+    """The API answered with an error status; carries the server's ``error`` message and ``details``."""
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        path: str,
+        status_code: int,
+        error: str | None = None,
+        details: list[Any] | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.error = error
+        self.details = details or []
+        self.body = body
+        self.retry_after = retry_after
+        super().__init__(self._format(method, path), method=method, path=path)
+
+    def _format(self, method: str, path: str) -> str:
+        text = f"Runtype API {method} {path} returned HTTP {self.status_code}"
+        if self.error:
+            text += f": {self.error}"
+        parts = []
+        for item in self.details:
+            if isinstance(item, dict):
+                where = f"{item['path']}: " if item.get("path") else ""
+                parts.append(f"{where}{item.get('message', item)}")
+            else:
+                parts.append(str(item))
+        if parts:
+            text += " (" + "; ".join(parts) + ")"
+        return text
+
+
+class RuntypeAuthError(RuntypeApiError):
+    """401 (missing, invalid or revoked API key) or 403 (key lacks the scope)."""
+
+
+class RuntypeNotFoundError(RuntypeApiError, AirflowNotFoundException):
+    """404: the schedule, run, batch, product or surface does not exist."""
+
+
+class RuntypeEntitlementError(RuntypeApiError):
+    """402: a plan limit (e.g. ``ACTIVE_SCHEDULE_LIMIT``); ``code`` and ``upgrade_url`` come from the body."""
+
+    @property
+    def code(self) -> str | None:
+        return self.body.get("code") if isinstance(self.body, dict) else None
+
+    @property
+    def upgrade_url(self) -> str | None:
+        return self.body.get("upgradeUrl") if isinstance(self.body, dict) else None
+
+
+class RuntypeRateLimitError(RuntypeApiError):
+    """429: too many requests; ``retry_after`` is the server's hint in seconds, if any."""
+
+
+class RuntypeServerError(RuntypeApiError):
+    """5xx: the server failed; retried for idempotent requests."""
+
+
+class RuntypeRunError(RuntypeError):
+    """A schedule run ended badly (failed, cancelled, too many failed records, or timed out waiting)."""
+
+    def __init__(self, message: str, *, run: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.run = run or {}
+
+
+def api_error_class(status_code: int) -> type[RuntypeApiError]:
+    """The exception class for an HTTP error status."""
+    if status_code in (401, 403):
+        return RuntypeAuthError
+    if status_code == 404:
+        return RuntypeNotFoundError
+    if status_code == 402:
+        return RuntypeEntitlementError
+    if status_code == 429:
+        return RuntypeRateLimitError
+    if status_code >= 500:
+        return RuntypeServerError
+    return RuntypeApiError

@@ -1,0 +1,70 @@
+"""Provider metadata read by Airflow (entry point ``apache_airflow_provider``); imports nothing heavy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+UI_FIELD_BEHAVIOUR: dict[str, Any] = {
+    "hidden-fields": ["schema", "port", "login"],
+    "relabeling": {"host": "API base URL", "password": "API Key"},
+    "placeholders": {
+        "host": "https://api.runtype.com",
+        "password": "rt_live_… or rt_test_…",
+        "description": "Runtype workspace used by these DAGs",
+    },
+}
+
+CONN_FIELDS: dict[str, dict[str, Any]] = {
+    "timeout": {
+        "label": "Request timeout (seconds)",
+        "description": "Seconds to wait for each Runtype API request. Default 30.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
+    },
+    "retry_limit": {
+        "label": "Retry limit",
+        "description": "Retries after a connection error, timeout, 5xx or 429 (run-now is never retried "
+        "into a second run). Default 3.",
+        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 3},
+    },
+    "retry_delay": {
+        "label": "First retry delay (seconds)",
+        "description": "Backoff before the first retry; doubles each retry, with jitter. Default 1.",
+        "schema": {"type": ["number", "null"], "minimum": 0, "default": 1},
+    },
+    "dashboard_url": {
+        "label": "Dashboard URL",
+        "description": "Base URL of the Runtype dashboard, for the 'Runtype run' link. "
+        "Default https://app.runtype.com.",
+        "schema": {"type": ["string", "null"], "format": "url"},
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        "package-name": "airflow-provider-runtype",
+        "name": "Runtype",
+        "description": "Run Runtype schedules from Airflow, wait for their runs, collect per-record results "
+        "and manage schedules. https://runtype.com",
+        "integrations": [
+            {
+                "integration-name": "Runtype",
+                "external-doc-url": "https://docs.runtype.com",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.hooks.runtype"]}],
+        "operators": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.operators.runtype"]}],
+        "sensors": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.sensors.runtype"]}],
+        "triggers": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.triggers.runtype"]}],
+        "connection-types": [
+            {
+                "connection-type": "runtype",
+                "hook-class-name": "runtype_provider.hooks.runtype.RuntypeHook",
+                "hook-name": "Runtype",
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
+                "conn-fields": CONN_FIELDS,
+            }
+        ],
+        "extra-links": ["runtype_provider.operators.runtype.RuntypeRunLink"],
+    }
