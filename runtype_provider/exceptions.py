@@ -60,7 +60,7 @@ class RuntypeApiError(RuntypeRequestError):
         body: Any = None,
         retry_after: float | None = None,
     ) -> None:
-        self.status_code = status_code
+        self.status_code = status_code  # type: ignore[assignment]  # AirflowException declares HTTPStatus
         self.error = error
         self.details = details or []
         self.body = body

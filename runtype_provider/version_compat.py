@@ -6,8 +6,8 @@ from airflow import __version__ as _airflow_version
 from packaging.version import Version
 
 _AIRFLOW_VERSION = Version(Version(_airflow_version).base_version)
-AIRFLOW_V_3_2_PLUS = _AIRFLOW_VERSION >= Version("3.2.0")
-AIRFLOW_V_3_3_PLUS = _AIRFLOW_VERSION >= Version("3.3.0")
+AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= _AIRFLOW_VERSION
+AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= _AIRFLOW_VERSION
 
 from airflow.sdk import (  # noqa: E402  (3.1+)
     BaseHook,

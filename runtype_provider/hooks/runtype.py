@@ -122,9 +122,7 @@ class RetryPolicy:
             # The server refused the request: nothing was started, so even run-now may be retried,
             # unless it asks us to come back later than we are willing to wait.
             return error.retry_after is None or error.retry_after <= MAX_RETRY_AFTER
-        if isinstance(error, RuntypeServerError) or (
-            isinstance(error, RuntypeApiError) and error.status_code == 408
-        ):
+        if isinstance(error, RuntypeServerError) or (isinstance(error, RuntypeApiError) and error.status_code == 408):
             return idempotent
         return False
 
@@ -198,9 +196,7 @@ def _redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret and text else text
 
 
-def read_response(
-    method: str, path: str, status: int, headers: Any, content: bytes, secret: str | None = None
-) -> Any:
+def read_response(method: str, path: str, status: int, headers: Any, content: bytes, secret: str | None = None) -> Any:
     """The JSON body of a 2xx answer, or the typed error for any other status."""
     import json
 
@@ -606,7 +602,12 @@ class RuntypeHook(BaseHook):
         return self.run(ApiCall("GET", "/v1/schedules", model_parser(SchedulePage), params=params))
 
     def list_schedules(
-        self, *, page_size: int = 50, search: str | None = None, status: str | None = None, view: str | None = None
+        self,
+        *,
+        page_size: int = 50,
+        search: str | None = None,
+        status: str | None = None,
+        view: str | None = None,
     ) -> Iterator[Schedule]:
         """Every schedule matching the filters, fetched page by page as the iterator is consumed."""
         _check_page_size(page_size)
@@ -624,9 +625,7 @@ class RuntypeHook(BaseHook):
         ``execution_options``, ``name``, ``inputs``, ``messages``, ``record_filter``). Not retried unless
         the request provably never reached the server."""
         body = build_schedule_body(**spec)
-        return self.run(
-            ApiCall("POST", "/v1/schedules", model_parser(ScheduleCreated), body=body, idempotent=False)
-        )
+        return self.run(ApiCall("POST", "/v1/schedules", model_parser(ScheduleCreated), body=body, idempotent=False))
 
     def get_schedule(self, schedule_id: str) -> Schedule:
         """``GET /v1/schedules/:id``."""
@@ -699,7 +698,8 @@ class RuntypeHook(BaseHook):
         path = f"/v1/schedules/runs/{segment(run_id, 'run_id')}/results"
         _check_page_size(page_size)
         return self._iter_offset(
-            lambda offset: self.get_run_results_page(run_id, offset=offset, page_size=page_size, status=status), path
+            lambda offset: self.get_run_results_page(run_id, offset=offset, page_size=page_size, status=status),
+            path,
         )
 
     def get_batch_results_page(
@@ -744,7 +744,9 @@ class RuntypeHook(BaseHook):
 
     @staticmethod
     def _surface_path(product_id: str, surface_id: str, schedule_id: str | None = None, action: str = "") -> str:
-        path = f"/v1/products/{segment(product_id, 'product_id')}/surfaces/{segment(surface_id, 'surface_id')}/schedules"
+        path = (
+            f"/v1/products/{segment(product_id, 'product_id')}/surfaces/{segment(surface_id, 'surface_id')}/schedules"
+        )
         if schedule_id is not None:
             path += f"/{segment(schedule_id, 'schedule_id')}"
         return path + (f"/{action}" if action else "")
@@ -802,7 +804,9 @@ class RuntypeHook(BaseHook):
         """``POST …/schedules/:scheduleId/pause``."""
         return self.run(
             ApiCall(
-                "POST", self._surface_path(product_id, surface_id, schedule_id, "pause"), model_parser(ScheduleState)
+                "POST",
+                self._surface_path(product_id, surface_id, schedule_id, "pause"),
+                model_parser(ScheduleState),
             )
         )
 
@@ -810,7 +814,9 @@ class RuntypeHook(BaseHook):
         """``POST …/schedules/:scheduleId/resume``."""
         return self.run(
             ApiCall(
-                "POST", self._surface_path(product_id, surface_id, schedule_id, "resume"), model_parser(ScheduleState)
+                "POST",
+                self._surface_path(product_id, surface_id, schedule_id, "resume"),
+                model_parser(ScheduleState),
             )
         )
 
@@ -865,7 +871,9 @@ class RuntypeHook(BaseHook):
             return _progress(run, batch=await self.get_batch_status_async(run.batch_execution_id))
         return _progress(run, runs=await self.list_schedule_runs_async(run.schedule_id or ""))
 
-    def iter_run_results(self, run: RunReference, *, page_size: int = 50, status: str | None = None) -> Iterator[RecordResult]:
+    def iter_run_results(
+        self, run: RunReference, *, page_size: int = 50, status: str | None = None
+    ) -> Iterator[RecordResult]:
         """Per-record results of a run: by batch id when known (documented paging), else by run id."""
         if run.batch_execution_id:
             return self.get_batch_results(run.batch_execution_id, page_size=page_size, status=status)
@@ -934,12 +942,16 @@ class RuntypeHook(BaseHook):
             from runtype_provider.get_provider_info import CONN_FIELDS
 
             return {
-                name: StringField(lazy_gettext(spec["label"]), widget=BS3TextFieldWidget(), description=spec["description"])
+                name: StringField(
+                    lazy_gettext(spec["label"]), widget=BS3TextFieldWidget(), description=spec["description"]
+                )
                 for name, spec in CONN_FIELDS.items()
             }
 
 
-def _progress(run: RunReference, *, batch: BatchStatus | None = None, runs: list[ScheduleRun] | None = None) -> RunProgress:
+def _progress(
+    run: RunReference, *, batch: BatchStatus | None = None, runs: list[ScheduleRun] | None = None
+) -> RunProgress:
     """Shared by the sync and async paths: turn a batch status or a run list into progress."""
     if batch is not None:
         progress = RunProgress.from_batch(batch)
@@ -955,13 +967,17 @@ def _progress(run: RunReference, *, batch: BatchStatus | None = None, runs: list
 def build_run_url(dashboard_url: str, run: RunReference) -> str:
     """Dashboard link: the surface schedule for product-surface runs, else the schedule's run."""
     base = dashboard_url.rstrip("/")
+
+    def q(value: str) -> str:
+        return quote(value, safe="")
+
     if run.product_id and run.surface_id and run.schedule_id:
-        return f"{base}/products/{quote(run.product_id, safe='')}/surfaces/{quote(run.surface_id, safe='')}/schedules/{quote(run.schedule_id, safe='')}"
+        return f"{base}/products/{q(run.product_id)}/surfaces/{q(run.surface_id)}/schedules/{q(run.schedule_id)}"
     if run.schedule_id:
-        url = f"{base}/schedules/{quote(run.schedule_id, safe='')}"
-        return f"{url}/runs/{quote(run.run_id, safe='')}" if run.run_id else url
+        url = f"{base}/schedules/{q(run.schedule_id)}"
+        return f"{url}/runs/{q(run.run_id)}" if run.run_id else url
     if run.batch_execution_id:
-        return f"{base}/batches/{quote(run.batch_execution_id, safe='')}"
+        return f"{base}/batches/{q(run.batch_execution_id)}"
     return base
 
 

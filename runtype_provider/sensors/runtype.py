@@ -1,0 +1,164 @@
+"""Sensor that waits for a Runtype schedule run to finish."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.hooks.runtype import RuntypeHook
+from runtype_provider.models import FailedRecordsPolicy, RunReference, conclude_run
+from runtype_provider.operators.runtype import (
+    RuntypeRunLink,
+    _default_deferrable,
+    _positive,
+    _RunWaiter,
+)
+from runtype_provider.version_compat import (
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    BaseSensorOperator,
+    Context,
+)
+
+try:
+    from airflow.sdk import PokeReturnValue
+except ImportError:  # pragma: no cover
+    from airflow.sensors.base import PokeReturnValue  # type: ignore[no-redef,unused-ignore]
+
+
+class RuntypeScheduleRunSensor(_RunWaiter, BaseSensorOperator):
+    """Wait for a Runtype schedule run: succeeds when it completes, fails when it fails or is cancelled.
+
+    Give the run reference from :class:`~runtype_provider.operators.runtype.RuntypeRunScheduleOperator`
+    (``run=run_task.output``), or explicit ids: ``batch_execution_id``, or ``schedule_id`` + ``run_id``.
+    Works in ``poke``, ``reschedule`` and deferrable mode; ``timeout`` gives ``AirflowSensorTimeout`` (and
+    ``soft_fail`` skips). The return value (XCom) is the run reference plus ``status``, ``outcome`` and record
+    counts, so it can feed :class:`~runtype_provider.operators.runtype.RuntypeScheduleRunResultsOperator`.
+
+    :param allowed_failed_records: see ``RuntypeRunScheduleOperator``: None (default), N, or ``"X%"``.
+    :param cancel_on_kill: cancel the remote batch when the task is killed (default True).
+    :param max_poll_errors: consecutive failed polls tolerated.
+    :param deferrable: defer to the triggerer (default ``[operators] default_deferrable``).
+    """
+
+    template_fields: Sequence[str] = (
+        "run",
+        "schedule_id",
+        "run_id",
+        "batch_execution_id",
+        "product_id",
+        "surface_id",
+    )
+    template_fields_renderers = {"run": "json"}
+    operator_extra_links = (RuntypeRunLink(),)
+    ui_color = "#e0e7ff"
+
+    def __init__(
+        self,
+        *,
+        run: Any = None,
+        schedule_id: str | None = None,
+        run_id: str | None = None,
+        batch_execution_id: str | None = None,
+        product_id: str | None = None,
+        surface_id: str | None = None,
+        runtype_conn_id: str = RuntypeHook.default_conn_name,
+        allowed_failed_records: int | str | None = None,
+        deferrable: bool | None = None,
+        cancel_on_kill: bool = True,
+        max_poll_errors: int = 5,
+        hook_params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        explicit = batch_execution_id or run_id
+        if run is None and not explicit:
+            raise RuntypeConfigurationError(
+                "give 'run' (the run operator's output) or 'batch_execution_id', or 'schedule_id' with 'run_id'"
+            )
+        if run is not None and explicit:
+            raise RuntypeConfigurationError("give either 'run' or explicit ids, not both")
+        if run_id and not batch_execution_id and not schedule_id:
+            raise RuntypeConfigurationError("'run_id' needs 'schedule_id' (or give 'batch_execution_id')")
+        self.run = run
+        self.schedule_id = schedule_id
+        self.run_id = run_id
+        self.batch_execution_id = batch_execution_id
+        self.product_id = product_id
+        self.surface_id = surface_id
+        self.runtype_conn_id = runtype_conn_id
+        self.hook_params = dict(hook_params or {})
+        self.allowed_failed_records = allowed_failed_records
+        FailedRecordsPolicy.parse(allowed_failed_records)
+        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.cancel_on_kill = cancel_on_kill
+        self.max_poll_errors = max_poll_errors
+        _positive(self.poke_interval, "poke_interval")
+        self.run_url: str | None = None
+        self._run: RunReference | None = None
+        self._errors = [0]
+        self._unknown: set[str | None] = set()
+
+    @property
+    def poll_interval(self) -> float:  # type: ignore[override]
+        return float(self.poke_interval)
+
+    @property
+    def hook(self) -> RuntypeHook:  # type: ignore[override]
+        if "_hook" not in self.__dict__:
+            self.__dict__["_hook"] = RuntypeHook(self.runtype_conn_id, **self.hook_params)
+        return self.__dict__["_hook"]
+
+    def _reference(self) -> RunReference:
+        if self._run is None:
+            if self.run is not None:
+                run = RunReference.coerce(self.run)
+            else:
+                run = RunReference(
+                    schedule_id=self.schedule_id,
+                    run_id=self.run_id,
+                    batch_execution_id=self.batch_execution_id,
+                    product_id=self.product_id,
+                    surface_id=self.surface_id,
+                )
+            run.require_pollable()
+            if not run.run_url:
+                run.run_url = self.hook.run_url(run)
+            self._run, self.run_url = run, run.run_url
+        return self._run
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        run = self._reference()
+        progress = self._poll(run, self._errors, self._unknown)
+        if progress is None or not progress.outcome.is_terminal:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=conclude_run(progress, run, self._policy(), self.log))
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        answer = self.poke(context)  # finish at once if the run is already terminal
+        if isinstance(answer, PokeReturnValue) and answer.is_done:
+            return answer.xcom_value
+        self.defer(
+            trigger=self._trigger(self._reference(), time.time() + self.timeout),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        run, progress = self._event_progress(event)
+        self._run, self.run_url = run, run.run_url
+        if event and event.get("event") == "timeout":
+            message = f"Runtype run {run.run_id or run.batch_execution_id} did not finish within {self.timeout} s"
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        return conclude_run(progress, run, self._policy(), self.log)
+
+    def on_kill(self) -> None:
+        if self._run is not None:
+            self._cancel(self._run, "task killed")
