@@ -26,7 +26,7 @@ from runtype_provider.exceptions import RuntypeConfigurationError
 class RuntypeModel(BaseModel):
     """Base model: camelCase aliases, snake_case attributes, unknown fields kept."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", defer_build=True)
 
     def to_api(self) -> dict[str, Any]:
         """The model as the API spells it (camelCase keys, unknown fields included), JSON-serializable."""
@@ -384,7 +384,7 @@ class RunReference(BaseModel):
     """What identifies one schedule run across tasks: pushed to XCom by the run operator, accepted by
     the sensor and the results operator. Plain snake_case JSON."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     schedule_id: str | None = None
     run_id: str | None = None
@@ -435,7 +435,7 @@ _LOGGING_POLICIES = ("default", "on", "off")
 class ExecutionOptions(RuntypeModel):
     """Typed ``executionOptions`` (all optional; unknown keys are passed through)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", strict=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", strict=True, defer_build=True)
 
     chunk_size: int | None = Field(default=None, ge=1)
     record_concurrency: int | None = Field(default=None, ge=1)
@@ -627,7 +627,7 @@ class FailedRecordsPolicy(BaseModel):
     of the run's records failed.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     max_count: int | None = None
     max_percent: float | None = None

@@ -1,0 +1,55 @@
+# One-command entry points. `make test` and `make demo` work on a fresh machine: they create their own
+# virtualenvs (Airflow 3.3 = newest, Airflow 3.1 = floor) and install everything they need.
+
+PYTHON ?= python3
+AIRFLOW_VERSION ?= 3.3.2
+AIRFLOW_FLOOR_VERSION ?= 3.1.8
+VENV ?= .venv
+VENV_FLOOR ?= .venv-floor
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+PYTEST_FLAGS ?= -q -W error::FutureWarning -W error::DeprecationWarning
+
+.PHONY: test lint unit unit-floor browser demo clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(VENV)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx"
+	touch $@
+
+$(VENV_FLOOR)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_FLOOR)
+	$(VENV_FLOOR)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(VENV_FLOOR)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_FLOOR_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+	$(VENV_FLOOR)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx"
+	touch $@
+
+## lint: ruff (lint + format) and mypy on the newest Airflow.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check runtype_provider tests example_dags
+	$(VENV)/bin/ruff format --check runtype_provider tests example_dags
+	$(VENV)/bin/mypy
+
+## browser: Debian's headless Chromium for the Airflow UI test (installed only when missing).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian chromium for the UI test"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+unit: $(VENV)/.installed browser
+	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS)
+
+unit-floor: $(VENV_FLOOR)/.installed
+	$(VENV_FLOOR)/bin/python -m pytest $(PYTEST_FLAGS) -m "not ui"
+
+## test: lint, types, and the whole suite on Airflow 3.3 (incl. the browser UI test) and 3.1.
+test: lint unit unit-floor
+
+## demo: start the local Runtype, run the core example DAG with `airflow dags test`, print the outcomes.
+demo: $(VENV)/.installed
+	$(VENV)/bin/python scripts/demo.py
+
+clean:
+	rm -rf $(VENV) $(VENV_FLOOR) .mypy_cache .ruff_cache
