@@ -27,8 +27,8 @@ $(VENV_FLOOR)/.installed: pyproject.toml
 
 ## lint: ruff (lint + format) and mypy on the newest Airflow.
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check runtype_provider tests example_dags
-	$(VENV)/bin/ruff format --check runtype_provider tests example_dags
+	$(VENV)/bin/ruff check runtype_provider tests example_dags scripts
+	$(VENV)/bin/ruff format --check runtype_provider tests example_dags scripts
 	$(VENV)/bin/mypy
 
 ## browser: Debian's headless Chromium for the Airflow UI test (installed only when missing).

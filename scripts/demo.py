@@ -40,10 +40,10 @@ def run_airflow(args: list[str], env: dict[str, str], log: Path) -> None:
 
 
 def read_outcomes() -> dict[tuple[str, str], object]:
-    from sqlalchemy import select
-
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from sqlalchemy import select
+
     from runtype_provider.testing.dag_runs import read_xcoms
 
     with create_session() as session:
@@ -59,10 +59,10 @@ def print_table(rows: list[dict]) -> None:
     columns = [("record_id", "record"), ("record_name", "name"), ("status", "status"), ("error", "error")]
     cells = [[str(row.get(key) or "") for key, _ in columns] for row in rows]
     widths = [max(len(title), *(len(c[i]) for c in cells)) for i, (_, title) in enumerate(columns)]
-    print("  ".join(title.ljust(w) for (_, title), w in zip(columns, widths)))
+    print("  ".join(title.ljust(w) for (_, title), w in zip(columns, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for line in cells:
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)))
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)))
 
 
 def main() -> None:
