@@ -7,7 +7,7 @@ AIRFLOW_FLOOR_VERSION ?= 3.1.8
 VENV ?= .venv
 VENV_FLOOR ?= .venv-floor
 PIP_FLAGS ?= --quiet --disable-pip-version-check
-PYTEST_FLAGS ?= -q -W error::FutureWarning -W error::DeprecationWarning
+PYTEST_FLAGS ?= -q  # warnings policy (FutureWarning/DeprecationWarning = error) is in pyproject.toml
 
 .PHONY: test lint unit unit-floor browser demo clean
 
