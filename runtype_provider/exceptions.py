@@ -12,8 +12,19 @@ from typing import Any
 from runtype_provider.version_compat import AirflowException, AirflowNotFoundException
 
 
+def _rebuild(cls: type[Exception], message: str, state: dict[str, Any]) -> Exception:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
 class RuntypeError(AirflowException):
     """Base class of every error raised by this provider."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only arguments; rebuild from message and attributes so errors pickle.
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
 class RuntypeConfigurationError(RuntypeError, ValueError):

@@ -196,6 +196,17 @@ def _redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret and text else text
 
 
+def _redact_json(value: Any, secret: str | None) -> Any:
+    """Decoded JSON with the secret replaced in every string (keys included)."""
+    if isinstance(value, str):
+        return _redact(value, secret)
+    if isinstance(value, dict):
+        return {_redact_json(k, secret): _redact_json(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_json(v, secret) for v in value]
+    return value
+
+
 def read_response(method: str, path: str, status: int, headers: Any, content: bytes, secret: str | None = None) -> Any:
     """The JSON body of a 2xx answer, or the typed error for any other status."""
     import json
@@ -215,6 +226,7 @@ def read_response(method: str, path: str, status: int, headers: Any, content: by
         return payload
     error: str | None = None
     details: list[Any] = []
+    payload = _redact_json(payload, secret)  # the error keeps the body (e.g. 402 code/upgradeUrl): never the key
     if isinstance(payload, dict):
         raw_error = payload.get("error") or payload.get("message")
         error = _redact(str(raw_error), secret) if raw_error else None
@@ -225,7 +237,8 @@ def read_response(method: str, path: str, status: int, headers: Any, content: by
                 for d in raw_details
             ]
     elif content:
-        error = _redact(content[:200].decode("utf-8", "replace").strip(), secret) or None
+        # Redact before truncating, so a key cut at the boundary cannot leave a prefix behind.
+        error = _redact(content.decode("utf-8", "replace"), secret)[:200].strip() or None
     raise api_error_class(status)(
         method=method,
         path=path,
