@@ -435,7 +435,9 @@ _LOGGING_POLICIES = ("default", "on", "off")
 class ExecutionOptions(RuntypeModel):
     """Typed ``executionOptions`` (all optional; unknown keys are passed through)."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", strict=True, defer_build=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow", strict=True, defer_build=True
+    )
 
     chunk_size: int | None = Field(default=None, ge=1)
     record_concurrency: int | None = Field(default=None, ge=1)

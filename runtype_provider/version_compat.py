@@ -39,7 +39,7 @@ except ImportError:  # 3.1
 try:  # 3.2+
     from airflow.sdk import conf
 except ImportError:  # 3.1
-    from airflow.configuration import conf  # type: ignore[no-redef,unused-ignore]
+    from airflow.configuration import conf  # type: ignore[no-redef,assignment,unused-ignore]
 
 __all__ = [
     "AIRFLOW_V_3_2_PLUS",
