@@ -1,0 +1,286 @@
+"""FastAPI app of the local Runtype: routing, Bearer auth, fault injection, request log, admin routes.
+
+``create_app()`` returns a :class:`RuntypeApp` (a ``FastAPI`` subclass) over a :class:`State`. The
+app can be served by any ASGI server, e.g. ``uvicorn --factory runtype_provider.testing.server:create_app``;
+the ``drop`` fault needs uvicorn (it closes uvicorn's transport), elsewhere it raises
+:class:`DroppedConnection` instead.
+
+Every ``/v1`` route is named after its operation (see ``faults.OPERATIONS``); literal paths
+(``sparklines``, ``runs/all``, ``runs/:runId/results``, ``batch/:batchId/results``) are registered
+before ``/v1/schedules/{schedule_id}``. Admin routes under ``/_local/`` need no auth, are never
+faulted and are not logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+from starlette.types import Message, Receive, Scope, Send
+
+from runtype_provider.testing.faults import DEFAULT_MALFORMED_BODY, OPERATIONS, Fault
+from runtype_provider.testing.state import ApiError, Settings, State, detail
+
+ADMIN_PREFIX = "/_local/"
+_sleep = asyncio.sleep  # captured at import: immune to tests that monkeypatch asyncio.sleep
+_S = "/v1/schedules/{schedule_id}"
+_P = "/v1/products/{product_id}/surfaces/{surface_id}/schedules"
+
+# (method, path, operation == State method name, extra inputs the method takes)
+ROUTES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("GET", "/v1/schedules", "list_schedules", ("query",)),
+    ("POST", "/v1/schedules", "create_schedule", ("body",)),
+    ("GET", "/v1/schedules/sparklines", "get_schedule_sparklines", ("query",)),
+    ("GET", "/v1/schedules/runs/all", "list_all_schedule_runs", ("query",)),
+    ("GET", "/v1/schedules/runs/{run_id}/results", "get_run_results", ("query",)),
+    ("GET", "/v1/schedules/batch/{batch_id}/results", "get_batch_results", ("query",)),
+    ("GET", _S, "get_schedule", ()),
+    ("PUT", _S, "update_schedule", ("body",)),
+    ("DELETE", _S, "delete_schedule", ()),
+    ("POST", _S + "/pause", "pause_schedule", ()),
+    ("POST", _S + "/resume", "resume_schedule", ()),
+    ("POST", _S + "/run-now", "run_schedule_now", ()),
+    ("GET", _S + "/runs", "list_schedule_runs", ()),
+    ("GET", _S + "/stats", "get_schedule_stats", ()),
+    ("GET", _P, "list_surface_schedules", ()),
+    ("POST", _P, "create_surface_schedule", ("body",)),
+    ("GET", _P + "/{schedule_id}", "get_surface_schedule", ()),
+    ("PUT", _P + "/{schedule_id}", "update_surface_schedule", ("body",)),
+    ("DELETE", _P + "/{schedule_id}", "delete_surface_schedule", ()),
+    ("POST", _P + "/{schedule_id}/pause", "pause_surface_schedule", ()),
+    ("POST", _P + "/{schedule_id}/resume", "resume_surface_schedule", ()),
+    ("POST", _P + "/{schedule_id}/run-now", "run_surface_schedule_now", ()),
+    ("GET", "/v1/batch/status/{batch_id}", "get_batch_status", ()),
+    ("POST", "/v1/batch/cancel/{batch_id}", "cancel_batch", ()),
+)
+
+
+class DroppedConnection(ConnectionAbortedError):
+    """Raised by the ``drop`` fault when the server is not uvicorn (no transport to close)."""
+
+
+def _error_response(exc: ApiError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(
+            400, "Invalid JSON body", [detail(f"body is not valid JSON: {exc}", "", "INVALID_JSON")]
+        ) from exc
+
+
+def _api_endpoint(state: State, operation: str, inputs: tuple[str, ...]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            state.authorize(request.headers.get("authorization"), request.method)
+            kwargs: dict[str, Any] = dict(request.path_params)
+            if "query" in inputs:
+                kwargs["query"] = dict(request.query_params)
+            if "body" in inputs:
+                kwargs["body"] = await _json_body(request)
+            return JSONResponse(getattr(state, operation)(**kwargs))
+        except ApiError as exc:
+            return _error_response(exc)
+
+    endpoint.__name__ = operation
+    return endpoint
+
+
+def _ok(action: Callable[[], object]) -> dict[str, bool]:
+    action()
+    return {"success": True}
+
+
+# Admin routes: (method, path under /_local/, handler(state, body, path_params)).
+_ADMIN: tuple[tuple[str, str, Callable[[State, Any, dict[str, Any]], Any]], ...] = (
+    ("GET", "health", lambda s, b, p: {"status": "ok"}),
+    ("GET", "config", lambda s, b, p: asdict(s.settings)),
+    ("PUT", "config", lambda s, b, p: s.configure(**b)),
+    ("POST", "schedules", lambda s, b, p: s.seed_schedule(**b)),
+    ("PATCH", "schedules/{schedule_id}", lambda s, b, p: s.configure_schedule(p["schedule_id"], **b)),
+    ("POST", "surfaces", lambda s, b, p: s.add_surface(**b)),
+    ("GET", "faults", lambda s, b, p: {"data": s.faults.list()}),
+    ("POST", "faults", lambda s, b, p: s.faults.arm(**b).to_dict()),
+    ("DELETE", "faults", lambda s, b, p: _ok(s.faults.clear)),
+    ("GET", "requests", lambda s, b, p: {"data": s.requests()}),
+    ("DELETE", "requests", lambda s, b, p: _ok(s.clear_requests)),
+    ("POST", "reset", lambda s, b, p: _ok(s.reset)),
+)
+
+
+def _admin_endpoint(
+    state: State, handler: Callable[[State, Any, dict[str, Any]], Any]
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = await _json_body(request) if request.method in ("POST", "PUT", "PATCH") else {}
+            if not isinstance(body, dict):
+                raise ApiError(400, "Request body must be a JSON object")
+            return JSONResponse(handler(state, body, dict(request.path_params)))
+        except (TypeError, ValueError) as exc:
+            return _error_response(ApiError(400, "Invalid admin request", [detail(str(exc), None, "INVALID_REQUEST")]))
+        except ApiError as exc:
+            return _error_response(exc)
+
+    return endpoint
+
+
+async def _drop_connection(send: Send) -> None:
+    """Close the client connection without any HTTP response (uvicorn's h11 and httptools protocols).
+
+    uvicorn hands the app the bound ``send`` of its per-request cycle, which holds the asyncio
+    transport. Closing it sends FIN with no bytes; waiting until uvicorn has seen the connection
+    loss marks the cycle ``disconnected`` so uvicorn neither logs an error nor tries a 500.
+    """
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None or not hasattr(transport, "close"):
+        raise DroppedConnection("runtype fault injection: drop (server does not expose its transport)")
+    transport.close()
+    for _ in range(1000):
+        if getattr(cycle, "disconnected", True):
+            return
+        await _sleep(0.001 if _ > 10 else 0)
+
+
+async def _send_bytes(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    raw_headers = [(key.lower().encode(), value.encode()) for key, value in headers.items()]
+    raw_headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _fault_response(fault: Fault, captured: list[Message]) -> tuple[int, bytes, dict[str, str]]:
+    """Status, body and headers that replace the real response for rate_limit/server_error/malformed."""
+    json_type = {"content-type": "application/json"}
+    if fault.kind == "malformed":
+        real = b"".join(m.get("body", b"") for m in captured if m["type"] == "http.response.body")
+        body = (
+            fault.body.encode() if fault.body is not None else real[: len(real) // 2] or DEFAULT_MALFORMED_BODY.encode()
+        )
+        return 200, body, json_type
+    if fault.kind == "rate_limit":
+        error = ApiError(
+            429,
+            "Rate limit exceeded",
+            [detail(f"Too many requests; retry after {fault.retry_after} seconds", None, "RATE_LIMITED")],
+        )
+        return 429, json.dumps(error.body()).encode(), {**json_type, "retry-after": str(fault.retry_after)}
+    phrase = HTTPStatus(fault.status).phrase
+    error = ApiError(fault.status, phrase, [detail("Injected server error", None, "INJECTED_FAULT")])
+    return fault.status, json.dumps(error.body()).encode(), json_type
+
+
+class RuntypeApp(FastAPI):
+    """The local Runtype ASGI app; ``runtype`` is its :class:`State`."""
+
+    runtype: State
+
+    def _operation(self, scope: Scope) -> str | None:
+        """The operation of the route that fully matches (path and method), else of a path-only match."""
+        partial = None
+        for route in self.router.routes:
+            name = getattr(route, "name", None)
+            if name not in OPERATIONS:
+                continue
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return str(name)
+            if match is Match.PARTIAL and partial is None:
+                partial = str(name)
+        return partial
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Log the request and apply an armed fault before (or instead of) normal handling."""
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await super().__call__(scope, receive, send)
+            return
+        operation = self._operation(scope)
+        fault = self.runtype.faults.take(operation)
+        entry: dict[str, Any] = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": scope["query_string"].decode("latin-1"),
+            "operation": operation,
+            "status": None,
+            "fault": fault.kind if fault else None,
+        }
+        self.runtype.log_request(entry)
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry["status"] = message["status"]
+            await send(message)
+
+        if fault is None:
+            await super().__call__(scope, receive, recording_send)
+        else:
+            await self._apply_fault(fault, scope, receive, send, recording_send)
+
+    async def _apply_fault(
+        self, fault: Fault, scope: Scope, receive: Receive, send: Send, recording_send: Send
+    ) -> None:
+        if fault.kind == "slow" and not fault.after_effect:
+            await _sleep(fault.delay)
+            await super().__call__(scope, receive, recording_send)
+            return
+        captured: list[Message] = []
+        if fault.after_effect:
+
+            async def capture(message: Message) -> None:
+                captured.append(message)
+
+            await super().__call__(scope, receive, capture)
+        if fault.kind == "drop":
+            await _drop_connection(send)
+        elif fault.kind == "slow":
+            await _sleep(fault.delay)
+            for message in captured:
+                await recording_send(message)
+        else:
+            await _send_bytes(recording_send, *_fault_response(fault, captured))
+
+
+def create_app(state: State | None = None, **settings: Any) -> RuntypeApp:
+    """Build the app over ``state`` (or a fresh ``State(Settings(**settings))``)."""
+    state = state or State(Settings(**settings))
+    app = RuntypeApp(
+        title="Local Runtype",
+        description="In-memory imitation of the Runtype schedules API (airflow-provider-runtype).",
+        docs_url=ADMIN_PREFIX + "docs",
+        redoc_url=None,
+        openapi_url=ADMIN_PREFIX + "openapi.json",
+    )
+    app.runtype = state
+    for method, path, operation, inputs in ROUTES:
+        app.add_api_route(
+            path, _api_endpoint(state, operation, inputs), methods=[method], name=operation, response_model=None
+        )
+    for method, path, handler in _ADMIN:
+        app.add_api_route(
+            ADMIN_PREFIX + path, _admin_endpoint(state, handler), methods=[method], response_model=None,
+            include_in_schema=False,
+        )  # fmt: skip
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = "NOT_FOUND" if exc.status_code == 404 else "METHOD_NOT_ALLOWED" if exc.status_code == 405 else None
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        body = ApiError(exc.status_code, str(exc.detail), [detail(message, None, code)])
+        return JSONResponse(body.body(), status_code=exc.status_code, headers=exc.headers)
+
+    return app

@@ -1,0 +1,57 @@
+"""Fixtures for the local Runtype tests: an authenticated JSON client and a bounded poller."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+
+
+class Api:
+    """A ``requests.Session`` bound to one local Runtype, sending its Bearer key."""
+
+    def __init__(self, url: str, api_key: str | None) -> None:
+        self.url = url
+        self.session = requests.Session()
+        if api_key:
+            self.session.headers["Authorization"] = f"Bearer {api_key}"
+
+    def raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.request(method, self.url + path, timeout=10, **kwargs)
+
+    def __call__(self, method: str, path: str, *, expect: int = 200, **kwargs: Any) -> Any:
+        response = self.raw(method, path, **kwargs)
+        assert response.status_code == expect, (response.status_code, response.text)
+        return response.json()
+
+
+@pytest.fixture
+def api(runtype_server) -> Api:
+    """JSON client for the test's ``runtype_server`` (fixture of the project's pytest plugin)."""
+    return Api(runtype_server.url, runtype_server.api_key)
+
+
+@pytest.fixture
+def admin(runtype_server) -> Api:
+    """Unauthenticated client for the ``/_local/`` admin routes."""
+    return Api(runtype_server.url, None)
+
+
+@pytest.fixture
+def until() -> Callable[..., Any]:
+    """``until(fn, timeout=5)``: poll ``fn`` until it returns a truthy value (bounded), return it."""
+
+    def poll(fn: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
+        deadline = time.monotonic() + timeout
+        while True:
+            value = fn()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"condition not met within {timeout}s; last value {value!r}")
+            time.sleep(interval)
+
+    return poll

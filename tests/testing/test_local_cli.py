@@ -1,0 +1,77 @@
+"""``runtype-local`` as a real process: free port, port file, demo data, clean stop on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from runtype_provider.testing.state import DEFAULT_API_KEY
+
+COMMAND = [sys.executable, "-m", "runtype_provider.testing.cli"]
+
+
+def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "port file not written in time"
+        time.sleep(0.02)
+    return path.read_text()
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_starts_on_a_free_port_serves_demo_data_and_stops_cleanly(tmp_path, stop_signal):
+    port_file = tmp_path / "port"
+    process = subprocess.Popen(
+        [*COMMAND, "--port", "0", "--port-file", str(port_file), "--seed-demo", "--running-seconds", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(wait_for_file(port_file, process))
+        url = f"http://127.0.0.1:{port}"
+        assert requests.get(url + "/_local/health", timeout=5).json() == {"status": "ok"}
+        listed = requests.get(url + "/v1/schedules", headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}, timeout=5)
+        assert {s["id"] for s in listed.json()["data"]} == {
+            "sch_demo_enrich",
+            "sch_demo_sync",
+            "sch_demo_broken",
+            "sch_demo_digest",
+        }
+        surface = requests.get(
+            url + "/v1/products/prod_demo/surfaces/surf_demo/schedules",
+            headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"},
+            timeout=5,
+        )
+        assert [s["id"] for s in surface.json()["data"]] == ["sch_demo_digest"]
+        process.send_signal(stop_signal)
+        stdout, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert f"Local Runtype listening on {url}" in stdout
+    assert f"API key: {DEFAULT_API_KEY}" in stdout
+    assert "Local Runtype stopped" in stdout
+    assert not port_file.exists()
+
+
+def test_refuses_a_non_loopback_host():
+    result = subprocess.run([*COMMAND, "--host", "0.0.0.0"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "refusing to bind non-loopback host" in result.stderr
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).with_name("runtype-local")
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    assert "--port-file" in result.stdout and "--seed-demo" in result.stdout
