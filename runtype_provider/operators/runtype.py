@@ -10,6 +10,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
+from pydantic import ValidationError
+
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeError, RuntypeRunError
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.models import (
@@ -143,15 +145,21 @@ class _RunWaiter:
             self.log.warning("Unknown Runtype run status %r; still waiting", progress.status)
         return progress
 
-    def _cancel(self, run: RunReference, why: str) -> None:
-        """Best-effort remote cancel; logs, never raises."""
+    def _cancel(self, run: RunReference, why: str) -> bool:
+        """Best-effort remote cancel; logs, never raises. True when the batch was cancelled."""
         if not self.cancel_on_kill or not run.batch_execution_id:
-            return
+            return False
         try:
             answer = self.hook.cancel_batch(run.batch_execution_id)
             self.log.info("Cancelled Runtype batch %s (%s): %s", run.batch_execution_id, why, answer.message)
+            return True
         except Exception as err:
             self.log.warning("Could not cancel Runtype batch %s (%s): %s", run.batch_execution_id, why, err)
+            return False
+
+    @staticmethod
+    def _cancel_note(cancelled: bool) -> str:
+        return "the run was cancelled" if cancelled else "the run was NOT cancelled and may still be running"
 
     def _event_progress(self, event: dict[str, Any] | None) -> tuple[RunReference, RunProgress]:
         if not isinstance(event, dict) or event.get("event") not in ("finished", "timeout", "error"):
@@ -159,7 +167,13 @@ class _RunWaiter:
         run = RunReference.coerce(event.get("run") or {}, argument="event.run")
         if event["event"] == "error":
             raise RuntypeRunError(f"Waiting for the Runtype run failed: {event.get('message')}", run=run.to_xcom())
-        progress = RunProgress.model_validate(event.get("progress") or {})
+        try:
+            progress = RunProgress.model_validate(event.get("progress") or {})
+        except ValidationError as err:
+            raise RuntypeError(f"Unexpected event from the Runtype trigger: {event!r}") from err
+        if event["event"] == "finished" and not progress.outcome.is_terminal:
+            # Never let a malformed "finished" event pass as a success.
+            raise RuntypeError(f"The Runtype trigger reported a run as finished without a final status: {event!r}")
         return run, progress
 
 
@@ -325,10 +339,11 @@ class RuntypeRunScheduleOperator(_RunWaiter, _RuntypeBaseOperator):
             )
         while True:
             if deadline is not None and time.monotonic() >= deadline:
-                self._cancel(run, "wait timed out")
+                cancelled = self._cancel(run, "wait timed out")
                 raise RuntypeRunError(
                     f"Timed out after {self.timeout} s waiting for Runtype run "
-                    f"{run.run_id or run.batch_execution_id}; the run was cancelled. {run.run_url or ''}".strip(),
+                    f"{run.run_id or run.batch_execution_id}; {self._cancel_note(cancelled)}. "
+                    f"{run.run_url or ''}".strip(),
                     run=run.to_xcom(),
                 )
             pause = self.poll_interval if deadline is None else min(self.poll_interval, deadline - time.monotonic())
@@ -342,10 +357,10 @@ class RuntypeRunScheduleOperator(_RunWaiter, _RuntypeBaseOperator):
         run, progress = self._event_progress(event)
         self._run, self.run_url = run, run.run_url
         if event and event.get("event") == "timeout":
-            self._cancel(run, "wait timed out")
+            cancelled = self._cancel(run, "wait timed out")
             raise RuntypeRunError(
                 f"Timed out after {self.timeout} s waiting for Runtype run {run.run_id or run.batch_execution_id}; "
-                "the run was cancelled.",
+                f"{self._cancel_note(cancelled)}.",
                 run=run.to_xcom(),
             )
         return conclude_run(progress, run, self._policy(), self.log)
@@ -595,6 +610,9 @@ class RuntypeListSchedulesOperator(_ScheduleOperator):
             raise RuntypeConfigurationError(f"'status' must be 'active' or 'paused', got {status!r}")
         if self.surface and (search or status):
             raise RuntypeConfigurationError("'search' and 'status' filter global schedules only")
+        if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1):
+            # 0 or a negative number used to return one schedule (global) or drop the last ones (surface slice).
+            raise RuntypeConfigurationError(f"'max_items' must be a positive integer or None, got {max_items!r}")
         self.search = search
         self.status = status
         self.max_items = max_items

@@ -95,6 +95,8 @@ class RuntypeScheduleRunSensor(_RunWaiter, BaseSensorOperator):
         FailedRecordsPolicy.parse(allowed_failed_records)
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
         self.cancel_on_kill = cancel_on_kill
+        if isinstance(max_poll_errors, bool) or not isinstance(max_poll_errors, int) or max_poll_errors < 0:
+            raise RuntypeConfigurationError(f"'max_poll_errors' must be an integer >= 0, got {max_poll_errors!r}")
         self.max_poll_errors = max_poll_errors
         _positive(self.poke_interval, "poke_interval")
         self.run_url: str | None = None

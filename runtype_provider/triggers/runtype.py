@@ -86,6 +86,12 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # The wait (and the HTTP client's cleanup) finishes before the one event is yielded: a runner that
+        # takes the first event and drops the generator (``dag.test()``: ``asyncio.run(anext(...))``) must
+        # not leave the cleanup to garbage collection outside the event loop.
+        yield await self._wait()
+
+    async def _wait(self) -> TriggerEvent:
         run = RunReference.coerce(self.run_reference)
         hook = self._hook()
         errors = 0
@@ -99,23 +105,19 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
                 except TRANSIENT_ERRORS as err:
                     errors += 1
                     if errors > self.max_poll_errors:
-                        yield self._event("error", f"Gave up polling after {errors} failed polls in a row: {err}")
-                        return
+                        return self._event("error", f"Gave up polling after {errors} failed polls in a row: {err}")
                     self.log.warning("Poll %d of the run failed (%s); will retry", errors, err)
                 except RuntypeError as err:
-                    yield self._event("error", str(err))
-                    return
+                    return self._event("error", str(err))
                 else:
                     self.log.info("Runtype run %s: %s", run.run_id or run.batch_execution_id, progress.describe())
                     if progress.outcome.is_terminal:
-                        yield self._event("finished", progress.describe(), progress)
-                        return
+                        return self._event("finished", progress.describe(), progress)
                     if progress.outcome is RunOutcome.UNKNOWN and progress.status not in unknown_logged:
                         unknown_logged.add(progress.status)
                         self.log.warning("Unknown Runtype run status %r; still waiting", progress.status)
                 if self.end_time is not None and time.time() >= self.end_time:
-                    yield self._event("timeout", "The wait for the Runtype run timed out", progress)
-                    return
+                    return self._event("timeout", "The wait for the Runtype run timed out", progress)
                 delay = self.poll_interval
                 if self.end_time is not None:
                     delay = max(0.0, min(delay, self.end_time - time.time()))
