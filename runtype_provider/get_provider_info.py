@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+# Port stays visible (optional): Airflow 3.3.2's Test button sends port 0 for a connection stored without a
+# port and its API then refuses the test with HTTP 400 (fixed upstream by apache/airflow#73298). Filling
+# Port (443 for api.runtype.com) makes Test work there; the hook adds it to a base URL that has no port.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["schema", "port", "login"],
+    "hidden-fields": ["schema", "login"],
     "relabeling": {"host": "API base URL", "password": "API Key"},
     "placeholders": {
         "host": "https://api.runtype.com",
+        "port": "optional, e.g. 443",
         "password": "rt_live_… or rt_test_…",
         "description": "Runtype workspace used by these DAGs",
     },

@@ -323,11 +323,21 @@ def settings_from_connection(conn: Any, overrides: dict[str, Any]) -> Connection
     host = (conn.host or "").strip() or DEFAULT_BASE_URL
     if "://" not in host:
         host = f"https://{host}"
-        if conn.port:
-            host = f"{host}:{conn.port}"
     parts = urlsplit(host)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RuntypeConfigurationError(f"Runtype connection {conn_id!r}: host must be an https:// URL, got {host!r}")
+    try:
+        url_port = parts.port
+    except ValueError:
+        raise RuntypeConfigurationError(f"Runtype connection {conn_id!r}: host has an invalid port: {host!r}") from None
+    if conn.port:
+        # The Port field is optional; it fills in a URL without a port and must not contradict one that has it.
+        if url_port is None:
+            host = parts._replace(netloc=f"{parts.netloc}:{conn.port}").geturl()
+        elif url_port != conn.port:
+            raise RuntypeConfigurationError(
+                f"Runtype connection {conn_id!r}: port {conn.port} contradicts the port in host {host!r}"
+            )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise RuntypeConfigurationError(
             f"Runtype connection {conn_id!r}: plain http:// is only allowed for loopback hosts; use https://"

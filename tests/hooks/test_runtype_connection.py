@@ -107,6 +107,34 @@ def test_host_without_scheme_keeps_the_port_field(use_conn, sleeps):
 
 
 @pytest.mark.parametrize(
+    ("host", "port", "base_url"),
+    [
+        ("https://api.runtype.com", 443, "https://api.runtype.com:443"),
+        ("http://127.0.0.1", 8765, "http://127.0.0.1:8765"),
+        ("http://[::1]", 8765, "http://[::1]:8765"),
+        ("http://127.0.0.1:8765", 8765, "http://127.0.0.1:8765"),
+        ("https://api.runtype.com/v1", 8443, "https://api.runtype.com:8443"),
+    ],
+)
+def test_port_field_fills_in_a_url_without_a_port(use_conn, sleeps, host, port, base_url):
+    use_conn(host=host, port=port)
+    assert RuntypeHook().settings.base_url == base_url
+
+
+def test_port_field_that_contradicts_the_url_is_refused_by_name(use_conn, sleeps, requests_mock):
+    use_conn(host="http://127.0.0.1:8765", port=9999)
+    with pytest.raises(RuntypeConfigurationError, match=r"'runtype_default': port 9999 contradicts the port in host"):
+        RuntypeHook().get_schedule("s1")
+    assert requests_mock.call_count == 0
+
+
+def test_an_invalid_port_in_the_url_is_refused(use_conn, sleeps):
+    use_conn(host="https://api.runtype.com:99999")
+    with pytest.raises(RuntypeConfigurationError, match="host has an invalid port"):
+        RuntypeHook().settings  # noqa: B018
+
+
+@pytest.mark.parametrize(
     "host", ["https://api.runtype.com/v1", "https://api.runtype.com/v1/", "https://api.runtype.com/"]
 )
 def test_trailing_v1_and_slash_are_stripped(use_conn, sleeps, requests_mock, host):
