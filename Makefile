@@ -9,13 +9,13 @@ VENV_FLOOR ?= .venv-floor
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_FLAGS ?= -q  # warnings policy (FutureWarning/DeprecationWarning = error) is in pyproject.toml
 
-.PHONY: test lint unit unit-floor browser demo clean
+.PHONY: test lint unit unit-floor browser screenshots demo clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx"
+	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright"
 	touch $@
 
 $(VENV_FLOOR)/.installed: pyproject.toml
@@ -46,6 +46,10 @@ unit-floor: $(VENV_FLOOR)/.installed
 
 ## test: lint, types, and the whole suite on Airflow 3.3 (incl. the browser UI test) and 3.1.
 test: lint unit unit-floor
+
+## screenshots: rerun the Airflow UI test, keeping a screenshot of each step in docs/screenshots/.
+screenshots: $(VENV)/.installed browser
+	RUNTYPE_UI_SCREENSHOTS=docs/screenshots $(VENV)/bin/python -m pytest $(PYTEST_FLAGS) -m ui
 
 ## demo: start the local Runtype, run the core example DAG with `airflow dags test`, print the outcomes.
 demo: $(VENV)/.installed
