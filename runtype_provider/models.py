@@ -526,6 +526,95 @@ def _check_record_ids(record_ids: list[str] | None) -> list[str] | None:
     return list(record_ids)
 
 
+_FILTER_OPS = frozenset(
+    {
+        "eq",
+        "neq",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "between",
+        "contains",
+        "startsWith",
+        "endsWith",
+        "in",
+        "notIn",
+        "isSet",
+        "isNotSet",
+        "isTrue",
+        "isFalse",
+        "withinLastDays",
+        "olderThanDays",
+    }
+)
+
+
+def _from_json(value: Any, argument: str, kind: type, what: str | None = None) -> Any:
+    """A JSON string (what a Jinja template renders to) decoded to ``kind``; other values as given."""
+    what = what or f"a {kind.__name__}"
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise RuntypeConfigurationError(f"{argument!r} must be {what} (or its JSON text), got {value!r}") from None
+    if value is not None and not isinstance(value, kind):
+        raise RuntypeConfigurationError(f"{argument!r} must be {what}, got {value!r}")
+    return value
+
+
+def _check_text(value: Any, argument: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise RuntypeConfigurationError(f"{argument!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _check_enabled(value: Any) -> bool | None:
+    """A bool; the strings ``true``/``false`` (a rendered template) are accepted, nothing else."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise RuntypeConfigurationError(f"'enabled' must be True or False, got {value!r}")
+
+
+def _check_filter_node(node: Any, where: str, depth: int) -> None:
+    if not isinstance(node, dict):
+        raise RuntypeConfigurationError(f"{where!r} must be a condition or a group (a dict), got {node!r}")
+    if "conditions" in node:  # a group
+        if node.get("op") not in ("and", "or"):
+            raise RuntypeConfigurationError(f"'{where}.op' of a group must be 'and' or 'or', got {node.get('op')!r}")
+        if depth >= 2:
+            raise RuntypeConfigurationError(f"{where!r}: groups nest at most two levels deep")
+        conditions = node["conditions"]
+        if not isinstance(conditions, list) or not conditions:
+            raise RuntypeConfigurationError(f"'{where}.conditions' must be a non-empty list")
+        for i, child in enumerate(conditions):
+            _check_filter_node(child, f"{where}.conditions[{i}]", depth + 1)
+        return
+    if not isinstance(node.get("field"), str) or not node["field"]:
+        raise RuntypeConfigurationError(f"'{where}.field' must be a non-empty string, got {node.get('field')!r}")
+    if node.get("op") not in _FILTER_OPS:
+        raise RuntypeConfigurationError(
+            f"'{where}.op' must be one of {', '.join(sorted(_FILTER_OPS))}; got {node.get('op')!r}"
+        )
+
+
+def _check_record_filter(record_filter: Any) -> dict[str, Any] | None:
+    """``{type, where?}`` with conditions/groups as documented (runtype-api.md section 2.6)."""
+    record_filter = _from_json(record_filter, "record_filter", dict)
+    if record_filter is None:
+        return None
+    _check_text(record_filter.get("type"), "record_filter.type")
+    if not record_filter.get("type"):
+        raise RuntypeConfigurationError("'record_filter.type' (the record type) is required")
+    if record_filter.get("where") is not None:
+        _check_filter_node(record_filter["where"], "record_filter.where", 0)
+    return dict(record_filter)
+
+
 def _drop_none(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if v is not None and v != {}}
 
@@ -557,22 +646,26 @@ def build_schedule_body(
         raise RuntypeConfigurationError("'timezone' needs 'cron' or 'run_at' alongside it")
     target = _drop_none(
         {
-            "flowId": flow_id,
-            "agentId": agent_id,
-            "recordType": record_type,
-            "recordIds": _check_record_ids(record_ids),
+            "flowId": _check_text(flow_id, "flow_id"),
+            "agentId": _check_text(agent_id, "agent_id"),
+            "recordType": _check_text(record_type, "record_type"),
+            "recordIds": _check_record_ids(_from_json(record_ids, "record_ids", list, "a list of non-empty strings")),
         }
     )
-    trigger = _drop_none({"type": ttype, "cron": cron, "timezone": timezone, "runAt": run_at_text})
+    trigger = _drop_none(
+        {"type": ttype, "cron": cron, "timezone": _check_text(timezone, "timezone"), "runAt": run_at_text}
+    )
     body = _drop_none(
         {
             "target": target,
             "trigger": trigger,
-            "executionOptions": _validate_execution_options(execution_options, allow_logging_policy=False),
-            "name": name,
-            "inputs": inputs,
-            "messages": messages,
-            "recordFilter": record_filter,
+            "executionOptions": _validate_execution_options(
+                _from_json(execution_options, "execution_options", dict), allow_logging_policy=False
+            ),
+            "name": _check_text(name, "name"),
+            "inputs": _from_json(inputs, "inputs", dict),
+            "messages": _from_json(messages, "messages", list),
+            "recordFilter": _check_record_filter(record_filter),
         }
     )
     if partial and not body:
@@ -600,16 +693,18 @@ def build_surface_schedule_body(
     ttype, cron, run_at_text = _resolve_trigger(trigger_type, cron, run_at, required=not partial)
     body = _drop_none(
         {
-            "flowId": flow_id,
+            "flowId": _check_text(flow_id, "flow_id"),
             "triggerType": ttype,
             "cron": cron,
             "runAt": run_at_text,
-            "timezone": timezone,
-            "enabled": enabled,
-            "executionOptions": _validate_execution_options(execution_options, allow_logging_policy=True),
-            "recordFilter": record_filter,
-            "recordIds": _check_record_ids(record_ids),
-            "recordType": record_type,
+            "timezone": _check_text(timezone, "timezone"),
+            "enabled": _check_enabled(enabled),
+            "executionOptions": _validate_execution_options(
+                _from_json(execution_options, "execution_options", dict), allow_logging_policy=True
+            ),
+            "recordFilter": _check_record_filter(record_filter),
+            "recordIds": _check_record_ids(_from_json(record_ids, "record_ids", list, "a list of non-empty strings")),
+            "recordType": _check_text(record_type, "record_type"),
         }
     )
     if partial and not body:

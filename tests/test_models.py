@@ -367,6 +367,27 @@ def test_surface_partial_update_keeps_false():
     assert build_surface_schedule_body(partial=True, enabled=False) == {"enabled": False}
 
 
+@pytest.mark.parametrize(("rendered", "expected"), [("False", False), ("false ", False), ("True", True)])
+def test_surface_enabled_rendered_by_a_template_becomes_a_bool(rendered, expected):
+    assert build_surface_schedule_body(partial=True, enabled=rendered) == {"enabled": expected}
+
+
+def test_json_text_rendered_by_a_template_is_decoded_for_dict_and_list_fields():
+    body = build_schedule_body(
+        flow_id="f1",
+        cron="0 * * * *",
+        record_ids='["r1", "r2"]',
+        inputs='{"lang": "en"}',
+        execution_options='{"chunkSize": 5}',
+        record_filter='{"type": "company", "where": {"op": "or", "conditions": [{"field": "tier", "op": "in", '
+        '"value": ["gold"]}, {"op": "and", "conditions": [{"field": "vip", "op": "isTrue"}]}]}}',
+    )
+    assert body["target"]["recordIds"] == ["r1", "r2"]
+    assert body["inputs"] == {"lang": "en"}
+    assert body["executionOptions"] == {"chunkSize": 5}
+    assert body["recordFilter"]["where"]["conditions"][1]["conditions"][0] == {"field": "vip", "op": "isTrue"}
+
+
 GLOBAL = build_schedule_body
 SURFACE = build_surface_schedule_body
 RECURRING = {"flow_id": "f1", "cron": "0 * * * *"}
@@ -411,6 +432,57 @@ RECURRING = {"flow_id": "f1", "cron": "0 * * * *"}
         (GLOBAL, {"partial": True}, "an update needs at least one field to change"),
         (SURFACE, {"partial": True}, "an update needs at least one field to change"),
         (SURFACE, {"cron": "0 * * * *"}, "a product-surface schedule needs 'flow_id'"),
+        (SURFACE, {"partial": True, "enabled": "no"}, "'enabled' must be True or False, got 'no'"),
+        (SURFACE, {"partial": True, "enabled": 1}, "'enabled' must be True or False, got 1"),
+        (GLOBAL, {**RECURRING, "record_filter": {"field": "tier", "op": "eq"}}, "'record_filter.type' (the record"),
+        (GLOBAL, {**RECURRING, "record_filter": ["company"]}, "'record_filter' must be a dict, got ['company']"),
+        (GLOBAL, {**RECURRING, "record_filter": "{not json"}, "'record_filter' must be a dict (or its JSON text)"),
+        (
+            SURFACE,
+            {**RECURRING, "record_filter": {"type": "company", "where": {"field": "tier", "op": "like"}}},
+            "'record_filter.where.op' must be one of between, contains,",
+        ),
+        (
+            GLOBAL,
+            {**RECURRING, "record_filter": {"type": "company", "where": {"op": "eq", "value": 1}}},
+            "'record_filter.where.field' must be a non-empty string",
+        ),
+        (
+            GLOBAL,
+            {**RECURRING, "record_filter": {"type": "c", "where": {"op": "xor", "conditions": [{"field": "a"}]}}},
+            "'record_filter.where.op' of a group must be 'and' or 'or', got 'xor'",
+        ),
+        (
+            GLOBAL,
+            {**RECURRING, "record_filter": {"type": "c", "where": {"op": "and", "conditions": []}}},
+            "'record_filter.where.conditions' must be a non-empty list",
+        ),
+        (
+            GLOBAL,
+            {
+                **RECURRING,
+                "record_filter": {
+                    "type": "c",
+                    "where": {
+                        "op": "and",
+                        "conditions": [
+                            {"op": "or", "conditions": [{"op": "and", "conditions": [{"field": "a", "op": "isSet"}]}]}
+                        ],
+                    },
+                },
+            },
+            "'record_filter.where.conditions[0].conditions[0]': groups nest at most two levels deep",
+        ),
+        (
+            GLOBAL,
+            {**RECURRING, "record_filter": {"type": "c", "where": {"op": "and", "conditions": [{"field": "a"}]}}},
+            "'record_filter.where.conditions[0].op' must be one of",
+        ),
+        (GLOBAL, {**RECURRING, "inputs": ["en"]}, "'inputs' must be a dict, got ['en']"),
+        (GLOBAL, {**RECURRING, "messages": {"role": "user"}}, "'messages' must be a list, got {'role': 'user'}"),
+        (GLOBAL, {**RECURRING, "record_type": ""}, "'record_type' must be a non-empty string"),
+        (GLOBAL, {**RECURRING, "timezone": 2}, "'timezone' must be a non-empty string, got 2"),
+        (GLOBAL, {"flow_id": 7, "cron": "0 * * * *"}, "'flow_id' must be a non-empty string, got 7"),
     ],
 )
 def test_body_builders_refuse_bad_arguments_by_name(builder, kwargs, message):
