@@ -193,7 +193,7 @@ class RuntypeRunScheduleOperator(_RunWaiter, _RuntypeBaseOperator):
     :param wait_for_completion: wait until the run is terminal (default True).
     :param poll_interval: seconds between status polls.
     :param timeout: seconds to wait at most; the run is then cancelled and the task fails. None: no limit
-        beyond the task's ``execution_timeout`` (which also cancels the run).
+        beyond the task's ``execution_timeout`` (which also cancels the run, deferred or not).
     :param deferrable: wait in the triggerer instead of a worker slot (default ``[operators] default_deferrable``).
     :param allowed_failed_records: failed records a completed run may have: None (any, default; logged),
         an integer N (fail when more than N; 0 = any failure fails), or ``"X%"``.
@@ -330,12 +330,12 @@ class RuntypeRunScheduleOperator(_RunWaiter, _RuntypeBaseOperator):
         if progress is not None and progress.outcome.is_terminal:
             return conclude_run(progress, run, self._policy(), self.log)
         if self.deferrable:
-            end_time = time.time() + self.timeout if self.timeout else None
+            limit = self._deferred_wait_limit()
             self.defer(
-                trigger=self._trigger(run, end_time),
+                trigger=self._trigger(run, time.time() + limit if limit else None),
                 method_name="execute_complete",
                 # A backstop only: the trigger's own deadline fires first so the run can be cancelled.
-                timeout=timedelta(seconds=self.timeout + max(60.0, 2 * self.poll_interval)) if self.timeout else None,
+                timeout=timedelta(seconds=limit + max(60.0, 2 * self.poll_interval)) if limit else None,
             )
         while True:
             if deadline is not None and time.monotonic() >= deadline:
@@ -352,14 +352,27 @@ class RuntypeRunScheduleOperator(_RunWaiter, _RuntypeBaseOperator):
             if progress is not None and progress.outcome.is_terminal:
                 return conclude_run(progress, run, self._policy(), self.log)
 
+    def _deferred_wait_limit(self) -> float | None:
+        """Seconds a deferred wait may last: the earlier of ``timeout`` and the task's ``execution_timeout``.
+
+        Airflow does not enforce ``execution_timeout`` while a task is deferred, so the trigger's deadline
+        carries it; the run is then cancelled like on any other timeout.
+        """
+        limits = [float(self.timeout)] if self.timeout else []
+        if self.execution_timeout is not None:
+            limits.append(self.execution_timeout.total_seconds())
+        return min(limits) if limits else None
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: same judgement as the sync path."""
         run, progress = self._event_progress(event)
         self._run, self.run_url = run, run.run_url
         if event and event.get("event") == "timeout":
             cancelled = self._cancel(run, "wait timed out")
+            limit = self._deferred_wait_limit()
             raise RuntypeRunError(
-                f"Timed out after {self.timeout} s waiting for Runtype run {run.run_id or run.batch_execution_id}; "
+                f"Timed out after {limit or 0:g} s waiting for Runtype run "
+                f"{run.run_id or run.batch_execution_id}; "
                 f"{self._cancel_note(cancelled)}.",
                 run=run.to_xcom(),
             )

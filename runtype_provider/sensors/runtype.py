@@ -40,7 +40,9 @@ class RuntypeScheduleRunSensor(_RunWaiter, BaseSensorOperator):
 
     :param allowed_failed_records: see ``RuntypeRunScheduleOperator``: None (default), N, or ``"X%"``.
     :param cancel_on_kill: cancel the remote batch when the task is killed (default True).
-    :param max_poll_errors: consecutive failed polls tolerated.
+    :param max_poll_errors: consecutive failed polls tolerated. In ``reschedule`` mode every poke runs in a
+        fresh task process, so the count (and the once-per-status warning for unknown statuses) restarts with
+        each poke; there ``timeout`` alone bounds a run that stays unreachable.
     :param deferrable: defer to the triggerer (default ``[operators] default_deferrable``).
     """
 

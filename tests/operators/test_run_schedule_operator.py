@@ -481,6 +481,33 @@ def test_deferrable_without_timeout_has_no_deadline(runtype_conn, requests_mock,
     assert exc.value.timeout is None
 
 
+@pytest.mark.parametrize(("timeout", "execution_timeout", "limit"), [(None, 120, 120), (600, 120, 120), (90, 120, 90)])
+def test_deferred_wait_ends_at_the_earlier_of_timeout_and_execution_timeout(
+    runtype_conn, requests_mock, run_now, context, clock, timeout, execution_timeout, limit
+):
+    # Airflow does not enforce execution_timeout while a task is deferred: the trigger's deadline must.
+    requests_mock.get(STATUS, json=batch("running")["json"])
+    op = make_op(deferrable=True, timeout=timeout, execution_timeout=timedelta(seconds=execution_timeout))
+
+    with pytest.raises(TaskDeferred) as exc:
+        op.execute(context)
+
+    assert exc.value.trigger.serialize()[1]["end_time"] == clock.time() + limit
+    assert exc.value.timeout == timedelta(seconds=limit + 60)
+
+
+def test_execute_complete_timeout_from_execution_timeout_cancels_and_names_the_limit(
+    runtype_conn, requests_mock, context
+):
+    cancel = requests_mock.post(CANCEL, json={"success": True, "message": "ok"})
+    op = make_op(execution_timeout=timedelta(seconds=45))
+
+    with pytest.raises(RuntypeRunError, match=r"Timed out after 45 s waiting for Runtype run run-1; the run was c"):
+        op.execute_complete(context, event("timeout", "running", "running"))
+
+    assert cancel.call_count == 1
+
+
 def test_deferrable_defaults_to_the_operators_default_deferrable_setting(monkeypatch):
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "True")
     assert RuntypeRunScheduleOperator(task_id="a", schedule_id="s").deferrable is True
