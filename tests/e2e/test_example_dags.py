@@ -121,3 +121,25 @@ def test_managing_a_schedule(runtype) -> None:
     operations = [r["operation"] for r in runtype.requests]
     order = ["create_schedule", "pause_schedule", "resume_schedule", "run_schedule_now", "delete_schedule"]
     assert [op for op in operations if op in order] == order
+
+
+def test_api_key_reaches_no_xcom_rendered_field_or_log(runtype, capfd, caplog) -> None:
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    result = run("runtype_core_flow")
+
+    with create_session() as session:
+        rendered = session.scalars(
+            select(RenderedTaskInstanceFields.rendered_fields).where(
+                RenderedTaskInstanceFields.dag_id == result.dag_id,
+                RenderedTaskInstanceFields.run_id == result.run_id,
+            )
+        ).all()
+    assert len(rendered) == 4  # fetch, run, sensor, results: each stored its rendered fields
+    assert any("sch_nightly_enrichment" in repr(fields) for fields in rendered)
+    output = capfd.readouterr()
+    everywhere = repr(result.xcoms) + repr(rendered) + output.out + output.err + caplog.text
+    assert "collect_results" in everywhere and runtype.url in everywhere  # the scan sees real content
+    assert runtype.api_key not in everywhere

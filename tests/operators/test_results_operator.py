@@ -238,6 +238,58 @@ def test_output_path_forces_file_mode(runtype_conn, requests_mock, context, tmp_
     json.dumps(out)
 
 
+@pytest.fixture
+def memory_object_store(monkeypatch):
+    """Register fsspec's in-memory filesystem as ``memory://``: a stand-in for s3:// or gs:// (no provider)."""
+    from airflow.sdk.io import fs as airflow_fs
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    registered = dict(airflow_fs._register_filesystems())
+    registered["memory"] = lambda conn_id, options: MemoryFileSystem()
+    monkeypatch.setattr(airflow_fs, "_register_filesystems", lambda: registered)
+    yield
+    MemoryFileSystem.store.clear()
+
+
+def test_output_path_on_a_remote_object_store_is_written_without_mkdir(
+    runtype_conn, requests_mock, context, memory_object_store
+):
+    from airflow.sdk import ObjectStoragePath
+
+    serve(requests_mock, BATCH_RESULTS, MIXED)
+    path = "memory://runtype-results/run-1/rows.jsonl"
+
+    out = make_op(output_path=path).execute(context)
+
+    assert out == {"path": path, "row_count": 4, "summary": MIXED_SUMMARY}
+    with ObjectStoragePath(path).open("r") as handle:
+        assert [json.loads(line) for line in handle] == MIXED_OUT
+
+
+def _peak_bytes_writing(requests_mock, context, path: Path, rows: int) -> int:
+    import tracemalloc
+
+    serve(requests_mock, BATCH_RESULTS, [api_row(i % 60) for i in range(rows)])
+    op = make_op(output_path=f"file://{path}", include_result_payload=True)
+    tracemalloc.start()
+    try:
+        out = op.execute(context)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out["row_count"] == rows
+    assert sum(1 for _ in path.open()) == rows
+    return peak
+
+
+def test_file_mode_memory_stays_flat_in_the_number_of_records(runtype_conn, requests_mock, context, tmp_path):
+    # Rows are streamed page by page into the file: ten times the records must not need ten times the memory.
+    small = _peak_bytes_writing(requests_mock, context, tmp_path / "small.jsonl", 1_000)
+    large = _peak_bytes_writing(requests_mock, context, tmp_path / "large.jsonl", 10_000)
+
+    assert large < 2 * small, f"peak {large} B for 10,000 rows vs {small} B for 1,000"
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [
