@@ -332,6 +332,10 @@ def is_failed_record_status(status: str | None) -> bool:
     return (status or "").strip().lower() in RECORD_FAILED_STATUSES
 
 
+def is_succeeded_record_status(status: str | None) -> bool:
+    return (status or "").strip().lower() in RECORD_SUCCESS_STATUSES
+
+
 class RunProgress(RuntypeModel):
     """A run's status and record counts, from batch status or from the schedule's run list."""
 

@@ -23,6 +23,7 @@ from runtype_provider.models import (
     classify_run_status,
     conclude_run,
     is_failed_record_status,
+    is_succeeded_record_status,
 )
 from runtype_provider.triggers.runtype import TRANSIENT_ERRORS, RuntypeScheduleRunTrigger
 from runtype_provider.version_compat import BaseOperator, BaseOperatorLink, Context, conf
@@ -405,23 +406,29 @@ def record_outcome(row: RecordResult, include_result: bool) -> dict[str, Any]:
 
 
 class ResultSummary:
-    """Running counts over result rows: total, per status, failed."""
+    """Running counts over result rows: total, failed, succeeded, per status.
+
+    A status that is neither a known success nor a known failure (``skipped``, a new value) counts in
+    ``total`` and ``by_status`` only, so ``succeeded`` never claims records that did not succeed.
+    """
 
     def __init__(self) -> None:
         self.total = 0
         self.failed = 0
+        self.succeeded = 0
         self.by_status: Counter[str] = Counter()
 
     def add(self, row: dict[str, Any]) -> None:
         self.total += 1
         self.by_status[str(row["status"])] += 1
         self.failed += is_failed_record_status(row["status"])
+        self.succeeded += is_succeeded_record_status(row["status"])
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "total": self.total,
             "failed": self.failed,
-            "succeeded": self.total - self.failed,
+            "succeeded": self.succeeded,
             "by_status": dict(sorted(self.by_status.items())),
         }
 

@@ -122,6 +122,19 @@ def test_summary_is_pushed_under_its_own_key(runtype_conn, requests_mock, contex
     context["ti"].xcom_push.assert_called_once_with(key="summary", value=MIXED_SUMMARY)
 
 
+def test_statuses_that_are_neither_success_nor_failure_count_only_in_total_and_by_status(
+    runtype_conn, requests_mock, context
+):
+    serve(requests_mock, BATCH_RESULTS, [api_row(1), api_row(2, "skipped"), api_row(3, "failed"), api_row(4, "x")])
+
+    make_op().execute(context)
+
+    context["ti"].xcom_push.assert_called_once_with(
+        key="summary",
+        value={"total": 4, "failed": 1, "succeeded": 1, "by_status": {"failed": 1, "skipped": 1, "success": 1, "x": 1}},
+    )
+
+
 def test_no_results_gives_an_empty_list_and_a_zero_summary(runtype_conn, requests_mock, context):
     serve(requests_mock, BATCH_RESULTS, [])
 
