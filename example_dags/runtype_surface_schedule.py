@@ -1,4 +1,7 @@
-"""A product-surface schedule: fetch it (with its recent runs), run it now and wait, collect results."""
+"""A product-surface schedule: fetch it (with its recent runs), run it now, wait in the triggerer, collect results.
+
+The run operator returns at once; a deferrable sensor waits for the batch without holding a worker slot.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from runtype_provider.operators.runtype import (
     RuntypeRunScheduleOperator,
     RuntypeScheduleRunResultsOperator,
 )
+from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
 
 SURFACE = {"product_id": "{{ params.product_id }}", "surface_id": "{{ params.surface_id }}"}
 
@@ -30,8 +34,11 @@ with DAG(
         task_id="fetch_surface_schedule", schedule_id="{{ params.schedule_id }}", **SURFACE
     )
     run = RuntypeRunScheduleOperator(
-        task_id="run_surface_schedule", schedule_id="{{ params.schedule_id }}", poll_interval=1, timeout=600, **SURFACE
+        task_id="run_surface_schedule", schedule_id="{{ params.schedule_id }}", wait_for_completion=False, **SURFACE
     )
-    results = RuntypeScheduleRunResultsOperator(task_id="surface_results", run=run.output, include_result_payload=True)
+    wait = RuntypeScheduleRunSensor(
+        task_id="wait_for_surface_run", run=run.output, deferrable=True, poke_interval=1, timeout=600
+    )
+    results = RuntypeScheduleRunResultsOperator(task_id="surface_results", run=wait.output, include_result_payload=True)
 
-    fetch >> run >> results
+    fetch >> run >> wait >> results

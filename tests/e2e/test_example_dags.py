@@ -103,7 +103,10 @@ def test_product_surface_schedule(runtype) -> None:
     assert reference["batch_execution_id"] and reference["run_id"] is None
     rows = result.xcom("surface_results")
     assert len(rows) == 3 and all("result" in row for row in rows)
-    assert result.xcom("run_surface_schedule")["failed_records"] == 0
+    # The deferrable sensor waited in the trigger and handed on the reference with the final counts.
+    waited = result.xcom("wait_for_surface_run")
+    assert {k: waited[k] for k in reference} == reference
+    assert (waited["status"], waited["total_records"], waited["failed_records"]) == ("completed", 3, 0)
 
 
 def test_managing_a_schedule(runtype) -> None:
