@@ -9,7 +9,7 @@ VENV_FLOOR ?= .venv-floor
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_FLAGS ?= -q  # warnings policy (FutureWarning/DeprecationWarning = error) is in pyproject.toml
 
-.PHONY: test lint unit unit-floor browser screenshots demo clean
+.PHONY: test lint unit unit-floor browser screenshots bench demo clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ test: lint unit unit-floor
 ## screenshots: rerun the Airflow UI test, keeping a screenshot of each step in docs/screenshots/.
 screenshots: $(VENV)/.installed browser
 	RUNTYPE_UI_SCREENSHOTS=docs/screenshots $(VENV)/bin/python -m pytest $(PYTEST_FLAGS) -m ui
+
+## bench: import cost on top of airflow.sdk, and results collection at scale (ratios against baselines).
+bench: $(VENV)/.installed
+	$(VENV)/bin/python scripts/bench_import.py
+	$(VENV)/bin/python scripts/bench_results.py
 
 ## demo: start the local Runtype, run the core example DAG with `airflow dags test`, print the outcomes.
 demo: $(VENV)/.installed
