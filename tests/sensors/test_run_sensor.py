@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -305,6 +305,20 @@ def test_execute_in_reschedule_mode_reschedules_while_running(runtype_conn, requ
 
     with pytest.raises(AirflowRescheduleException):
         make_sensor(mode="reschedule", poke_interval=60).execute(context)
+
+
+@pytest.mark.parametrize(("soft_fail", "expected"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)])
+def test_reschedule_mode_past_its_timeout_times_out_or_skips_with_soft_fail(
+    runtype_conn, requests_mock, context, soft_fail, expected
+):
+    requests_mock.get(STATUS, json=batch("running"))
+    context["ti"].get_first_reschedule_date.return_value = datetime.now(timezone.utc) - timedelta(seconds=120)
+    sensor = make_sensor(mode="reschedule", poke_interval=30, timeout=60, soft_fail=soft_fail)
+
+    with pytest.raises(expected, match="timed out"):
+        sensor.execute(context)
+
+    assert polls(requests_mock) == 1  # the run was checked once more before giving up
 
 
 # --------------------------------------------------------------------------------------------------
