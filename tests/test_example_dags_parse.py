@@ -1,0 +1,31 @@
+"""Parsing the example DAGs (what the scheduler's DAG processor does constantly) makes no Runtype call."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from runtype_provider.hooks.runtype import RuntypeHook
+
+DAG_FILES = sorted((Path(__file__).resolve().parents[1] / "example_dags").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=[p.stem for p in DAG_FILES])
+def test_parsing_an_example_dag_makes_no_api_call_and_reads_no_connection(path: Path, monkeypatch) -> None:
+    from airflow.sdk import DAG
+
+    calls: list[str] = []
+    monkeypatch.setattr(RuntypeHook, "run", lambda self, call: calls.append(call.path))
+    monkeypatch.setattr(RuntypeHook, "get_connection", classmethod(lambda cls, conn_id: calls.append(conn_id)))
+    spec = importlib.util.spec_from_file_location(f"_parse_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+
+    spec.loader.exec_module(module)
+
+    dags = [value for value in vars(module).values() if isinstance(value, DAG)]
+    assert [d.dag_id for d in dags] == [path.stem]
+    assert len(dags[0].tasks) >= 3
+    assert calls == []
