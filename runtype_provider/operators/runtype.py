@@ -62,6 +62,13 @@ def _positive(value: Any, argument: str, *, allow_none: bool = False) -> Any:
     return value
 
 
+def _count(value: Any, argument: str) -> int:
+    """An integer >= 0 (bools refused: ``True`` is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RuntypeConfigurationError(f"{argument!r} must be an integer >= 0, got {value!r}")
+    return value
+
+
 def _check_surface(product_id: Any, surface_id: Any) -> None:
     if bool(product_id) != bool(surface_id):
         raise RuntypeConfigurationError(
@@ -240,9 +247,7 @@ class RuntypeRunScheduleOperator(_RunWaiter, _RuntypeBaseOperator):
         FailedRecordsPolicy.parse(allowed_failed_records)
         self.reuse_running_run = reuse_running_run
         self.cancel_on_kill = cancel_on_kill
-        if not isinstance(max_poll_errors, int) or max_poll_errors < 0:
-            raise RuntypeConfigurationError(f"'max_poll_errors' must be an integer >= 0, got {max_poll_errors!r}")
-        self.max_poll_errors = max_poll_errors
+        self.max_poll_errors = _count(max_poll_errors, "max_poll_errors")
         self.run_url: str | None = None
         self._run: RunReference | None = None
 
@@ -490,8 +495,7 @@ class RuntypeScheduleRunResultsOperator(_RuntypeBaseOperator):
             raise RuntypeConfigurationError("give 'run' (a run reference) or 'run_id' / 'batch_execution_id'")
         if run is not None and (run_id or batch_execution_id):
             raise RuntypeConfigurationError("give either 'run' or 'run_id' / 'batch_execution_id', not both")
-        if not isinstance(max_xcom_rows, int) or max_xcom_rows < 0:
-            raise RuntypeConfigurationError(f"'max_xcom_rows' must be an integer >= 0, got {max_xcom_rows!r}")
+        _count(max_xcom_rows, "max_xcom_rows")
         if not isinstance(page_size, int) or not 1 <= page_size <= 100:
             raise RuntypeConfigurationError(f"'page_size' must be an integer from 1 to 100, got {page_size!r}")
         self.run = run

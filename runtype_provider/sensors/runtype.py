@@ -12,6 +12,7 @@ from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.models import FailedRecordsPolicy, RunReference, conclude_run
 from runtype_provider.operators.runtype import (
     RuntypeRunLink,
+    _count,
     _default_deferrable,
     _positive,
     _RunWaiter,
@@ -97,9 +98,7 @@ class RuntypeScheduleRunSensor(_RunWaiter, BaseSensorOperator):
         FailedRecordsPolicy.parse(allowed_failed_records)
         self.deferrable = _default_deferrable() if deferrable is None else deferrable
         self.cancel_on_kill = cancel_on_kill
-        if isinstance(max_poll_errors, bool) or not isinstance(max_poll_errors, int) or max_poll_errors < 0:
-            raise RuntypeConfigurationError(f"'max_poll_errors' must be an integer >= 0, got {max_poll_errors!r}")
-        self.max_poll_errors = max_poll_errors
+        self.max_poll_errors = _count(max_poll_errors, "max_poll_errors")
         _positive(self.poke_interval, "poke_interval")
         self.run_url: str | None = None
         self._run: RunReference | None = None

@@ -310,6 +310,7 @@ def test_file_mode_memory_stays_flat_in_the_number_of_records(runtype_conn, requ
         ({"run": REF, "run_id": "run-1"}, "run"),
         ({"run": REF, "batch_execution_id": "b-1"}, "run"),
         ({"run": REF, "max_xcom_rows": -1}, "max_xcom_rows"),
+        ({"run": REF, "max_xcom_rows": False}, "max_xcom_rows"),
         ({"run": REF, "page_size": 0}, "page_size"),
         ({"run": REF, "page_size": 101}, "page_size"),
     ],

@@ -808,6 +808,7 @@ def test_on_kill_before_any_run_makes_no_request(runtype_conn, requests_mock):
         ({"allowed_failed_records": -1}, "allowed_failed_records"),
         ({"allowed_failed_records": "150%"}, "allowed_failed_records"),
         ({"max_poll_errors": -1}, "max_poll_errors"),
+        ({"max_poll_errors": True}, "max_poll_errors"),
     ],
 )
 def test_constructor_errors_name_the_argument(requests_mock, kwargs, argument):
