@@ -19,15 +19,11 @@ Usage: python scripts/bench_results.py [--records 20000] [--repeat 3]
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock
@@ -35,43 +31,7 @@ from unittest.mock import MagicMock
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-results-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-
-@contextmanager
-def local_runtype_process() -> Iterator[tuple[str, str]]:
-    """``runtype-local`` on a free loopback port in a child process; yields (url, api key)."""
-    port_file = Path(tempfile.mkdtemp(prefix="bench-results-port-")) / "port"
-    command = Path(sys.executable).parent / "runtype-local"
-    args = [str(command), "--port", "0", "--port-file", str(port_file), "--queued-seconds", "0"]
-    server = subprocess.Popen([*args, "--running-seconds", "0"], stdout=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("runtype-local did not start")
-            time.sleep(0.05)
-        key = next(line.split(": ", 1)[1].strip() for line in server.stdout or [] if line.startswith("API key:"))
-        yield f"http://127.0.0.1:{port_file.read_text().strip()}", key
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def finished_run(url: str, records: int, schedule_id: str) -> dict[str, Any]:
-    """Seed a schedule of ``records`` records (5 % failing), run it, wait for it; its run reference."""
-    import requests
-
-    from runtype_provider.hooks.runtype import RuntypeHook
-    from runtype_provider.models import RunReference
-
-    ids = [f"{schedule_id}_rec_{i:06d}" for i in range(records)]
-    seed = {"schedule_id": schedule_id, "record_ids": ids, "failing_record_ids": ids[::20]}
-    requests.post(f"{url}/_local/schedules", json=seed, timeout=60).raise_for_status()
-    hook = RuntypeHook()
-    started = hook.run_schedule_now(schedule_id)
-    run = RunReference(schedule_id=schedule_id, run_id=started.run_id, batch_execution_id=started.batch_execution_id)
-    while not hook.get_run_progress(run).outcome.is_terminal:
-        time.sleep(0.05)
-    return run.to_xcom()
+from bench_common import finished_run, local_runtype_process, use_connection
 
 
 def best_of(repeat: int, action: Callable[[], int]) -> tuple[float, int]:
@@ -96,8 +56,7 @@ def main() -> None:
     from runtype_provider.operators.runtype import RuntypeScheduleRunResultsOperator
 
     with local_runtype_process() as (server_url, api_key):
-        connection = {"conn_type": "runtype", "host": server_url, "password": api_key}
-        os.environ["AIRFLOW_CONN_RUNTYPE_DEFAULT"] = json.dumps(connection)
+        use_connection(server_url, api_key)
         run = finished_run(server_url, args.records, "sch_bench")
         url = f"{server_url}/v1/schedules/batch/{run['batch_execution_id']}/results"
         out_dir = Path(tempfile.mkdtemp(prefix="bench-results-out-"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -675,6 +676,24 @@ def test_async_sends_the_same_headers_as_sync(hook, requests_mock):
     assert {n: route.calls.last.request.headers[n] for n in names} == sync_headers
     assert sync_headers["Accept"] == "application/json"
     assert sync_headers["User-Agent"].startswith("airflow-provider-runtype/")
+
+
+def test_async_clients_of_every_hook_share_one_tls_context(runtype_conn, sleeps):
+    # Building a TLS context blocks for ~25 ms; one per trigger stalled a triggerer's event loop.
+    contexts = []
+    for _ in range(3):
+        hook = RuntypeHook()
+        with respx.mock(base_url=BASE) as mock:
+            mock.get("/v1/batch/status/b1").respond(200, json=BATCH_STATUS)
+
+            async def call(hook: RuntypeHook = hook) -> None:
+                await hook.get_batch_status_async("b1")
+                contexts.append(hook._async_client._transport._pool._ssl_context)
+                await hook.aclose()
+
+            asyncio.run(call())
+    assert len(contexts) == 3 and contexts[0] is contexts[1] is contexts[2]
+    assert contexts[0].verify_mode is ssl.CERT_REQUIRED and contexts[0].check_hostname
 
 
 # ---- runs as operators and triggers see them ----------------------------------------------------------
