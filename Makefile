@@ -22,7 +22,7 @@ $(VENV_FLOOR)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_FLOOR)
 	$(VENV_FLOOR)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV_FLOOR)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_FLOOR_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV_FLOOR)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx"
+	$(VENV_FLOOR)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright"
 	touch $@
 
 ## lint: ruff (lint + format) and mypy on the newest Airflow.
@@ -41,10 +41,10 @@ browser:
 unit: $(VENV)/.installed browser
 	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS)
 
-unit-floor: $(VENV_FLOOR)/.installed
-	$(VENV_FLOOR)/bin/python -m pytest $(PYTEST_FLAGS) -m "not ui"
+unit-floor: $(VENV_FLOOR)/.installed browser
+	$(VENV_FLOOR)/bin/python -m pytest $(PYTEST_FLAGS)
 
-## test: lint, types, and the whole suite on Airflow 3.3 (incl. the browser UI test) and 3.1.
+## test: lint, types, and the whole suite (incl. the browser UI test) on Airflow 3.3 and on 3.1.
 test: lint unit unit-floor
 
 ## screenshots: rerun the Airflow UI test, keeping a screenshot of each step in docs/screenshots/.

@@ -192,12 +192,19 @@ def test_legacy_connection_form_widgets_only_before_airflow_3_2(monkeypatch):
         babel = types.ModuleType("flask_babel")
         babel.lazy_gettext = lambda text: text  # type: ignore[attr-defined]
         wtforms = types.ModuleType("wtforms")
-        wtforms.StringField = lambda label, widget, description: (label, widget, description)  # type: ignore[attr-defined]
+        wtforms.StringField = lambda label, widget, description, default: (  # type: ignore[attr-defined]
+            label,
+            widget,
+            description,
+            default,
+        )
         monkeypatch.setitem(sys.modules, "flask_appbuilder", types.ModuleType("flask_appbuilder"))
         monkeypatch.setitem(sys.modules, "flask_appbuilder.fieldwidgets", fieldwidgets)
         monkeypatch.setitem(sys.modules, "flask_babel", babel)
         monkeypatch.setitem(sys.modules, "wtforms", wtforms)
         widgets = RuntypeHook.get_connection_form_widgets()
+        defaults = {"timeout": "30", "retry_limit": "3", "retry_delay": "1", "dashboard_url": None}
         assert widgets == {
-            name: (spec["label"], "text-widget", spec["description"]) for name, spec in CONN_FIELDS.items()
+            name: (spec["label"], "text-widget", spec["description"], defaults[name])
+            for name, spec in CONN_FIELDS.items()
         }

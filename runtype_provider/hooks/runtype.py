@@ -981,7 +981,10 @@ class RuntypeHook(BaseHook):
 
             return {
                 name: StringField(
-                    lazy_gettext(spec["label"]), widget=BS3TextFieldWidget(), description=spec["description"]
+                    lazy_gettext(spec["label"]),
+                    widget=BS3TextFieldWidget(),
+                    description=spec["description"],
+                    default=None if spec["schema"].get("default") is None else str(spec["schema"]["default"]),
                 )
                 for name, spec in CONN_FIELDS.items()
             }

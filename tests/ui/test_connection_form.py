@@ -124,7 +124,11 @@ def page(browser: Any, airflow_ui: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(30_000)
     page = context.new_page()
-    page.goto(f"{airflow_ui}/connections")
+    page.goto(airflow_ui)
+    # Through the menu, as an admin would (Airflow 3.1 does not open /connections as a first page).
+    page.get_by_role("button", name="Admin").click()
+    page.get_by_role("menuitem", name="Connections").click()
+    page.get_by_role("button", name="Add Connection").wait_for()
     yield page
     context.close()
 
