@@ -111,6 +111,8 @@ class _RunWaiter:
 
     allowed_failed_records: Any
     poll_interval: float
+    timeout: Any
+    execution_timeout: timedelta | None
     max_poll_errors: int
     cancel_on_kill: bool
     runtype_conn_id: str
@@ -120,6 +122,17 @@ class _RunWaiter:
 
     def _policy(self) -> FailedRecordsPolicy:
         return FailedRecordsPolicy.parse(self.allowed_failed_records)
+
+    def _deferred_wait_limit(self) -> float | None:
+        """Seconds a deferred wait may last: the earlier of ``timeout`` and the task's ``execution_timeout``.
+
+        Airflow does not enforce ``execution_timeout`` while a task is deferred, so the trigger's deadline
+        carries it: the run operator then cancels the run, the sensor times out.
+        """
+        limits = [float(self.timeout)] if self.timeout else []
+        if self.execution_timeout is not None:
+            limits.append(self.execution_timeout.total_seconds())
+        return min(limits) if limits else None
 
     def _trigger(self, run: RunReference, end_time: float | None) -> RuntypeScheduleRunTrigger:
         return RuntypeScheduleRunTrigger(
@@ -357,17 +370,6 @@ class RuntypeRunScheduleOperator(_RunWaiter, _RuntypeBaseOperator):
             progress = self._poll(run, errors, unknown)
             if progress is not None and progress.outcome.is_terminal:
                 return conclude_run(progress, run, self._policy(), self.log)
-
-    def _deferred_wait_limit(self) -> float | None:
-        """Seconds a deferred wait may last: the earlier of ``timeout`` and the task's ``execution_timeout``.
-
-        Airflow does not enforce ``execution_timeout`` while a task is deferred, so the trigger's deadline
-        carries it; the run is then cancelled like on any other timeout.
-        """
-        limits = [float(self.timeout)] if self.timeout else []
-        if self.execution_timeout is not None:
-            limits.append(self.execution_timeout.total_seconds())
-        return min(limits) if limits else None
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: same judgement as the sync path."""

@@ -146,17 +146,19 @@ class RuntypeScheduleRunSensor(_RunWaiter, BaseSensorOperator):
         answer = self.poke(context)  # finish at once if the run is already terminal
         if isinstance(answer, PokeReturnValue) and answer.is_done:
             return answer.xcom_value
+        limit = self._deferred_wait_limit() or float(self.timeout)
         self.defer(
-            trigger=self._trigger(self._reference(), time.time() + self.timeout),
+            trigger=self._trigger(self._reference(), time.time() + limit),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+            timeout=timedelta(seconds=limit),
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         run, progress = self._event_progress(event)
         self._run, self.run_url = run, run.run_url
         if event and event.get("event") == "timeout":
-            message = f"Runtype run {run.run_id or run.batch_execution_id} did not finish within {self.timeout} s"
+            limit = self._deferred_wait_limit() or float(self.timeout)
+            message = f"Runtype run {run.run_id or run.batch_execution_id} did not finish within {limit:g} s"
             if self.soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)

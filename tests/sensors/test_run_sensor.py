@@ -351,6 +351,20 @@ def test_deferrable_defers_with_its_timeout_and_the_trigger_deadline(runtype_con
     assert polls(requests_mock) == 1
 
 
+def test_deferred_sensor_honours_a_shorter_execution_timeout(runtype_conn, requests_mock, context, clock):
+    # Airflow does not enforce execution_timeout while a task is deferred: the trigger's deadline must.
+    requests_mock.get(STATUS, json=batch("running"))
+    sensor = make_sensor(deferrable=True, timeout=3600, execution_timeout=timedelta(minutes=10))
+
+    with pytest.raises(TaskDeferred) as exc:
+        sensor.execute(context)
+
+    assert exc.value.trigger.serialize()[1]["end_time"] == clock.time() + 600
+    assert exc.value.timeout == timedelta(minutes=10)
+    with pytest.raises(AirflowSensorTimeout, match=r"run-1 did not finish within 600 s"):
+        sensor.execute_complete(context, {"event": "timeout", "run": REF, "progress": {"status": "running"}})
+
+
 def test_terminal_run_at_the_first_check_returns_without_deferring(runtype_conn, requests_mock, context, clock):
     requests_mock.get(STATUS, json=batch("completed"))
 
