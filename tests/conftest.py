@@ -16,7 +16,7 @@ os.environ.pop("AIRFLOW_CONN_RUNTYPE_DEFAULT", None)
 
 import pytest  # noqa: E402
 
-API_KEY = "rt_test_unitTestKey0123456789abcdef"
+API_KEY = "rt_test_fake_unit_test_key_0123456789"
 BASE_URL = "https://api.runtype.com"
 
 

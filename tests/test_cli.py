@@ -70,7 +70,7 @@ def test_connections_test_succeeds_against_local_runtype(local_runtype) -> None:
 
 
 def test_connections_test_names_the_rejected_key_without_echoing_it(local_runtype) -> None:
-    wrong_key = "rt_test_wrongKey0123456789abcdefghij"
+    wrong_key = "rt_test_fake_wrong_key_0123456789"
     done = airflow(
         "connections",
         "test",

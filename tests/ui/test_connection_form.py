@@ -38,7 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-WRONG_KEY = "rt_test_wrongKey0123456789abcdefghij"
+WRONG_KEY = "rt_test_fake_wrong_key_0123456789"
 
 
 def free_port() -> int:
