@@ -23,6 +23,36 @@ with warnings.catch_warnings():
     import airflow.serialization.serialized_objects  # noqa: F401
 
 
+RUN_URL = "https://app.runtype.com/schedules/sch-1/runs/run-1"
+# Exactly what RuntypeRunScheduleOperator pushes under ``run_reference`` for run run-1 / batch b-1.
+REF = {
+    "schedule_id": "sch-1",
+    "run_id": "run-1",
+    "batch_execution_id": "b-1",
+    "product_id": None,
+    "surface_id": None,
+    "run_url": RUN_URL,
+}
+
+
+def batch_status_body(
+    status: str, *, total: int = 10, processed: int | None = None, failed: int = 0, error: str | None = None
+) -> dict[str, Any]:
+    """A ``GET /v1/batch/status/b-1`` body with the given status and counts."""
+    body: dict[str, Any] = {
+        "batchExecutionId": "b-1",
+        "status": status,
+        "flowId": "flow-1",
+        "totalRecords": total,
+        "processedRecords": total if processed is None else processed,
+        "failedRecords": failed,
+        "startedAt": "2026-01-01T00:00:00Z",
+    }
+    if error is not None:
+        body["error"] = error
+    return body
+
+
 class FakeClock:
     """Stands in for the ``time`` module of the operator and sensor: sleeping advances the clock at once."""
 

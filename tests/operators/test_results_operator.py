@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from task_context import REF
 
 from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.operators.runtype import RuntypeScheduleRunResultsOperator
@@ -15,14 +16,6 @@ from runtype_provider.operators.runtype import RuntypeScheduleRunResultsOperator
 BASE = "https://api.runtype.com"
 BATCH_RESULTS = f"{BASE}/v1/schedules/batch/b-1/results"
 RUN_RESULTS = f"{BASE}/v1/schedules/runs/run-1/results"
-REF = {
-    "schedule_id": "sch-1",
-    "run_id": "run-1",
-    "batch_execution_id": "b-1",
-    "product_id": None,
-    "surface_id": None,
-    "run_url": "https://app.runtype.com/schedules/sch-1/runs/run-1",
-}
 
 
 def api_row(i: int, status: str = "success", **extra: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+from task_context import REF, batch_status_body
 
 from runtype_provider.exceptions import (
     RuntypeConfigurationError,
@@ -30,14 +31,6 @@ RUN_URL = "https://app.runtype.com/schedules/sch-1/runs/run-1"
 SURFACE_RUN_URL = "https://app.runtype.com/products/prod-1/surfaces/surf-1/schedules/sch-1"
 TRIGGER_PATH = "runtype_provider.triggers.runtype.RuntypeScheduleRunTrigger"
 
-REF = {
-    "schedule_id": "sch-1",
-    "run_id": "run-1",
-    "batch_execution_id": "b-1",
-    "product_id": None,
-    "surface_id": None,
-    "run_url": RUN_URL,
-}
 SURFACE_REF = {
     "schedule_id": "sch-1",
     "run_id": None,
@@ -53,19 +46,8 @@ CANCELLED_STATUSES = ["cancelled", "canceled", "aborted"]
 RUNNING_STATUSES = ["queued", "pending", "running", "in_progress", "processing", "started"]
 
 
-def batch(status: str, *, total: int = 10, processed: int | None = None, failed: int = 0, error: str | None = None):
-    body: dict[str, Any] = {
-        "batchExecutionId": "b-1",
-        "status": status,
-        "flowId": "flow-1",
-        "totalRecords": total,
-        "processedRecords": total if processed is None else processed,
-        "failedRecords": failed,
-        "startedAt": "2026-01-01T00:00:00Z",
-    }
-    if error is not None:
-        body["error"] = error
-    return {"json": body}
+def batch(status: str, **counts: Any):
+    return {"json": batch_status_body(status, **counts)}
 
 
 def result(status: str, outcome: str, *, total: int = 10, processed: int = 10, failed: int = 0, ref=REF):

@@ -12,6 +12,7 @@ from unittest.mock import AsyncMock, MagicMock
 
 import httpx
 import pytest
+from task_context import REF, batch_status_body
 
 import runtype_provider.hooks.runtype as hook_module
 from runtype_provider.exceptions import RuntypeRunError
@@ -24,30 +25,11 @@ from runtype_provider.version_compat import AirflowSensorTimeout
 STATUS = "/v1/batch/status/b-1"
 CANCEL = "/v1/batch/cancel/b-1"
 RUNS = "/v1/schedules/sch-1/runs"
-REF = {
-    "schedule_id": "sch-1",
-    "run_id": "run-1",
-    "batch_execution_id": "b-1",
-    "product_id": None,
-    "surface_id": None,
-    "run_url": "https://app.runtype.com/schedules/sch-1/runs/run-1",
-}
 NO_RETRY = {"retry_limit": 0}  # one request per poll, so poll errors are counted exactly
 
 
-def batch(status: str, *, total: int = 10, processed: int | None = None, failed: int = 0, error: str | None = None):
-    body: dict[str, Any] = {
-        "batchExecutionId": "b-1",
-        "status": status,
-        "flowId": "flow-1",
-        "totalRecords": total,
-        "processedRecords": total if processed is None else processed,
-        "failedRecords": failed,
-        "startedAt": "2026-01-01T00:00:00Z",
-    }
-    if error is not None:
-        body["error"] = error
-    return httpx.Response(200, json=body)
+def batch(status: str, **counts: Any):
+    return httpx.Response(200, json=batch_status_body(status, **counts))
 
 
 def progress(status: str, outcome: str, *, processed: int = 10, failed: int = 0, error: str | None = None):
