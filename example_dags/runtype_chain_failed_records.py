@@ -10,11 +10,8 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from runtype_provider.operators.runtype import (
-    RuntypeRunScheduleOperator,
-    RuntypeScheduleRunResultsOperator,
-    RuntypeUpdateScheduleOperator,
-)
+from runtype_provider.operators.runtype import RuntypeRunScheduleOperator, RuntypeScheduleRunResultsOperator
+from runtype_provider.operators.schedules import RuntypeUpdateScheduleOperator
 from runtype_provider.version_compat import AirflowSkipException
 
 with DAG(

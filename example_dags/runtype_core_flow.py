@@ -10,11 +10,8 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from runtype_provider.operators.runtype import (
-    RuntypeGetScheduleOperator,
-    RuntypeRunScheduleOperator,
-    RuntypeScheduleRunResultsOperator,
-)
+from runtype_provider.operators.runtype import RuntypeRunScheduleOperator, RuntypeScheduleRunResultsOperator
+from runtype_provider.operators.schedules import RuntypeGetScheduleOperator
 from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
 
 with DAG(

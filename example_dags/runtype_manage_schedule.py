@@ -9,12 +9,12 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from runtype_provider.operators.runtype import (
+from runtype_provider.operators.runtype import RuntypeRunScheduleOperator
+from runtype_provider.operators.schedules import (
     RuntypeCreateScheduleOperator,
     RuntypeDeleteScheduleOperator,
     RuntypePauseScheduleOperator,
     RuntypeResumeScheduleOperator,
-    RuntypeRunScheduleOperator,
 )
 
 SCHEDULE_ID = "{{ ti.xcom_pull(task_ids='create_schedule')['id'] }}"

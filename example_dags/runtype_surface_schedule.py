@@ -9,11 +9,8 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param
 
-from runtype_provider.operators.runtype import (
-    RuntypeGetScheduleOperator,
-    RuntypeRunScheduleOperator,
-    RuntypeScheduleRunResultsOperator,
-)
+from runtype_provider.operators.runtype import RuntypeRunScheduleOperator, RuntypeScheduleRunResultsOperator
+from runtype_provider.operators.schedules import RuntypeGetScheduleOperator
 from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
 
 SURFACE = {"product_id": "{{ params.product_id }}", "surface_id": "{{ params.surface_id }}"}

@@ -19,7 +19,7 @@ def _rebuild(cls: type[Exception], message: str, state: dict[str, Any]) -> Excep
     return error
 
 
-class RuntypeError(AirflowException):
+class RuntypeException(AirflowException):
     """Base class of every error raised by this provider."""
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -27,11 +27,11 @@ class RuntypeError(AirflowException):
         return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
-class RuntypeConfigurationError(RuntypeError, ValueError):
+class RuntypeConfigurationError(RuntypeException, ValueError):
     """A connection or argument is invalid; raised before any request is sent."""
 
 
-class RuntypeRequestError(RuntypeError):
+class RuntypeRequestError(RuntypeException):
     """A request failed: ``method`` and ``path`` name it."""
 
     def __init__(self, message: str, *, method: str, path: str) -> None:
@@ -122,7 +122,7 @@ class RuntypeServerError(RuntypeApiError):
     """5xx: the server failed; retried for idempotent requests."""
 
 
-class RuntypeRunError(RuntypeError):
+class RuntypeRunError(RuntypeException):
     """A schedule run ended badly (failed, cancelled, too many failed records, or timed out waiting)."""
 
     def __init__(self, message: str, *, run: dict[str, Any] | None = None) -> None:
@@ -143,3 +143,12 @@ def api_error_class(status_code: int) -> type[RuntypeApiError]:
     if status_code >= 500:
         return RuntypeServerError
     return RuntypeApiError
+
+
+TRANSIENT_ERRORS: tuple[type[RuntypeException], ...] = (
+    RuntypeConnectionError,
+    RuntypeServerError,
+    RuntypeRateLimitError,
+    RuntypeResponseError,
+)
+"""Poll failures a wait tolerates (up to ``max_poll_errors`` in a row): the next poll may well succeed."""

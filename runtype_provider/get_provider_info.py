@@ -58,7 +58,12 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "hooks": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.hooks.runtype"]}],
-        "operators": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.operators.runtype"]}],
+        "operators": [
+            {
+                "integration-name": "Runtype",
+                "python-modules": ["runtype_provider.operators.runtype", "runtype_provider.operators.schedules"],
+            }
+        ],
         "sensors": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.sensors.runtype"]}],
         "triggers": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.triggers.runtype"]}],
         "connection-types": [
@@ -70,5 +75,5 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": CONN_FIELDS,
             }
         ],
-        "extra-links": ["runtype_provider.operators.runtype.RuntypeRunLink"],
+        "extra-links": ["runtype_provider.links.RuntypeRunLink"],
     }

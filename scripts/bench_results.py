@@ -52,7 +52,7 @@ def main() -> None:
     import requests
 
     from runtype_provider.hooks.runtype import RuntypeHook
-    from runtype_provider.models import RunReference
+    from runtype_provider.models.runs import RunReference
     from runtype_provider.operators.runtype import RuntypeScheduleRunResultsOperator
 
     with local_runtype_process() as (server_url, api_key):

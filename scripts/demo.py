@@ -73,10 +73,10 @@ def main() -> None:
     log = HOME / "demo.log"
 
     from runtype_provider.testing import LocalRuntype
-    from runtype_provider.testing.examples import seed_example_schedules
+    from runtype_provider.testing.examples import seed_demo
 
     with LocalRuntype(queued_seconds=1.0, running_seconds=3.0) as runtype:
-        seed_example_schedules(runtype)
+        seed_demo(runtype)
         print(f"Local Runtype listening on {runtype.url} (example schedules seeded)")
         env = airflow_env(runtype.airflow_connection_json())
         print("Preparing a fresh Airflow metadata DB ...")

@@ -14,7 +14,8 @@ from structlog.testing import capture_logs
 
 # Import the provider first, with warnings as errors (pyproject), so a deprecated import in *our* code fails.
 import runtype_provider.operators.runtype as operators_module
-import runtype_provider.sensors.runtype as sensors_module
+import runtype_provider.sensors.runtype  # noqa: F401
+import runtype_provider.waiting as waiting_module
 
 # Airflow 3.1 core + standard provider 1.21 warn from *inside Airflow* the first time an operator is built
 # (airflow.serialization imports airflow.operators.branch). Not ours; load it once with that warning muted.
@@ -77,7 +78,7 @@ class FakeClock:
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
     monkeypatch.setattr(operators_module, "time", fake)
-    monkeypatch.setattr(sensors_module, "time", fake)
+    monkeypatch.setattr(waiting_module, "time", fake)
     return fake
 
 

@@ -17,7 +17,7 @@ def test_parsing_an_example_dag_makes_no_api_call_and_reads_no_connection(path: 
     from airflow.sdk import DAG
 
     calls: list[str] = []
-    monkeypatch.setattr(RuntypeHook, "run", lambda self, call: calls.append(call.path))
+    monkeypatch.setattr(RuntypeHook, "send", lambda self, request: calls.append(request.path))
     monkeypatch.setattr(RuntypeHook, "get_connection", classmethod(lambda cls, conn_id: calls.append(conn_id)))
     spec = importlib.util.spec_from_file_location(f"_parse_{path.stem}", path)
     assert spec is not None and spec.loader is not None

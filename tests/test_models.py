@@ -11,25 +11,19 @@ import pytest
 from pydantic import ValidationError
 
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
-from runtype_provider.models import (
+from runtype_provider.models.bodies import build_schedule_body, build_surface_schedule_body
+from runtype_provider.models.conclusion import FailedRecordsPolicy, conclude_run
+from runtype_provider.models.runs import RunProgress, RunReference
+from runtype_provider.models.schemas import (
     BatchStatus,
-    FailedRecordsPolicy,
     RecordResult,
     RunNowResult,
-    RunOutcome,
-    RunProgress,
-    RunReference,
     Schedule,
     SchedulePage,
     ScheduleRun,
     SurfaceSchedule,
-    build_schedule_body,
-    build_surface_schedule_body,
-    classify_run_status,
-    conclude_run,
-    find_run,
-    is_failed_record_status,
 )
+from runtype_provider.models.status import RunOutcome, classify_run_status, is_failed_record_status
 from runtype_provider.version_compat import AirflowException
 
 SCHEDULE = {
@@ -210,12 +204,12 @@ def test_run_progress_from_batch():
     batch = BatchStatus.model_validate(
         {"batchExecutionId": "b1", "status": "failed", "totalRecords": 10, "processedRecords": 4, "failedRecords": 4}
     )
-    progress = RunProgress.from_batch(batch)
-    assert (progress.outcome, progress.batch_execution_id, progress.total_records, progress.failed_records) == (
+    progress = RunProgress.from_batch(batch, RunReference(run_id="r1", batch_execution_id="b0"))
+    assert (progress.outcome, progress.run_id, progress.batch_execution_id, progress.total_records) == (
         RunOutcome.FAILED,
+        "r1",
         "b1",
         10,
-        4,
     )
 
 
@@ -230,10 +224,12 @@ def test_run_progress_describe():
     assert RunProgress().describe() == "unknown: 0/? records processed, 0 failed"
 
 
-def test_find_run():
-    runs = [ScheduleRun(id="a"), ScheduleRun(id="b")]
-    assert find_run(runs, "b") is runs[1]
-    assert find_run(runs, "c") is None
+def test_progress_from_run_list_finds_the_run_or_has_no_status_yet():
+    runs = [ScheduleRun(id="a", status="failed"), ScheduleRun(id="b", status="completed")]
+    found = RunProgress.from_run_list(runs, RunReference(schedule_id="s", run_id="b"))
+    assert (found.run_id, found.status, found.outcome) == ("b", "completed", RunOutcome.SUCCESS)
+    missing = RunProgress.from_run_list(runs, RunReference(schedule_id="s", run_id="c"))
+    assert (missing.run_id, missing.status, missing.outcome) == ("c", None, RunOutcome.UNKNOWN)
 
 
 # ---- run references ---------------------------------------------------------------------------------------
@@ -254,9 +250,17 @@ def test_coerce_accepts_a_json_string():
     assert RunReference.coerce(json.dumps(REFERENCE)) == RunReference(**REFERENCE)
 
 
-def test_coerce_keeps_unknown_keys():
-    reference = RunReference.coerce({**REFERENCE, "status": "queued"})
-    assert reference.to_xcom()["status"] == "queued"
+def test_coerce_drops_what_is_not_a_reference_field():
+    # A previous task's return value (reference + status + counts) must not ride along into the next task.
+    reference = RunReference.coerce({**REFERENCE, "status": "queued", "failed_records": 3})
+    assert set(reference.to_xcom()) == {
+        "schedule_id",
+        "run_id",
+        "batch_execution_id",
+        "product_id",
+        "surface_id",
+        "run_url",
+    }
 
 
 def test_reference_round_trips_through_xcom_json():

@@ -21,13 +21,10 @@ import pytest
 from packaging.utils import canonicalize_name
 
 import runtype_provider
+from runtype_provider.connection import DEFAULT_TIMEOUT
 from runtype_provider.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR, get_provider_info
-from runtype_provider.hooks.runtype import (
-    DEFAULT_RETRY_DELAY,
-    DEFAULT_RETRY_LIMIT,
-    DEFAULT_TIMEOUT,
-    RuntypeHook,
-)
+from runtype_provider.hooks.runtype import RuntypeHook
+from runtype_provider.transport import DEFAULT_RETRY_DELAY, DEFAULT_RETRY_LIMIT
 from runtype_provider.version_compat import AIRFLOW_V_3_2_PLUS
 
 AIRFLOW_DIR = Path(airflow.__file__).parent

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from runtype_provider.arguments import count, default_deferrable, positive_seconds
 from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.models import FailedRecordsPolicy, RunReference, conclude_run
-from runtype_provider.operators.runtype import (
-    RuntypeRunLink,
-    _count,
-    _default_deferrable,
-    _positive,
-    _RunWaiter,
-)
+from runtype_provider.links import RuntypeRunLink
+from runtype_provider.models.conclusion import FailedRecordsPolicy
+from runtype_provider.models.runs import RunReference
 from runtype_provider.version_compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
     Context,
 )
+from runtype_provider.waiting import RunWaiter, RunWatch
 
 try:
     from airflow.sdk import PokeReturnValue
@@ -30,7 +26,7 @@ except ImportError:  # pragma: no cover
     from airflow.sensors.base import PokeReturnValue  # type: ignore[no-redef,unused-ignore]
 
 
-class RuntypeScheduleRunSensor(_RunWaiter, BaseSensorOperator):
+class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
     """Wait for a Runtype schedule run: succeeds when it completes, fails when it fails or is cancelled.
 
     Give the run reference from :class:`~runtype_provider.operators.runtype.RuntypeRunScheduleOperator`
@@ -96,14 +92,13 @@ class RuntypeScheduleRunSensor(_RunWaiter, BaseSensorOperator):
         self.hook_params = dict(hook_params or {})
         self.allowed_failed_records = allowed_failed_records
         FailedRecordsPolicy.parse(allowed_failed_records)
-        self.deferrable = _default_deferrable() if deferrable is None else deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.cancel_on_kill = cancel_on_kill
-        self.max_poll_errors = _count(max_poll_errors, "max_poll_errors")
-        _positive(self.poke_interval, "poke_interval")
+        self.max_poll_errors = count(max_poll_errors, "max_poll_errors")
+        positive_seconds(self.poke_interval, "poke_interval")
         self.run_url: str | None = None
         self._run: RunReference | None = None
-        self._errors = [0]
-        self._unknown: set[str | None] = set()
+        self._run_watch: RunWatch | None = None
 
     @property
     def poll_interval(self) -> float:  # type: ignore[override]
@@ -119,8 +114,10 @@ class RuntypeScheduleRunSensor(_RunWaiter, BaseSensorOperator):
         if self._run is None:
             if self.run is not None:
                 run = RunReference.coerce(self.run)
+                if not run.run_url:
+                    run = self.hook.run_reference(**run.model_dump(exclude={"run_url"}))
             else:
-                run = RunReference(
+                run = self.hook.run_reference(
                     schedule_id=self.schedule_id,
                     run_id=self.run_id,
                     batch_execution_id=self.batch_execution_id,
@@ -128,17 +125,17 @@ class RuntypeScheduleRunSensor(_RunWaiter, BaseSensorOperator):
                     surface_id=self.surface_id,
                 )
             run.require_pollable()
-            if not run.run_url:
-                run.run_url = self.hook.run_url(run)
             self._run, self.run_url = run, run.run_url
         return self._run
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         run = self._reference()
-        progress = self._poll(run, self._errors, self._unknown)
+        if self._run_watch is None:
+            self._run_watch = self._watch(run)
+        progress = self._run_watch.poll(self.hook)
         if progress is None or not progress.outcome.is_terminal:
             return False
-        return PokeReturnValue(is_done=True, xcom_value=conclude_run(progress, run, self._policy(), self.log))
+        return PokeReturnValue(is_done=True, xcom_value=self._conclude(progress, run))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -147,23 +144,15 @@ class RuntypeScheduleRunSensor(_RunWaiter, BaseSensorOperator):
         if isinstance(answer, PokeReturnValue) and answer.is_done:
             return answer.xcom_value
         limit = self._deferred_wait_limit() or float(self.timeout)
-        self.defer(
-            trigger=self._trigger(self._reference(), time.time() + limit),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=limit),
-        )
+        self._defer_wait(self._reference(), limit, timedelta(seconds=limit))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        run, progress = self._event_progress(event)
-        self._run, self.run_url = run, run.run_url
-        if event and event.get("event") == "timeout":
+        wait = self._resume(event)
+        if wait.event == "timeout":
             limit = self._deferred_wait_limit() or float(self.timeout)
-            message = f"Runtype run {run.run_id or run.batch_execution_id} did not finish within {limit:g} s"
+            message = f"Runtype run {wait.run.name} did not finish within {limit:g} s"
             if self.soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
-        return conclude_run(progress, run, self._policy(), self.log)
-
-    def on_kill(self) -> None:
-        if self._run is not None:
-            self._cancel(self._run, "task killed")
+        assert wait.progress is not None  # a "finished" event always carries a terminal progress
+        return self._conclude(wait.progress, wait.run)

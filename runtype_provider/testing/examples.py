@@ -1,5 +1,9 @@
-"""The schedules the example DAGs expect, seeded into a local Runtype (used by ``make demo`` and the
-end-to-end tests). Record outcomes are fixed so results can be asserted exactly."""
+"""The one demo data set: every schedule the example DAGs use, plus a cron schedule and a broken one.
+
+Served by ``runtype-local --seed-demo`` and seeded by ``make demo`` and the end-to-end tests, so a user who
+starts the local Runtype by hand can run every example DAG against it. Record outcomes are fixed so results
+can be asserted exactly.
+"""
 
 from __future__ import annotations
 
@@ -11,42 +15,58 @@ CHAIN_RECORDS = ["rec_a", "rec_b", "rec_c", "rec_d", "rec_e", "rec_f"]
 CHAIN_FAILING = ["rec_b", "rec_e"]
 SURFACE = {"product_id": "prod_demo", "surface_id": "surf_weekly_digest"}
 
+DEMO_SCHEDULES: tuple[dict[str, Any], ...] = (
+    {
+        "schedule_id": "sch_nightly_enrichment",
+        "name": "Nightly enrichment",
+        "flow_id": "flow_enrich_company",
+        "record_type": "company",
+        "record_ids": CORE_RECORDS,
+        "failing_record_ids": CORE_FAILING,
+    },
+    {"schedule_id": "sch_lead_scoring", "name": "Lead scoring", "record_type": "lead", "record_count": 4,
+     "failure_share": 0.0},
+    {"schedule_id": "sch_churn_watch", "name": "Churn watch", "record_type": "account", "record_count": 8,
+     "failure_share": 0.25},
+    {
+        "schedule_id": "sch_enrich_companies",
+        "name": "Enrich companies",
+        "record_type": "company",
+        "record_ids": CHAIN_RECORDS,
+        "failing_record_ids": CHAIN_FAILING,
+    },
+    {"schedule_id": "sch_retry_failed", "name": "Retry failed records", "record_type": "company",
+     "record_ids": ["rec_a"]},
+    {
+        "schedule_id": "sch_weekly_digest",
+        "name": "Weekly digest",
+        "flow_name": "Weekly digest",
+        "record_type": "user_activity",
+        "record_count": 3,
+        "failure_share": 0.0,
+        **SURFACE,
+    },
+    {
+        "schedule_id": "sch_weekday_crm_sync",
+        "name": "Weekday CRM sync",
+        "flow_id": "flow_crm_sync",
+        "cron": "0 8 * * 1-5",
+        "timezone": "America/New_York",
+        "record_ids": ["rec_1", "rec_2", "rec_3", "rec_4", "rec_5"],
+        "failing_record_ids": ["rec_3"],
+    },
+    {
+        "schedule_id": "sch_broken_pipeline",
+        "name": "Broken pipeline",
+        "flow_id": "flow_broken",
+        "record_type": "invoice",
+        "record_count": 6,
+        "run_outcome": "failed",
+        "error": "Flow step 'fetch' failed: upstream returned 500",
+    },
+)  # fmt: skip
 
-def seed_example_schedules(runtype: Any) -> dict[str, dict[str, Any]]:
-    """Seed every schedule the example DAGs use into ``runtype`` (a LocalRuntype); returns them by id."""
-    seeded = [
-        runtype.seed_schedule(
-            schedule_id="sch_nightly_enrichment",
-            name="Nightly enrichment",
-            flow_id="flow_enrich_company",
-            record_type="company",
-            record_ids=CORE_RECORDS,
-            failing_record_ids=CORE_FAILING,
-        ),
-        runtype.seed_schedule(
-            schedule_id="sch_lead_scoring", name="Lead scoring", record_type="lead", record_count=4, failure_share=0.0
-        ),
-        runtype.seed_schedule(
-            schedule_id="sch_churn_watch", name="Churn watch", record_type="account", record_count=8, failure_share=0.25
-        ),
-        runtype.seed_schedule(
-            schedule_id="sch_enrich_companies",
-            name="Enrich companies",
-            record_type="company",
-            record_ids=CHAIN_RECORDS,
-            failing_record_ids=CHAIN_FAILING,
-        ),
-        runtype.seed_schedule(
-            schedule_id="sch_retry_failed", name="Retry failed records", record_type="company", record_ids=["rec_a"]
-        ),
-        runtype.seed_schedule(
-            schedule_id="sch_weekly_digest",
-            name="Weekly digest",
-            flow_name="Weekly digest",
-            record_type="user_activity",
-            record_count=3,
-            failure_share=0.0,
-            **SURFACE,
-        ),
-    ]
-    return {schedule["id"]: schedule for schedule in seeded}
+
+def seed_demo(runtype: Any) -> list[dict[str, Any]]:
+    """Seed the demo data set into ``runtype`` (a ``State`` or a ``LocalRuntype``); returns the schedules."""
+    return [runtype.seed_schedule(**spec) for spec in DEMO_SCHEDULES]

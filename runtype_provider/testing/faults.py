@@ -21,32 +21,10 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-OPERATIONS: tuple[str, ...] = (
-    "list_schedules",
-    "create_schedule",
-    "get_schedule",
-    "update_schedule",
-    "delete_schedule",
-    "pause_schedule",
-    "resume_schedule",
-    "run_schedule_now",
-    "list_schedule_runs",
-    "list_all_schedule_runs",
-    "get_run_results",
-    "get_batch_results",
-    "get_schedule_sparklines",
-    "get_schedule_stats",
-    "list_surface_schedules",
-    "create_surface_schedule",
-    "get_surface_schedule",
-    "update_surface_schedule",
-    "delete_surface_schedule",
-    "pause_surface_schedule",
-    "resume_surface_schedule",
-    "run_surface_schedule_now",
-    "get_batch_status",
-    "cancel_batch",
-)
+from runtype_provider.endpoints import ENDPOINTS
+
+OPERATIONS: tuple[str, ...] = tuple(ENDPOINTS)
+"""Operation names a fault can target: those of the API table (``runtype_provider.endpoints``)."""
 FAULT_KINDS: tuple[str, ...] = ("rate_limit", "server_error", "slow", "drop", "malformed")
 DEFAULT_MALFORMED_BODY = '{"data": [{"id": "sch_trunc'
 

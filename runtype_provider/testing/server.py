@@ -14,6 +14,7 @@ faulted and are not logged.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
@@ -26,41 +27,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
+from runtype_provider.endpoints import ENDPOINTS
 from runtype_provider.testing.faults import DEFAULT_MALFORMED_BODY, OPERATIONS, Fault
 from runtype_provider.testing.state import ApiError, Settings, State, detail
 
 ADMIN_PREFIX = "/_local/"
 _sleep = asyncio.sleep  # captured at import: immune to tests that monkeypatch asyncio.sleep
-_S = "/v1/schedules/{schedule_id}"
-_P = "/v1/products/{product_id}/surfaces/{surface_id}/schedules"
-
-# (method, path, operation == State method name, extra inputs the method takes)
-ROUTES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
-    ("GET", "/v1/schedules", "list_schedules", ("query",)),
-    ("POST", "/v1/schedules", "create_schedule", ("body",)),
-    ("GET", "/v1/schedules/sparklines", "get_schedule_sparklines", ("query",)),
-    ("GET", "/v1/schedules/runs/all", "list_all_schedule_runs", ("query",)),
-    ("GET", "/v1/schedules/runs/{run_id}/results", "get_run_results", ("query",)),
-    ("GET", "/v1/schedules/batch/{batch_id}/results", "get_batch_results", ("query",)),
-    ("GET", _S, "get_schedule", ()),
-    ("PUT", _S, "update_schedule", ("body",)),
-    ("DELETE", _S, "delete_schedule", ()),
-    ("POST", _S + "/pause", "pause_schedule", ()),
-    ("POST", _S + "/resume", "resume_schedule", ()),
-    ("POST", _S + "/run-now", "run_schedule_now", ()),
-    ("GET", _S + "/runs", "list_schedule_runs", ()),
-    ("GET", _S + "/stats", "get_schedule_stats", ()),
-    ("GET", _P, "list_surface_schedules", ()),
-    ("POST", _P, "create_surface_schedule", ("body",)),
-    ("GET", _P + "/{schedule_id}", "get_surface_schedule", ()),
-    ("PUT", _P + "/{schedule_id}", "update_surface_schedule", ("body",)),
-    ("DELETE", _P + "/{schedule_id}", "delete_surface_schedule", ()),
-    ("POST", _P + "/{schedule_id}/pause", "pause_surface_schedule", ()),
-    ("POST", _P + "/{schedule_id}/resume", "resume_surface_schedule", ()),
-    ("POST", _P + "/{schedule_id}/run-now", "run_surface_schedule_now", ()),
-    ("GET", "/v1/batch/status/{batch_id}", "get_batch_status", ()),
-    ("POST", "/v1/batch/cancel/{batch_id}", "cancel_batch", ()),
-)
+# (method, path, operation == State method name), derived from the API table; registered in its order.
+ROUTES: tuple[tuple[str, str, str], ...] = tuple((e.method, e.path, e.operation) for e in ENDPOINTS.values())
 
 
 class DroppedConnection(ConnectionAbortedError):
@@ -83,7 +57,10 @@ async def _json_body(request: Request) -> Any:
         ) from exc
 
 
-def _api_endpoint(state: State, operation: str, inputs: tuple[str, ...]) -> Callable[[Request], Awaitable[Response]]:
+def _api_endpoint(state: State, operation: str) -> Callable[[Request], Awaitable[Response]]:
+    handler = getattr(state, operation)
+    inputs = inspect.signature(handler).parameters
+
     async def endpoint(request: Request) -> Response:
         try:
             state.authorize(request.headers.get("authorization"), request.method)
@@ -92,7 +69,7 @@ def _api_endpoint(state: State, operation: str, inputs: tuple[str, ...]) -> Call
                 kwargs["query"] = dict(request.query_params)
             if "body" in inputs:
                 kwargs["body"] = await _json_body(request)
-            return JSONResponse(getattr(state, operation)(**kwargs))
+            return JSONResponse(handler(**kwargs))
         except ApiError as exc:
             return _error_response(exc)
 
@@ -266,10 +243,8 @@ def create_app(state: State | None = None, **settings: Any) -> RuntypeApp:
         openapi_url=ADMIN_PREFIX + "openapi.json",
     )
     app.runtype = state
-    for method, path, operation, inputs in ROUTES:
-        app.add_api_route(
-            path, _api_endpoint(state, operation, inputs), methods=[method], name=operation, response_model=None
-        )
+    for method, path, operation in ROUTES:
+        app.add_api_route(path, _api_endpoint(state, operation), methods=[method], name=operation, response_model=None)
     for method, path, handler in _ADMIN:
         app.add_api_route(
             ADMIN_PREFIX + path, _admin_endpoint(state, handler), methods=[method], response_model=None,

@@ -615,47 +615,10 @@ class State:
             return result
 
     def seed_demo(self) -> list[dict[str, Any]]:
-        """Seed the demo data set used by ``runtype-local --seed-demo`` (fixed ids)."""
-        return [
-            self.seed_schedule(
-                schedule_id="sch_demo_enrich",
-                name="Nightly company enrichment",
-                flow_id="flow_demo_enrich",
-                flow_name="Enrich company",
-                record_type="company",
-                record_count=20,
-                failure_share=0.1,
-            ),
-            self.seed_schedule(
-                schedule_id="sch_demo_sync",
-                name="Weekday CRM sync",
-                flow_id="flow_demo_sync",
-                cron="0 8 * * 1-5",
-                timezone="America/New_York",
-                record_ids=["rec_1", "rec_2", "rec_3", "rec_4", "rec_5"],
-                failing_record_ids=["rec_3"],
-            ),
-            self.seed_schedule(
-                schedule_id="sch_demo_broken",
-                name="Broken pipeline",
-                flow_id="flow_demo_broken",
-                record_type="invoice",
-                record_count=6,
-                run_outcome="failed",
-                error="Flow step 'fetch' failed: upstream returned 500",
-            ),
-            self.seed_schedule(
-                schedule_id="sch_demo_digest",
-                name="Weekly digest",
-                flow_id="flow_demo_digest",
-                flow_name="Weekly digest",
-                record_type="user_activity",
-                record_count=8,
-                cron="0 9 * * 1",
-                product_id="prod_demo",
-                surface_id="surf_demo",
-            ),
-        ]
+        """Seed the demo data set (``runtype_provider.testing.examples``): every example DAG's schedule."""
+        from runtype_provider.testing.examples import seed_demo
+
+        return seed_demo(self)
 
     # ----------------------------------------------------------------- internals
 

@@ -25,10 +25,10 @@ def airflow_db() -> None:
 @pytest.fixture
 def runtype(monkeypatch: pytest.MonkeyPatch, airflow_db: None):
     from runtype_provider.testing import LocalRuntype
-    from runtype_provider.testing.examples import seed_example_schedules
+    from runtype_provider.testing.examples import seed_demo
 
     with LocalRuntype(queued_seconds=0.2, running_seconds=0.8) as server:
-        seed_example_schedules(server)
+        seed_demo(server)
         monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", server.airflow_connection_json())
         yield server
 

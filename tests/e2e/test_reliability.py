@@ -83,7 +83,7 @@ def test_reads_recover_from_transient_faults(runtype, sleeps, kind) -> None:
 def test_async_status_poll_recovers_from_a_dropped_connection(runtype, sleeps) -> None:
     import asyncio
 
-    from runtype_provider.models import RunReference
+    from runtype_provider.models.runs import RunReference
 
     started = RuntypeHook().run_schedule_now("sch_1")
     runtype.inject_fault("get_batch_status", "drop", times=1)

@@ -21,7 +21,7 @@ from runtype_provider.exceptions import (
     RuntypeAuthError,
     RuntypeConfigurationError,
     RuntypeEntitlementError,
-    RuntypeError,
+    RuntypeException,
     RuntypeNotFoundError,
     RuntypeRateLimitError,
     RuntypeResponseError,
@@ -29,16 +29,14 @@ from runtype_provider.exceptions import (
     api_error_class,
 )
 from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.models import (
+from runtype_provider.models.runs import RunProgress, RunReference
+from runtype_provider.models.schemas import (
     BatchCancelResult,
     BatchStatus,
     DeleteResult,
     RecordResult,
     RecordResultPage,
     RunNowResult,
-    RunOutcome,
-    RunProgress,
-    RunReference,
     Schedule,
     ScheduleCreated,
     SchedulePage,
@@ -51,6 +49,7 @@ from runtype_provider.models import (
     SurfaceRunNowResult,
     SurfaceSchedule,
 )
+from runtype_provider.models.status import RunOutcome
 from runtype_provider.version_compat import AirflowException, AirflowNotFoundException
 
 BASE = "https://api.runtype.com"
@@ -688,7 +687,7 @@ def test_async_clients_of_every_hook_share_one_tls_context(runtype_conn, sleeps)
 
             async def call(hook: RuntypeHook = hook) -> None:
                 await hook.get_batch_status_async("b1")
-                contexts.append(hook._async_client._transport._pool._ssl_context)
+                contexts.append(hook._async_transport._client._transport._pool._ssl_context)
                 await hook.aclose()
 
             asyncio.run(call())
@@ -794,7 +793,12 @@ def test_find_active_run_returns_the_newest_active_run(hook, requests_mock):
     requests_mock.get(f"{BASE}/v1/schedules/sch_123/runs", json={"data": runs})
     found = hook.find_active_run("sch_123")
     assert requests_mock.last_request.path == "/v1/schedules/sch_123/runs"
-    assert (type(found), found.id) == (ScheduleRun, "new_running")
+    assert found == RunReference(
+        schedule_id="sch_123",
+        run_id="new_running",
+        batch_execution_id=RUN_ITEM["batchExecutionId"],
+        run_url="https://app.runtype.com/schedules/sch_123/runs/new_running",
+    )
 
 
 def test_find_active_run_returns_none_when_every_run_finished(hook, requests_mock):
@@ -820,7 +824,7 @@ def test_find_active_run_returns_none_when_every_run_finished(hook, requests_moc
     ids=["global-run", "schedule-only", "surface", "batch-only-quoted"],
 )
 def test_run_url(hook, requests_mock, reference, url):
-    assert hook.run_url(reference) == url
+    assert hook.run_reference(**reference.model_dump()).run_url == url
     assert requests_mock.call_count == 0
 
 
@@ -1016,7 +1020,7 @@ def error_body(code: int) -> dict[str, Any]:
 @pytest.mark.parametrize(("call", "method", "path", "code"), ERROR_CASES)
 def test_documented_error_codes_map_to_typed_errors(runtype_conn, sleeps, requests_mock, call, method, path, code):
     requests_mock.register_uri(method, f"{BASE}{path}", status_code=code, json=error_body(code))
-    with pytest.raises(RuntypeError) as caught:
+    with pytest.raises(RuntypeException) as caught:
         call(RuntypeHook(retry_limit=0))
     err = caught.value
     assert type(err) is ERROR_CLASSES[code]

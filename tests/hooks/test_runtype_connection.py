@@ -13,14 +13,15 @@ import requests
 import respx
 from requests.adapters import HTTPAdapter
 
+from runtype_provider.connection import ConnectionSettings
 from runtype_provider.exceptions import (
     RuntypeApiError,
     RuntypeConfigurationError,
     RuntypeConnectionError,
-    RuntypeError,
+    RuntypeException,
 )
-from runtype_provider.hooks.runtype import ConnectionSettings, RuntypeHook
-from runtype_provider.models import RunReference
+from runtype_provider.hooks.runtype import RuntypeHook
+from runtype_provider.transport import SyncTransport
 
 BASE = "https://api.runtype.com"
 SCHEDULES_PAGE = {"data": [], "pagination": {"hasMore": False, "hasPrev": False, "limit": 1, "currentOffset": 0}}
@@ -231,7 +232,7 @@ def test_dashboard_url_extra_overrides_the_default(use_conn, sleeps):
     use_conn(host=BASE, extra={"dashboard_url": "https://runtype.example.com/app/"})
     hook = RuntypeHook()
     assert hook.settings.dashboard_url == "https://runtype.example.com/app"
-    assert hook.run_url(RunReference(schedule_id="s1")) == "https://runtype.example.com/app/schedules/s1"
+    assert hook.run_reference(schedule_id="s1").run_url == "https://runtype.example.com/app/schedules/s1"
 
 
 def test_uri_form_connection(monkeypatch, sleeps, requests_mock, api_key):
@@ -321,10 +322,10 @@ def test_test_connection_reports_an_unexpected_answer(hook, requests_mock):
 
 
 def test_test_connection_never_raises(hook, monkeypatch):
-    def broken(**kwargs: Any) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(hook, "list_schedules_page", broken)
+    monkeypatch.setattr(SyncTransport, "send", broken)
     assert hook.test_connection() == (False, "Runtype connection test failed: KeyError")
 
 
@@ -432,7 +433,7 @@ def test_logs_never_carry_the_key(hook, requests_mock, caplog, api_key):
     requests_mock.post(f"{BASE}/v1/schedules/s1/run-now", status_code=401, json=echoing_body(api_key))
     with caplog.at_level(logging.DEBUG):
         hook.get_schedule("s1")
-        with pytest.raises(RuntypeError):
+        with pytest.raises(RuntypeException):
             hook.run_schedule_now("s1")
     retries = [r for r in caplog.records if "retry 1/3" in r.getMessage()]
     assert len(retries) == 1

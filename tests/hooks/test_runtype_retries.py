@@ -21,15 +21,16 @@ import requests
 import respx
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
-import runtype_provider.hooks.runtype as hook_module
+import runtype_provider.transport as transport_module
+from runtype_provider.endpoints import ENDPOINTS
 from runtype_provider.exceptions import (
     RuntypeConnectionError,
-    RuntypeError,
+    RuntypeException,
     RuntypeRateLimitError,
     RuntypeServerError,
 )
-from runtype_provider.hooks.runtype import ApiCall, RetryPolicy, RuntypeHook, model_parser
-from runtype_provider.models import RunNowResult
+from runtype_provider.hooks.runtype import RuntypeHook
+from runtype_provider.transport import RetryPolicy
 
 BASE = "https://api.runtype.com"
 SCHEDULE = {"id": "s1", "name": "Nightly", "enabled": True}
@@ -47,7 +48,7 @@ def hook(runtype_conn: dict, sleeps: list[float]) -> RuntypeHook:
 @pytest.fixture
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> float:
     """Freeze the wall clock the hook reads for HTTP-date and reset-time hints."""
-    monkeypatch.setattr(hook_module, "time", SimpleNamespace(time=lambda: NOW, sleep=time.sleep))
+    monkeypatch.setattr(transport_module, "time", SimpleNamespace(time=lambda: NOW, sleep=time.sleep))
     return NOW
 
 
@@ -175,7 +176,7 @@ def test_connection_errors_exhausting_retries_raise_a_connection_error(hook, sle
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 402])
 def test_client_errors_are_not_retried(hook, sleeps, requests_mock, status):
     requests_mock.get(f"{BASE}/v1/schedules/s1", **error(status))
-    with pytest.raises(RuntypeError):
+    with pytest.raises(RuntypeException):
         hook.get_schedule("s1")
     assert (requests_mock.call_count, sleeps) == (1, [])
 
@@ -277,14 +278,14 @@ def test_run_now_against_a_closed_port_is_retried(monkeypatch, sleeps):
 
 @pytest.mark.parametrize("attempt", range(1, 9))
 def test_backoff_upper_bound_is_the_doubling_ceiling(monkeypatch, attempt):
-    monkeypatch.setattr(hook_module, "random", SimpleNamespace(uniform=lambda low, high: high))
+    monkeypatch.setattr(transport_module, "random", SimpleNamespace(uniform=lambda low, high: high))
     policy = RetryPolicy(retry_delay=1.0, retry_max_delay=60.0)
     assert policy.wait_seconds(attempt, None) == min(60.0, 2.0 ** (attempt - 1))
 
 
 @pytest.mark.parametrize("attempt", range(1, 9))
 def test_backoff_lower_bound_is_half_the_ceiling(monkeypatch, attempt):
-    monkeypatch.setattr(hook_module, "random", SimpleNamespace(uniform=lambda low, high: low))
+    monkeypatch.setattr(transport_module, "random", SimpleNamespace(uniform=lambda low, high: low))
     policy = RetryPolicy(retry_delay=1.0, retry_max_delay=60.0)
     assert policy.wait_seconds(attempt, None) == min(60.0, 2.0 ** (attempt - 1)) / 2
 
@@ -393,7 +394,7 @@ def test_async_connection_errors_on_idempotent_calls_are_retried(hook, sleeps, f
 
 
 def async_run_now(hook: RuntypeHook) -> Any:
-    return hook.arun(ApiCall("POST", "/v1/schedules/s1/run-now", model_parser(RunNowResult), idempotent=False))
+    return hook.asend(ENDPOINTS["run_schedule_now"].request(schedule_id="s1"))
 
 
 @pytest.mark.parametrize(
@@ -440,7 +441,7 @@ def test_408_is_retried_for_idempotent_calls(hook, sleeps, requests_mock):
 
 def test_408_is_not_retried_for_run_now(hook, sleeps, requests_mock):
     requests_mock.post(f"{BASE}/v1/schedules/s1/run-now", [error(408), {"json": RUN_NOW}])
-    with pytest.raises(RuntypeError, match="HTTP 408"):
+    with pytest.raises(RuntypeException, match="HTTP 408"):
         hook.run_schedule_now("s1")
     assert (requests_mock.call_count, sleeps) == (1, [])
 
@@ -467,4 +468,4 @@ def test_408_is_not_retried_for_run_now(hook, sleeps, requests_mock):
     ],
 )
 def test_parse_retry_after(headers, expected):
-    assert hook_module.parse_retry_after(headers, now=NOW) == expected
+    assert transport_module.parse_retry_after(headers, now=NOW) == expected

@@ -8,7 +8,8 @@ from unittest.mock import MagicMock
 import pytest
 
 from runtype_provider.get_provider_info import get_provider_info
-from runtype_provider.operators.runtype import RuntypeRunLink, RuntypeRunScheduleOperator
+from runtype_provider.links import RuntypeRunLink
+from runtype_provider.operators.runtype import RuntypeRunScheduleOperator
 from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
 
 BASE = "https://api.runtype.com"
@@ -100,4 +101,4 @@ def test_run_operator_and_sensor_carry_the_link(cls):
 
 
 def test_link_is_registered_in_the_provider_info():
-    assert "runtype_provider.operators.runtype.RuntypeRunLink" in get_provider_info()["extra-links"]
+    assert "runtype_provider.links.RuntypeRunLink" in get_provider_info()["extra-links"]

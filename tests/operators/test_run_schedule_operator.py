@@ -13,11 +13,12 @@ from task_context import REF, batch_status_body
 
 from runtype_provider.exceptions import (
     RuntypeConfigurationError,
-    RuntypeError,
+    RuntypeException,
     RuntypeNotFoundError,
     RuntypeRunError,
 )
-from runtype_provider.operators.runtype import RuntypeRunLink, RuntypeRunScheduleOperator
+from runtype_provider.links import RuntypeRunLink
+from runtype_provider.operators.runtype import RuntypeRunScheduleOperator
 from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
 from runtype_provider.version_compat import TaskDeferred
 
@@ -598,7 +599,7 @@ def test_execute_complete_error_event_raises_with_its_message(runtype_conn, requ
     ids=["none", "string", "empty", "unknown-kind", "no-progress", "not-terminal", "bad-progress", "bad-run"],
 )
 def test_execute_complete_rejects_malformed_events(runtype_conn, context, bad):
-    with pytest.raises(RuntypeError):
+    with pytest.raises(RuntypeException):
         make_op().execute_complete(context, bad)
 
 

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeNotFoundError
-from runtype_provider.operators.runtype import (
+from runtype_provider.operators.schedules import (
     RuntypeCreateScheduleOperator,
     RuntypeDeleteScheduleOperator,
     RuntypeGetScheduleOperator,

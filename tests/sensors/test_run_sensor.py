@@ -14,7 +14,7 @@ from task_context import REF, batch_status_body
 from runtype_provider.exceptions import (
     RuntypeAuthError,
     RuntypeConfigurationError,
-    RuntypeError,
+    RuntypeException,
     RuntypeNotFoundError,
     RuntypeRunError,
 )
@@ -433,7 +433,7 @@ def test_execute_complete_error_event_raises(runtype_conn, context):
     ids=["none", "empty", "unknown-kind", "no-progress", "bad-progress"],
 )
 def test_execute_complete_rejects_malformed_events(runtype_conn, context, bad):
-    with pytest.raises(RuntypeError):
+    with pytest.raises(RuntypeException):
         make_sensor().execute_complete(context, bad)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -11,9 +12,19 @@ from pathlib import Path
 import pytest
 import requests
 
+from runtype_provider.testing.examples import DEMO_SCHEDULES
 from runtype_provider.testing.state import DEFAULT_API_KEY
 
 COMMAND = [sys.executable, "-m", "runtype_provider.testing.cli"]
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
+# Every schedule id an example DAG names (the README tells users to run them against `runtype-local --seed-demo`).
+EXAMPLE_DAG_SCHEDULES = {
+    match for path in EXAMPLE_DAGS.glob("*.py") for match in re.findall(r'"(sch_[a-z0-9_]+)"', path.read_text())
+}
+
+
+def test_the_example_dags_name_schedules():
+    assert len(EXAMPLE_DAG_SCHEDULES) >= 5
 
 
 def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 20) -> str:
@@ -39,18 +50,14 @@ def test_starts_on_a_free_port_serves_demo_data_and_stops_cleanly(tmp_path, stop
         url = f"http://127.0.0.1:{port}"
         assert requests.get(url + "/_local/health", timeout=5).json() == {"status": "ok"}
         listed = requests.get(url + "/v1/schedules", headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}, timeout=5)
-        assert {s["id"] for s in listed.json()["data"]} == {
-            "sch_demo_enrich",
-            "sch_demo_sync",
-            "sch_demo_broken",
-            "sch_demo_digest",
-        }
+        assert {s["id"] for s in listed.json()["data"]} == {spec["schedule_id"] for spec in DEMO_SCHEDULES}
+        assert {s["id"] for s in listed.json()["data"]} >= EXAMPLE_DAG_SCHEDULES
         surface = requests.get(
-            url + "/v1/products/prod_demo/surfaces/surf_demo/schedules",
+            url + "/v1/products/prod_demo/surfaces/surf_weekly_digest/schedules",
             headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"},
             timeout=5,
         )
-        assert [s["id"] for s in surface.json()["data"]] == ["sch_demo_digest"]
+        assert [s["id"] for s in surface.json()["data"]] == ["sch_weekly_digest"]
         process.send_signal(stop_signal)
         stdout, stderr = process.communicate(timeout=10)
     finally:

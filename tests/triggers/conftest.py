@@ -13,7 +13,8 @@ import respx
 from structlog.testing import capture_logs
 
 # Import the provider first, with warnings as errors (pyproject), so a deprecated import in *our* code fails.
-import runtype_provider.triggers.runtype as trigger_module
+import runtype_provider.triggers.runtype  # noqa: F401
+import runtype_provider.waiting as waiting_module
 
 # Airflow 3.1 core + standard provider 1.21 warn from *inside Airflow* the first time an operator is built
 # (airflow.serialization imports airflow.operators.branch). Not ours; load it once with that warning muted.
@@ -48,7 +49,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
         await real_sleep(0)
         return result
 
-    monkeypatch.setattr(trigger_module, "time", fake)
+    monkeypatch.setattr(waiting_module, "time", fake)
     monkeypatch.setattr(asyncio, "sleep", sleep)
     return fake
 

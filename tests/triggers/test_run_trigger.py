@@ -308,7 +308,7 @@ def test_more_consecutive_poll_errors_than_allowed_yield_an_error_event(runtype_
     event = only_event(trigger(max_poll_errors=2))
 
     assert event["event"] == "error"
-    assert event["message"].startswith("Gave up polling after 3 failed polls in a row: ")
+    assert event["message"].startswith("Gave up polling Runtype run run-1 after 3 failed polls in a row: ")
     assert event["run"] == REF and event["progress"] is None
     assert route.call_count == 3
 
@@ -376,7 +376,7 @@ def test_the_async_client_is_closed_when_the_trigger_ends(runtype_conn, router, 
     original = RuntypeHook.aclose
 
     async def aclose(self):
-        closed.append(self._async_client is not None)
+        closed.append(self._async_transport is not None)
         await original(self)
 
     monkeypatch.setattr(RuntypeHook, "aclose", aclose)
@@ -426,7 +426,7 @@ def test_on_kill_never_raises_when_cancel_fails(runtype_conn, router, clock, log
     asyncio.run(trigger().on_kill())
 
     assert cancel.call_count == 1
-    assert any("Could not cancel Runtype batch b-1 on kill" in m for m in logs.messages("warning"))
+    assert any("Could not cancel Runtype batch b-1 (task killed)" in m for m in logs.messages("warning"))
 
 
 # --------------------------------------------------------------------------------------------------

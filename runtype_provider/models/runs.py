@@ -1,0 +1,136 @@
+"""A run as tasks see it: the reference that identifies it, its progress, and the result of a wait."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.models.schemas import BatchStatus, RuntypeModel, ScheduleRun
+from runtype_provider.models.status import RunOutcome, classify_run_status
+
+
+class RunProgress(RuntypeModel):
+    """A run's status and record counts, from batch status or from the schedule's run list."""
+
+    status: str | None = None
+    outcome: RunOutcome = RunOutcome.UNKNOWN
+    total_records: int | None = None
+    processed_records: int | None = None
+    failed_records: int | None = None
+    error: str | None = None
+    run_id: str | None = None
+    batch_execution_id: str | None = None
+    completed_at: str | None = None
+
+    @classmethod
+    def from_batch(cls, batch: BatchStatus, run: RunReference) -> RunProgress:
+        return cls(
+            status=batch.status,
+            outcome=classify_run_status(batch.status),
+            total_records=batch.total_records,
+            processed_records=batch.processed_records,
+            failed_records=batch.failed_records,
+            error=batch.error,
+            run_id=run.run_id,
+            batch_execution_id=batch.batch_execution_id or run.batch_execution_id,
+            completed_at=batch.completed_at,
+        )
+
+    @classmethod
+    def from_run(cls, run: ScheduleRun) -> RunProgress:
+        return cls(
+            status=run.status,
+            outcome=classify_run_status(run.status),
+            total_records=run.total_records,
+            processed_records=run.processed_records,
+            failed_records=run.failed_records,
+            error=run.error,
+            run_id=run.id,
+            batch_execution_id=run.batch_execution_id,
+            completed_at=run.completed_at,
+        )
+
+    @classmethod
+    def from_run_list(cls, runs: Iterable[ScheduleRun], run: RunReference) -> RunProgress:
+        """The run's entry in its schedule's run list; no status yet when it is not listed (keep waiting)."""
+        found = next((item for item in runs if item.id == run.run_id), None)
+        return cls(run_id=run.run_id, status=None) if found is None else cls.from_run(found)
+
+    def describe(self) -> str:
+        """One log line: ``running: 40/100 records processed, 3 failed``."""
+        total = "?" if self.total_records is None else self.total_records
+        processed = 0 if self.processed_records is None else self.processed_records
+        failed = 0 if self.failed_records is None else self.failed_records
+        return f"{self.status or 'unknown'}: {processed}/{total} records processed, {failed} failed"
+
+
+class RunReference(BaseModel):
+    """What identifies one schedule run across tasks: exactly these fields, plain snake_case JSON.
+
+    Pushed to XCom by the run operator (``run_reference``) and accepted by the sensor, the trigger and
+    the results operator. Other keys of an incoming dict (a previous task's status and counts) are
+    dropped, so nothing rides along from one task into the next.
+    """
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    schedule_id: str | None = None
+    run_id: str | None = None
+    batch_execution_id: str | None = None
+    product_id: str | None = None
+    surface_id: str | None = None
+    run_url: str | None = None
+
+    @classmethod
+    def coerce(cls, value: Any, *, argument: str = "run") -> RunReference:
+        """Accept a reference as a model, a dict (e.g. from XCom) or a JSON string."""
+        if isinstance(value, RunReference):
+            return value
+        try:
+            if isinstance(value, str):
+                return cls.model_validate_json(value)
+            if isinstance(value, dict):
+                return cls.model_validate(value)
+        except ValidationError as err:
+            raise RuntypeConfigurationError(f"{argument!r} is not a valid Runtype run reference: {err}") from err
+        raise RuntypeConfigurationError(
+            f"{argument!r} must be a run reference dict (e.g. the run operator's XCom), got {type(value).__name__}"
+        )
+
+    @property
+    def name(self) -> str:
+        """How logs and messages name the run: its run id, else its batch id."""
+        return self.run_id or self.batch_execution_id or "?"
+
+    def require_pollable(self, argument: str = "run") -> None:
+        """A run can be polled by batch id, or by run id within its schedule."""
+        if not self.batch_execution_id and not (self.run_id and self.schedule_id):
+            raise RuntypeConfigurationError(
+                f"{argument!r} needs 'batch_execution_id', or both 'run_id' and 'schedule_id', to track the run"
+            )
+
+    def to_xcom(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class RunResult(BaseModel):
+    """A finished wait: the reference plus the run's final status and counts (the task's return value)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    run: RunReference
+    progress: RunProgress
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The reference's fields plus ``status``, ``outcome`` and the record counts, flat."""
+        return {
+            **self.run.to_xcom(),
+            "status": self.progress.status,
+            "outcome": self.progress.outcome.value,
+            "total_records": self.progress.total_records,
+            "processed_records": self.progress.processed_records,
+            "failed_records": self.progress.failed_records,
+        }

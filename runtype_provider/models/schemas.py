@@ -1,0 +1,267 @@
+"""Typed response bodies of the Runtype schedules API.
+
+Parsed leniently, as the API docs leave much open: unknown fields are kept (``model_extra`` and in
+``to_api()``), status values are plain strings (an unknown status never fails parsing), and only
+identifiers are required.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class RuntypeModel(BaseModel):
+    """Base model: camelCase aliases, snake_case attributes, unknown fields kept."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", defer_build=True)
+
+    def to_api(self) -> dict[str, Any]:
+        """The model as the API spells it (camelCase keys, unknown fields included), JSON-serializable."""
+        return self.model_dump(by_alias=True, mode="json")
+
+
+# --------------------------------------------------------------------------------------------------
+# Pagination
+
+
+class CursorPagination(RuntypeModel):
+    """Style A pagination (``GET /v1/schedules``, ``GET /v1/schedules/runs/all``)."""
+
+    has_more: bool = False
+    has_prev: bool = False
+    limit: int | None = None
+    current_offset: int | None = None
+    current_page: int | None = None
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    total_count: int | None = None
+    total_pages: int | None = None
+
+
+class OffsetPagination(RuntypeModel):
+    """Style B pagination (per-record results)."""
+
+    has_more: bool = False
+    limit: int | None = None
+    offset: int = 0
+    total: int | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Schedules and runs
+
+
+class Schedule(RuntypeModel):
+    """A global schedule (``GET /v1/schedules/:id``); ``enabled`` False means paused."""
+
+    id: str
+    name: str | None = None
+    enabled: bool | None = None
+    flow_id: str | None = None
+    agent_id: str | None = None
+    trigger_type: str | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    run_at: str | None = None
+    next_run_at: str | None = None
+    last_run_at: str | None = None
+    record_type: str | None = None
+    record_ids: list[str] | None = None
+    record_filter: Any = None
+    execution_options: dict[str, Any] | None = None
+    inputs: dict[str, Any] | None = None
+    messages: Any = None
+    organization_id: str | None = None
+    product_surface_id: str | None = None
+    user_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class RecentRun(RuntypeModel):
+    """An item of ``recentRuns`` on a surface schedule's details."""
+
+    id: str
+    status: str | None = None
+    batch_execution_id: str | None = None
+    error: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+class SurfaceSchedule(Schedule):
+    """A product-surface schedule; ``flow_name`` and ``recent_runs`` only on list/get responses."""
+
+    flow_name: str | None = None
+    recent_runs: list[RecentRun] = Field(default_factory=list)
+
+
+class ScheduleRun(RuntypeModel):
+    """One run of a schedule (``GET /v1/schedules/:id/runs`` items)."""
+
+    id: str
+    schedule_id: str | None = None
+    status: str | None = None
+    batch_execution_id: str | None = None
+    agent_execution_id: str | None = None
+    agent_id: str | None = None
+    flow_id: str | None = None
+    error: str | None = None
+    total_records: int | None = None
+    processed_records: int | None = None
+    failed_records: int | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+class RecordRef(RuntypeModel):
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+
+
+class RecordResult(RuntypeModel):
+    """One per-record result row of a run or a batch execution."""
+
+    record_id: str
+    status: str | None = None
+    record: RecordRef | None = None
+    record_result_id: str | None = None
+    error: str | None = None
+    result: Any = None
+    executed_at: str | None = None
+    failed_at: str | None = None
+    created_at: str | None = None
+    duration_ms: int | None = None
+    step_count: int | None = None
+    failed_step_count: int | None = None
+    flow_id: str | None = None
+    flow_name: str | None = None
+    agent_execution_id: str | None = None
+    execution_engine: str | None = None
+
+
+class ResultsSummary(RuntypeModel):
+    records_with_failed_steps: int | None = None
+
+
+T = TypeVar("T", bound=RuntypeModel)
+
+
+class Page(RuntypeModel, Generic[T]):
+    """One page of a list endpoint."""
+
+    data: list[T] = Field(default_factory=list)
+
+
+class SchedulePage(Page[Schedule]):
+    pagination: CursorPagination = Field(default_factory=CursorPagination)
+
+
+class ScheduleRunPage(Page[ScheduleRun]):
+    pagination: CursorPagination = Field(default_factory=CursorPagination)
+
+
+class RecordResultPage(Page[RecordResult]):
+    pagination: OffsetPagination = Field(default_factory=OffsetPagination)
+    summary: ResultsSummary | None = None
+
+
+class ScheduleRunList(Page[ScheduleRun]):
+    """``GET /v1/schedules/:id/runs``: every run, no pagination."""
+
+
+class SurfaceScheduleList(Page[SurfaceSchedule]):
+    """``GET …/surfaces/:surfaceId/schedules``: every schedule, no pagination."""
+
+
+class SparklineDay(RuntypeModel):
+    date: str
+    runs: int = 0
+    failed: int = 0
+
+
+class ScheduleSparkline(RuntypeModel):
+    schedule_id: str
+    last7_days: list[SparklineDay] = Field(default_factory=list)
+
+
+class SparklineList(Page[ScheduleSparkline]):
+    pass
+
+
+class ScheduleStats(RuntypeModel):
+    """``GET /v1/schedules/:id/stats``."""
+
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    success_rate: float | None = None
+    avg_duration_ms: float | None = None
+    avg_cost_usd: float | None = None
+    avg_billed_cost_usd: float | None = None
+    avg_self_reported_cost_usd: float | None = None
+    unpriced_executions: int | None = None
+    last7_days: list[SparklineDay] = Field(default_factory=list)
+
+
+class ScheduleCreated(RuntypeModel):
+    id: str
+    status: str | None = None
+
+
+class ScheduleUpdated(RuntypeModel):
+    id: str
+    status: str | None = None
+
+
+class ScheduleState(RuntypeModel):
+    """Pause / resume answer: ``{"status": "paused" | "resumed"}``."""
+
+    status: str | None = None
+
+
+class DeleteResult(RuntypeModel):
+    success: bool
+
+
+class RunNowResult(RuntypeModel):
+    """Global run-now: ``status`` is ``queued``, ``completed`` or ``failed``."""
+
+    status: str | None = None
+    run_id: str | None = None
+    batch_execution_id: str | None = None
+    error: str | None = None
+
+
+class SurfaceRunNowResult(RuntypeModel):
+    batch_execution_id: str
+    record_count: int | None = None
+    status: str | None = None
+
+
+class BatchStatus(RuntypeModel):
+    """``GET /v1/batch/status/:id``: progress of the batch execution behind a run."""
+
+    batch_execution_id: str | None = None
+    status: str | None = None
+    flow_id: str | None = None
+    total_records: int | None = None
+    processed_records: int | None = None
+    failed_records: int | None = None
+    success_count: int | None = None
+    progress: int | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    error: str | None = None
+    execution_engine_summary: str | None = None
+
+
+class BatchCancelResult(RuntypeModel):
+    success: bool
+    message: str | None = None

@@ -1,0 +1,225 @@
+"""One wait engine for a schedule run, driven three ways: the sync wait, the sensor's poke, the trigger.
+
+* :class:`RunWatch` is one wait's state (failed polls in a row, unknown statuses already logged) and
+  the decision after each poll: progress, a tolerated transient error, or giving up.
+* :func:`cancel_run` / :func:`acancel_run` are the one best-effort remote cancel.
+* :class:`RunWaitEvent` is the trigger's one event, parsed back by ``execute_complete``.
+* :class:`RunWaiter` is the task side shared by the run operator and the sensor: failure policy,
+  deadlines, deferral and how an event or a timeout ends the task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from runtype_provider.exceptions import TRANSIENT_ERRORS, RuntypeException, RuntypeRunError
+from runtype_provider.models.conclusion import FailedRecordsPolicy, conclude_run
+from runtype_provider.models.runs import RunProgress, RunReference
+from runtype_provider.models.status import RunOutcome
+
+if TYPE_CHECKING:
+    from runtype_provider.hooks.runtype import RuntypeHook
+    from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
+
+
+@dataclass
+class RunWatch:
+    """The state of one wait for ``run`` and what each poll means."""
+
+    run: RunReference
+    max_poll_errors: int
+    log: Any
+    failed_polls: int = 0
+    unknown_statuses_logged: set[str | None] = field(default_factory=set)
+
+    def poll(self, hook: RuntypeHook) -> RunProgress | None:
+        """One sync poll: the progress, or None after a tolerated transient error."""
+        try:
+            progress = hook.get_run_progress(self.run)
+        except TRANSIENT_ERRORS as err:
+            self._poll_failed(err)
+            return None
+        return self._observed(progress)
+
+    async def apoll(self, hook: RuntypeHook) -> RunProgress | None:
+        """One async poll (the trigger's), with the same decisions as :meth:`poll`."""
+        try:
+            progress = await hook.get_run_progress_async(self.run)
+        except TRANSIENT_ERRORS as err:
+            self._poll_failed(err)
+            return None
+        return self._observed(progress)
+
+    def _poll_failed(self, error: Exception) -> None:
+        self.failed_polls += 1
+        if self.failed_polls > self.max_poll_errors:
+            raise RuntypeRunError(
+                f"Gave up polling Runtype run {self.run.name} after {self.failed_polls} failed polls in a row: {error}",
+                run=self.run.to_xcom(),
+            ) from error
+        self.log.warning("Poll %d of the run failed (%s); will retry", self.failed_polls, error)
+
+    def _observed(self, progress: RunProgress) -> RunProgress:
+        self.failed_polls = 0
+        self.log.info("Runtype run %s: %s", self.run.name, progress.describe())
+        if progress.outcome is RunOutcome.UNKNOWN and progress.status not in self.unknown_statuses_logged:
+            self.unknown_statuses_logged.add(progress.status)
+            self.log.warning("Unknown Runtype run status %r; still waiting", progress.status)
+        return progress
+
+
+def _cancel_logged(log: Any, run: RunReference, why: str, answer: Any = None, error: Exception | None = None) -> bool:
+    if error is not None:
+        log.warning("Could not cancel Runtype batch %s (%s): %s", run.batch_execution_id, why, error)
+        return False
+    log.info("Cancelled Runtype batch %s (%s): %s", run.batch_execution_id, why, answer.message or answer.success)
+    return True
+
+
+def cancel_run(hook: RuntypeHook, run: RunReference, why: str, log: Any) -> bool:
+    """Best-effort remote cancel of the run's batch; logs, never raises. True when it was cancelled."""
+    if not run.batch_execution_id:
+        return False
+    try:
+        answer = hook.cancel_batch(run.batch_execution_id)
+    except Exception as err:
+        return _cancel_logged(log, run, why, error=err)
+    return _cancel_logged(log, run, why, answer)
+
+
+async def acancel_run(hook: RuntypeHook, run: RunReference, why: str, log: Any) -> bool:
+    """Async twin of :func:`cancel_run` (a trigger's ``on_kill``)."""
+    if not run.batch_execution_id:
+        return False
+    try:
+        answer = await hook.cancel_batch_async(run.batch_execution_id)
+    except Exception as err:
+        return _cancel_logged(log, run, why, error=err)
+    return _cancel_logged(log, run, why, answer)
+
+
+def cancel_note(cancelled: bool) -> str:
+    return "the run was cancelled" if cancelled else "the run was NOT cancelled and may still be running"
+
+
+class RunWaitEvent(BaseModel):
+    """The trigger's one event: the run finished, the wait timed out, or waiting failed."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    event: Literal["finished", "timeout", "error"]
+    run: RunReference
+    progress: RunProgress | None = None
+    message: str = ""
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> RunWaitEvent:
+        """Parse an event; anything malformed (or "finished" without a final status) is an error."""
+        try:
+            event = cls.model_validate(payload)
+        except ValidationError:
+            raise RuntypeException(f"Unexpected event from the Runtype trigger: {payload!r}") from None
+        if event.event == "finished" and (event.progress is None or not event.progress.outcome.is_terminal):
+            # Never let a malformed "finished" event pass as a success.
+            raise RuntypeException(
+                f"The Runtype trigger reported a run as finished without a final status: {payload!r}"
+            )
+        return event
+
+
+async def watch_until_terminal(
+    hook: RuntypeHook, watch: RunWatch, poll_interval: float, end_time: float | None
+) -> RunWaitEvent:
+    """The trigger's loop: poll until the run is terminal, the wall-clock ``end_time`` passes, or polling fails."""
+    progress = None
+    while True:
+        try:
+            polled = await watch.apoll(hook)
+        except RuntypeException as err:
+            return RunWaitEvent(event="error", run=watch.run, message=str(err))
+        progress = polled if polled is not None else progress
+        if progress is not None and progress.outcome.is_terminal:
+            return RunWaitEvent(event="finished", run=watch.run, progress=progress, message=progress.describe())
+        if end_time is not None and time.time() >= end_time:
+            return RunWaitEvent(
+                event="timeout", run=watch.run, progress=progress, message="The wait for the Runtype run timed out"
+            )
+        delay = poll_interval if end_time is None else max(0.0, min(poll_interval, end_time - time.time()))
+        await asyncio.sleep(delay)
+
+
+class RunWaiter:
+    """The task side of a wait, shared by the run operator and the sensor (sync, poke and deferred)."""
+
+    allowed_failed_records: Any
+    poll_interval: float
+    timeout: Any
+    execution_timeout: timedelta | None
+    max_poll_errors: int
+    cancel_on_kill: bool
+    runtype_conn_id: str
+    hook_params: dict[str, Any]
+    hook: RuntypeHook
+    log: Any
+    run_url: str | None
+    _run: RunReference | None
+
+    def _policy(self) -> FailedRecordsPolicy:
+        return FailedRecordsPolicy.parse(self.allowed_failed_records)
+
+    def _watch(self, run: RunReference) -> RunWatch:
+        return RunWatch(run=run, max_poll_errors=self.max_poll_errors, log=self.log)
+
+    def _conclude(self, progress: RunProgress, run: RunReference) -> dict[str, Any]:
+        return conclude_run(progress, run, self._policy(), self.log)
+
+    def _deferred_wait_limit(self) -> float | None:
+        """Seconds a deferred wait may last: the earlier of ``timeout`` and the task's ``execution_timeout``.
+
+        Airflow does not enforce ``execution_timeout`` while a task is deferred, so the trigger's deadline
+        carries it: the run operator then cancels the run, the sensor times out.
+        """
+        limits = [float(self.timeout)] if self.timeout else []
+        if self.execution_timeout is not None:
+            limits.append(self.execution_timeout.total_seconds())
+        return min(limits) if limits else None
+
+    def _defer_wait(self, run: RunReference, limit: float | None, task_timeout: timedelta | None) -> None:
+        """Hand the wait to the triggerer; ``limit`` becomes the trigger's wall-clock deadline."""
+        from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
+
+        trigger: RuntypeScheduleRunTrigger = RuntypeScheduleRunTrigger(
+            run=run.to_xcom(),
+            runtype_conn_id=self.runtype_conn_id,
+            poll_interval=self.poll_interval,
+            end_time=time.time() + limit if limit else None,
+            max_poll_errors=self.max_poll_errors,
+            cancel_on_kill=self.cancel_on_kill,
+            hook_params=self.hook_params,
+        )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=task_timeout)  # type: ignore[attr-defined]
+
+    def _cancel(self, run: RunReference, why: str) -> bool:
+        return self.cancel_on_kill and cancel_run(self.hook, run, why, self.log)
+
+    def _resume(self, payload: Any) -> RunWaitEvent:
+        """Parse the trigger's event and remember its run (for the link and ``on_kill``)."""
+        event = RunWaitEvent.from_payload(payload)
+        self._run, self.run_url = event.run, event.run.run_url
+        if event.event == "error":
+            raise RuntypeRunError(f"Waiting for the Runtype run failed: {event.message}", run=event.run.to_xcom())
+        return event
+
+    def on_kill(self) -> None:
+        """Cancel the remote batch when the task is killed or hits ``execution_timeout`` (best effort)."""
+        if self._run is not None:
+            self._cancel(self._run, "task killed")
