@@ -64,7 +64,8 @@ def _validate_run_at(run_at: str | datetime) -> str:
     if isinstance(run_at, datetime):
         if run_at.tzinfo is None:
             raise RuntypeConfigurationError("'run_at' must be timezone-aware")
-        return run_at.isoformat()
+        text = run_at.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text  # UTC as the official SDK spells it
     try:
         parsed = datetime.fromisoformat(str(run_at).replace("Z", "+00:00"))
     except ValueError as err:

@@ -241,7 +241,7 @@ class LocalRuntype:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Request log: dicts with ``method``, ``path``, ``query``, ``operation``, ``status``, ``fault``."""
+        """Request log: dicts with ``method``, ``path``, ``query``, ``operation``, ``status``, ``fault``, ``body``."""
         return self.state.requests()
 
     def clear_requests(self) -> None:

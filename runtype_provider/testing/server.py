@@ -8,12 +8,14 @@ the ``drop`` fault needs uvicorn (it closes uvicorn's transport), elsewhere it r
 Every ``/v1`` route is named after its operation (see ``faults.OPERATIONS``); literal paths
 (``sparklines``, ``runs/all``, ``runs/:runId/results``, ``batch/:batchId/results``) are registered
 before ``/v1/schedules/{schedule_id}``. Admin routes under ``/_local/`` need no auth, are never
-faulted and are not logged.
+faulted and are not logged. The request log keeps each request's JSON body (``None`` when there is none,
+it does not parse or it is larger than ``MAX_LOGGED_BODY`` bytes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 from collections.abc import Awaitable, Callable
@@ -32,6 +34,7 @@ from runtype_provider.testing.faults import DEFAULT_MALFORMED_BODY, OPERATIONS, 
 from runtype_provider.testing.state import ApiError, Settings, State, detail
 
 ADMIN_PREFIX = "/_local/"
+MAX_LOGGED_BODY = 64 * 1024
 _sleep = asyncio.sleep  # captured at import: immune to tests that monkeypatch asyncio.sleep
 # (method, path, operation == State method name), derived from the API table; registered in its order.
 ROUTES: tuple[tuple[str, str, str], ...] = tuple((e.method, e.path, e.operation) for e in ENDPOINTS.values())
@@ -162,6 +165,39 @@ def _fault_response(fault: Fault, captured: list[Message]) -> tuple[int, bytes, 
     return fault.status, json.dumps(error.body()).encode(), json_type
 
 
+class _BodyRecorder:
+    """Wraps ``receive``: request-body chunks pass through unchanged as the app reads them, and the first
+    ``MAX_LOGGED_BODY`` bytes are kept; the decoded JSON goes to ``entry["body"]`` once the body ends."""
+
+    def __init__(self, receive: Receive, entry: dict[str, Any]) -> None:
+        self._receive, self._entry = receive, entry
+        self._chunks: list[bytes] | None = []
+        self._size = 0
+        self.done = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self.done = True
+        elif message["type"] == "http.request" and not self.done:
+            chunk = message.get("body", b"")
+            self._size += len(chunk)
+            if self._chunks is not None and self._size <= MAX_LOGGED_BODY:
+                self._chunks.append(chunk)
+            else:
+                self._chunks = None
+            if not message.get("more_body", False):
+                self.done = True
+                with contextlib.suppress(ValueError):  # empty, not JSON, or too large: stays None
+                    self._entry["body"] = json.loads(b"".join(self._chunks or [b""]))
+        return message
+
+    async def drain(self) -> None:
+        """Read the body the app left unread (a route without a body); call before the response starts."""
+        while not self.done:
+            await self.receive()
+
+
 class RuntypeApp(FastAPI):
     """The local Runtype ASGI app; ``runtype`` is its :class:`State`."""
 
@@ -195,11 +231,15 @@ class RuntypeApp(FastAPI):
             "operation": operation,
             "status": None,
             "fault": fault.kind if fault else None,
+            "body": None,
         }
         self.runtype.log_request(entry)
+        body = _BodyRecorder(receive, entry)
+        receive = body.receive
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
+                await body.drain()
                 entry["status"] = message["status"]
             await send(message)
 

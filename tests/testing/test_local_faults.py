@@ -189,4 +189,4 @@ def test_request_log_records_api_calls_but_not_admin_calls(api, admin, runtype_s
         ("GET", "/v1/schedules/runs/all", "", "list_all_schedule_runs", 200, None),
         ("GET", "/v1/schedules/sch_missing", "", "get_schedule", 404, None),
     ]
-    assert set(runtype_server.requests[0]) == {"method", "path", "query", "operation", "status", "fault"}
+    assert set(runtype_server.requests[0]) == {"method", "path", "query", "operation", "status", "fault", "body"}
