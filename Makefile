@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright"
+	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, coverage"
 	touch $@
 
 $(VENV_FLOOR)/.installed: pyproject.toml
@@ -38,8 +38,10 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+## unit: the whole suite on the newest Airflow, with branch coverage of runtype_provider/ (must stay >= 95%).
 unit: $(VENV)/.installed browser
-	$(VENV)/bin/python -m pytest $(PYTEST_FLAGS)
+	$(VENV)/bin/python -m coverage run --branch --source=runtype_provider -m pytest $(PYTEST_FLAGS)
+	$(VENV)/bin/python -m coverage report --precision=1 --skip-covered --fail-under=95
 
 unit-floor: $(VENV_FLOOR)/.installed browser
 	$(VENV_FLOOR)/bin/python -m pytest $(PYTEST_FLAGS)
@@ -62,4 +64,4 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/python scripts/demo.py
 
 clean:
-	rm -rf $(VENV) $(VENV_FLOOR) .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV_FLOOR) .mypy_cache .ruff_cache .coverage

@@ -10,6 +10,7 @@ import json
 import os
 import ssl
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -55,231 +56,23 @@ from runtype_provider.version_compat import AirflowException, AirflowNotFoundExc
 BASE = "https://api.runtype.com"
 NO_BODY = object()
 
-# ---- example payloads (runtype-api.md) -----------------------------------------------------------
+# ---- example payloads (runtype-api.md), kept once in tests/data ------------------------------------
 
-SCHEDULE_ITEM = {
-    "agentId": None,
-    "createdAt": "2025-01-10T09:00:00Z",
-    "cron": "0 8 * * *",
-    "enabled": True,
-    "executionOptions": {"chunkSize": 200, "recordConcurrency": 25},
-    "flowId": "flow_123",
-    "id": "sch_123",
-    "inputs": None,
-    "lastRunAt": "2025-01-11T08:00:00Z",
-    "messages": None,
-    "name": "Nightly enrichment",
-    "nextRunAt": "2025-01-12T08:00:00Z",
-    "organizationId": "org_1",
-    "productSurfaceId": None,
-    "recordFilter": None,
-    "recordIds": None,
-    "recordType": "company",
-    "runAt": None,
-    "timezone": "UTC",
-    "triggerType": "recurring",
-    "updatedAt": "2025-01-11T08:00:05Z",
-    "userId": "user_1",
-}
-LIST_SCHEDULES = {
-    "data": [SCHEDULE_ITEM],
-    "pagination": {
-        "currentOffset": 0,
-        "currentPage": 1,
-        "hasMore": False,
-        "hasPrev": False,
-        "limit": 50,
-        "nextCursor": None,
-        "prevCursor": None,
-        "totalCount": 1,
-        "totalPages": 1,
-    },
-}
-GET_SCHEDULE = {
-    **SCHEDULE_ITEM,
-    "cron": "0 8 * * 1-5",
-    "executionOptions": {},
-    "lastRunAt": None,
-    "name": "Weekday sync",
-    "nextRunAt": "2025-01-13T08:00:00Z",
-    "recordIds": ["rec_1"],
-    "recordType": None,
-    "timezone": "America/New_York",
-    "updatedAt": "2025-01-10T09:00:00Z",
-}
-RUN_ITEM = {
-    "agentExecutionId": None,
-    "agentId": None,
-    "batchExecutionId": "batch_abc",
-    "completedAt": "2025-01-11T08:03:10Z",
-    "createdAt": "2025-01-11T08:00:00Z",
-    "error": None,
-    "failedRecords": 2,
-    "flowId": "flow_123",
-    "id": "run_001",
-    "processedRecords": 98,
-    "scheduleId": "sch_123",
-    "startedAt": "2025-01-11T08:00:02Z",
-    "status": "completed",
-    "totalRecords": 100,
-}
-LIST_ALL_RUNS = {
-    "data": [
-        {
-            **RUN_ITEM,
-            "completedAt": None,
-            "failedRecords": 0,
-            "id": "run_002",
-            "processedRecords": 10,
-            "startedAt": "2025-01-11T08:00:01Z",
-            "status": "queued",
-        }
-    ],
-    "pagination": {
-        "currentOffset": 0,
-        "currentPage": None,
-        "hasMore": True,
-        "hasPrev": False,
-        "limit": 20,
-        "nextCursor": "cur_x",
-        "prevCursor": None,
-        "totalCount": None,
-        "totalPages": None,
-    },
-}
-RUN_RESULTS = {
-    "data": [
-        {
-            "agentExecutionId": None,
-            "createdAt": "2025-01-11T08:00:03Z",
-            "durationMs": 1200,
-            "error": None,
-            "executedAt": "2025-01-11T08:00:04Z",
-            "executionEngine": "runtime",
-            "failedAt": None,
-            "failedStepCount": 0,
-            "flowId": "flow_123",
-            "flowName": "Enrich company",
-            "record": {"id": "rec_1", "name": "Acme", "type": "company"},
-            "recordId": "rec_1",
-            "recordResultId": "res_1",
-            "result": {"summary": "ok"},
-            "status": "success",
-            "stepCount": 3,
-        }
-    ],
-    "pagination": {"hasMore": False, "limit": 50, "offset": 0, "total": 1},
-    "summary": {"recordsWithFailedSteps": 0},
-}
-BATCH_RESULTS = {
-    "data": [
-        {
-            "agentExecutionId": None,
-            "createdAt": "2025-01-11T08:00:03Z",
-            "durationMs": 900,
-            "error": "Timeout",
-            "executedAt": "2025-01-11T08:00:04Z",
-            "executionEngine": "runtime",
-            "failedAt": "2025-01-11T08:00:05Z",
-            "failedStepCount": 1,
-            "flowId": "flow_123",
-            "flowName": "Enrich company",
-            "record": {"id": "rec_2", "name": "Beta", "type": "company"},
-            "recordId": "rec_2",
-            "recordResultId": None,
-            "result": None,
-            "status": "failed",
-            "stepCount": 3,
-        }
-    ],
-    "pagination": {"hasMore": True, "limit": 1, "offset": 0, "total": 2},
-    "summary": {"recordsWithFailedSteps": 1},
-}
-SPARKLINES = {
-    "data": [
-        {
-            "last7Days": [
-                {"date": "2025-01-05", "failed": 0, "runs": 1},
-                {"date": "2025-01-06", "failed": 1, "runs": 1},
-            ],
-            "scheduleId": "sch_123",
-        }
-    ]
-}
-STATS = {
-    "avgBilledCostUsd": 0.004,
-    "avgCostUsd": 0.005,
-    "avgDurationMs": 18250.5,
-    "avgSelfReportedCostUsd": 0,
-    "completed": 40,
-    "failed": 2,
-    "last7Days": [{"date": "2025-01-11", "failed": 0, "runs": 6}],
-    "successRate": 0.952,
-    "total": 42,
-    "unpricedExecutions": 0,
-}
-SURFACE_ITEM = {
-    **SCHEDULE_ITEM,
-    "cron": "0 9 * * 1",
-    "executionOptions": {},
-    "flowName": "Weekly digest",
-    "id": "sch_9",
-    "lastRunAt": None,
-    "name": None,
-    "nextRunAt": "2025-01-13T09:00:00Z",
-    "productSurfaceId": "surf_1",
-    "recordType": "user_activity",
-    "timezone": "America/New_York",
-    "updatedAt": "2025-01-10T09:00:00Z",
-}
+EXAMPLES = json.loads((Path(__file__).resolve().parents[1] / "data" / "runtype_api_examples.json").read_text())
+SCHEDULE_ITEM = EXAMPLES["schedule"]
+LIST_SCHEDULES = EXAMPLES["schedule_list_page"]
+GET_SCHEDULE = EXAMPLES["schedule_details"]
+RUN_ITEM = EXAMPLES["run"]
+LIST_ALL_RUNS = EXAMPLES["all_runs_page"]
+RUN_RESULTS = EXAMPLES["run_results_page"]
+BATCH_RESULTS = EXAMPLES["batch_results_page"]
+SPARKLINES = EXAMPLES["sparklines"]
+STATS = EXAMPLES["stats"]
+SURFACE_ITEM = EXAMPLES["surface_schedule"]
+SURFACE_CREATED = EXAMPLES["surface_schedule_created"]
+SURFACE_DETAILS = EXAMPLES["surface_schedule_details"]
+BATCH_STATUS = EXAMPLES["batch_status"]
 RECORD_FILTER = {"type": "company", "where": {"field": "tier", "op": "eq", "value": "gold"}}
-SURFACE_CREATED = {
-    **SCHEDULE_ITEM,
-    "cron": None,
-    "executionOptions": {"recordConcurrency": 10},
-    "id": "sch_10",
-    "lastRunAt": None,
-    "name": None,
-    "nextRunAt": "2025-02-01T09:00:00Z",
-    "productSurfaceId": "surf_1",
-    "recordFilter": RECORD_FILTER,
-    "runAt": "2025-02-01T09:00:00Z",
-    "triggerType": "one_time",
-    "updatedAt": "2025-01-10T09:00:00Z",
-}
-SURFACE_DETAILS = {
-    **SCHEDULE_ITEM,
-    "executionOptions": {},
-    "flowName": "Daily data sync",
-    "id": "sch_9",
-    "name": None,
-    "productSurfaceId": "surf_1",
-    "recentRuns": [
-        {
-            "batchExecutionId": "batch_abc",
-            "completedAt": "2025-01-11T08:02:00Z",
-            "createdAt": "2025-01-11T08:00:00Z",
-            "error": None,
-            "id": "run_001",
-            "startedAt": "2025-01-11T08:00:01Z",
-            "status": "completed",
-        }
-    ],
-    "updatedAt": "2025-01-10T09:00:00Z",
-}
-BATCH_STATUS = {
-    "batchExecutionId": "b7f3c9d2",
-    "completedAt": "2024-06-10T16:45:00Z",
-    "failedRecords": 2,
-    "flowId": "flow_9a8b",
-    "processedRecords": 50,
-    "progress": 100,
-    "results": [None],
-    "startedAt": "2024-06-10T15:30:00Z",
-    "status": "completed",
-    "successCount": 48,
-    "totalRecords": 50,
-}
 SURFACE = "/v1/products/prod_1/surfaces/surf_1/schedules"
 
 
@@ -375,7 +168,7 @@ def test_create_schedule_for_an_agent_one_time(hook, requests_mock):
     )
     assert requests_mock.last_request.json() == {
         "target": {"agentId": "agent_1"},
-        "trigger": {"type": "one_time", "runAt": "2025-02-01T09:00:00+00:00"},
+        "trigger": {"type": "one_time", "runAt": "2025-02-01T09:00:00Z"},
         "name": "Once",
         "messages": [{"role": "user", "content": "hi"}],
     }
