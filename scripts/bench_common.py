@@ -48,7 +48,8 @@ def start_run(url: str, records: int, schedule_id: str, **seed: Any) -> dict[str
 
     ids = [f"{schedule_id}_rec_{i:06d}" for i in range(records)]
     body = {"schedule_id": schedule_id, "record_ids": ids, "failing_record_ids": ids[::20], **seed}
-    requests.post(f"{url}/_local/schedules", json=body, timeout=60).raise_for_status()
+    admin = {"Authorization": "Bearer " + json.loads(os.environ["AIRFLOW_CONN_RUNTYPE_DEFAULT"])["password"]}
+    requests.post(f"{url}/_local/schedules", json=body, headers=admin, timeout=60).raise_for_status()
     started = RuntypeHook().run_schedule_now(schedule_id)
     run = RunReference(schedule_id=schedule_id, run_id=started.run_id, batch_execution_id=started.batch_execution_id)
     return run.to_xcom()

@@ -2,7 +2,7 @@
 
 Binds a loopback address only, prints the URL and API key, optionally writes the bound port to
 ``--port-file`` (atomically; removed again on exit), and stops cleanly (exit code 0) on SIGINT or
-SIGTERM. Drive it from another process through the ``/_local/`` admin routes.
+SIGTERM. Drive it from another process through the ``/_local/`` admin routes (see ``ADMIN_HELP``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,29 @@ from types import FrameType
 
 from runtype_provider.testing.state import DEFAULT_API_KEY, Settings, State
 
+ADMIN_HELP = """\
+admin routes:
+  Another process drives the server through /_local/ (config, schedules, surfaces, faults, requests,
+  reset). Every admin route except GET /_local/health needs "Authorization: Bearer <admin token>"; the
+  admin token is --admin-token if given, else the API key (never the read-only key). Admin writes take
+  Content-Type: application/json bodies only. No admin answer contains the API key or the admin token.
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="runtype-local", description="Run a local imitation of the Runtype API.")
+    parser = argparse.ArgumentParser(
+        prog="runtype-local",
+        description="Run a local imitation of the Runtype API.",
+        epilog=ADMIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free port (default 0)")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"accepted API key (default {DEFAULT_API_KEY})")
     parser.add_argument("--read-only-api-key", default=None, help="an extra key that may only make GET calls")
+    parser.add_argument(
+        "--admin-token", default=None, help="Bearer token of the /_local/ admin routes (default: the API key)"
+    )
     parser.add_argument("--queued-seconds", type=float, default=0.5, help="time a run stays queued (default 0.5)")
     parser.add_argument("--running-seconds", type=float, default=2.0, help="time a run stays running (default 2)")
     parser.add_argument("--failure-share", type=float, default=0.0, help="share of records that fail (0-1)")
@@ -57,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             Settings(
                 api_key=args.api_key,
                 read_only_api_key=args.read_only_api_key,
+                admin_token=args.admin_token,
                 queued_seconds=args.queued_seconds,
                 running_seconds=args.running_seconds,
                 failure_share=args.failure_share,
@@ -86,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]
     print(f"Local Runtype listening on {url}", flush=True)
     print(f"API key: {args.api_key}", flush=True)
+    token = "the --admin-token value" if args.admin_token else "the API key"
+    print(f"Admin routes ({url}/_local/): send Authorization: Bearer <{token}>", flush=True)
     connection = json.dumps({"conn_type": "runtype", "host": url, "password": args.api_key})
     print(f"AIRFLOW_CONN_RUNTYPE_DEFAULT='{connection}'")
     if seeded:

@@ -17,6 +17,7 @@ call. For ``slow`` it means: process at once, delay the response (instead of del
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -73,14 +74,16 @@ class FaultRegistry:
             raise ValueError(f"unknown operation {operation!r}; expected '*' or one of {', '.join(OPERATIONS)}")
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {', '.join(FAULT_KINDS)}")
-        if times is not None and (not isinstance(times, int) or times < 1):
+        if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
             raise ValueError("times must be a positive integer or None (unlimited)")
-        if not isinstance(status, int) or not 400 <= status <= 599:
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
             raise ValueError("status must be an HTTP error status (400-599)")
-        if not isinstance(retry_after, int) or retry_after < 0:
+        if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
             raise ValueError("retry_after must be a non-negative integer (seconds)")
-        if not isinstance(delay, int | float) or delay < 0:
-            raise ValueError("delay must be a non-negative number of seconds")
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay < math.inf:
+            raise ValueError("delay must be a non-negative, finite number of seconds")
+        if body is not None and not isinstance(body, str):
+            raise ValueError("body must be a string")
         fault = Fault(
             id=next(self._ids),
             operation=operation,

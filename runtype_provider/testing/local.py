@@ -87,8 +87,12 @@ class LocalRuntype:
 
     Use as a context manager (``with LocalRuntype() as rt: ...``) or call :meth:`start`/:meth:`stop`.
     Simulation settings (``queued_seconds``, ``running_seconds``, ``failure_share``,
-    ``default_record_count``, ``max_active_schedules``, ``read_only_api_key``, ...) are
+    ``default_record_count``, ``max_active_schedules``, ``read_only_api_key``, ``admin_token``, ...) are
     :class:`~runtype_provider.testing.state.Settings` fields passed as keyword arguments.
+
+    The Python helpers below change the state directly. Another process drives the server through the
+    ``/_local/`` admin routes, which need :attr:`admin_headers` (``Authorization: Bearer <admin token>``;
+    the admin token is ``admin_token`` if given, else the API key); only ``GET /_local/health`` is open.
     """
 
     def __init__(
@@ -189,6 +193,16 @@ class LocalRuntype:
         """The full-access API key (send it as ``Authorization: Bearer <key>``)."""
         return self.state.settings.api_key
 
+    @property
+    def admin_token(self) -> str:
+        """The Bearer token of the ``/_local/`` admin routes: ``admin_token`` if set, else :attr:`api_key`."""
+        return self.state.settings.effective_admin_token
+
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """``{"Authorization": "Bearer <admin token>"}`` for requests to the ``/_local/`` admin routes."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
     def airflow_connection_json(self, conn_type: str = "runtype") -> str:
         """JSON for ``AIRFLOW_CONN_RUNTYPE_DEFAULT``: ``{"conn_type", "host": url, "password": key}``."""
         return json.dumps({"conn_type": conn_type, "host": self.url, "password": self.api_key})
@@ -213,7 +227,9 @@ class LocalRuntype:
         return self.state.configure_schedule(schedule_id, **changes)
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        """Change server settings at runtime (queued_seconds, running_seconds, failure_share, ...)."""
+        """Change server settings at runtime (queued_seconds, running_seconds, failure_share, ...).
+
+        All changes are validated before any is applied; returns the settings without the secrets."""
         return self.state.configure(**changes)
 
     def add_surface(

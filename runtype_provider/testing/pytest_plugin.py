@@ -7,6 +7,9 @@
 * ``runtype_server_session`` (session scope): one shared server with default options, never reset
   by the plugin; ``AIRFLOW_CONN_RUNTYPE_DEFAULT`` is set for the whole session.
 
+Both are driven in-process (``server.seed_schedule(...)``, ``server.inject_fault(...)``); HTTP calls to
+the ``/_local/`` admin routes need ``headers=server.admin_headers``.
+
 Importing this module is cheap: fastapi/uvicorn are imported only when a fixture is used.
 """
 

@@ -7,9 +7,23 @@ the ``drop`` fault needs uvicorn (it closes uvicorn's transport), elsewhere it r
 
 Every ``/v1`` route is named after its operation (see ``faults.OPERATIONS``); literal paths
 (``sparklines``, ``runs/all``, ``runs/:runId/results``, ``batch/:batchId/results``) are registered
-before ``/v1/schedules/{schedule_id}``. Admin routes under ``/_local/`` need no auth, are never
-faulted and are not logged. The request log keeps each request's JSON body (``None`` when there is none,
-it does not parse or it is larger than ``MAX_LOGGED_BODY`` bytes).
+before ``/v1/schedules/{schedule_id}``. The request log keeps each request's JSON body (``None`` when there
+is none, it does not parse or it is larger than ``MAX_LOGGED_BODY`` bytes); it never holds headers, and
+``State.requests()`` masks any configured key a client put in a logged query or body.
+
+Request bodies (API and admin) are parsed strictly: ``NaN``/``Infinity`` and numbers that overflow to
+infinity are invalid JSON, and a body nested deeper than ``MAX_JSON_DEPTH`` arrays/objects is refused; all
+answered 400 (``INVALID_JSON`` / ``JSON_TOO_DEEP``).
+
+Admin routes (under ``/_local/``, see ``_ADMIN``) are never faulted and not logged. Except ``GET
+/_local/health`` (open, to wait for startup) they need ``Authorization: Bearer <admin token>``, where the
+admin token is ``Settings.admin_token`` or, when that is ``None`` (the default), the full-access API key
+(never the read-only key); otherwise 401. A request body on an admin write (POST/PUT/PATCH) must be
+``Content-Type: application/json`` (415 otherwise; an empty body without a content type is fine). Every
+change is validated before it is applied, so a refused change (400) leaves the state as it was; record
+counts and record-id lists are capped at ``state.MAX_RECORDS``. No admin answer contains the API key, the
+read-only key or the admin token (``GET /_local/config`` returns ``Settings.public()``). The FastAPI docs
+at ``/_local/docs`` and ``/_local/openapi.json`` stay open: they describe only the ``/v1`` API.
 """
 
 from __future__ import annotations
@@ -18,8 +32,8 @@ import asyncio
 import contextlib
 import inspect
 import json
+import math
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
 from http import HTTPStatus
 from typing import Any
 
@@ -35,6 +49,8 @@ from runtype_provider.testing.state import ApiError, Settings, State, detail
 
 ADMIN_PREFIX = "/_local/"
 MAX_LOGGED_BODY = 64 * 1024
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of arrays/objects a request body may have (deeper: 400 ``JSON_TOO_DEEP``)."""
 _sleep = asyncio.sleep  # captured at import: immune to tests that monkeypatch asyncio.sleep
 # (method, path, operation == State method name), derived from the API table; registered in its order.
 ROUTES: tuple[tuple[str, str, str], ...] = tuple((e.method, e.path, e.operation) for e in ENDPOINTS.values())
@@ -48,12 +64,53 @@ def _error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
+class JsonTooDeep(ValueError):
+    """A JSON document nested deeper than ``MAX_JSON_DEPTH``."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text} is out of range")
+    return value
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """True if ``value`` nests more than ``limit`` arrays/objects (iterative: no recursion limit)."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def loads_json(raw: bytes | str) -> Any:
+    """Strict ``json.loads``: ``ValueError`` for invalid JSON, NaN/Infinity, overflowing numbers, and
+    (as :class:`JsonTooDeep`) nesting deeper than ``MAX_JSON_DEPTH``; never ``RecursionError``."""
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+    except RecursionError as exc:
+        raise JsonTooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels") from exc
+    if _too_deep(value, MAX_JSON_DEPTH):
+        raise JsonTooDeep(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
 async def _json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
+        return loads_json(raw)
+    except JsonTooDeep as exc:
+        raise ApiError(400, "Invalid JSON body", [detail(f"body is {exc}", "", "JSON_TOO_DEEP")]) from exc
     except ValueError as exc:
         raise ApiError(
             400, "Invalid JSON body", [detail(f"body is not valid JSON: {exc}", "", "INVALID_JSON")]
@@ -85,16 +142,39 @@ def _ok(action: Callable[[], object]) -> dict[str, bool]:
     return {"success": True}
 
 
+_FAULT_OPTION_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "operation": ((str,), "a string"),
+    "kind": ((str,), "a string"),
+    "times": ((int, type(None)), "a positive integer or null"),
+    "status": ((int,), "an integer"),
+    "retry_after": ((int,), "an integer"),
+    "delay": ((int, float), "a number"),
+    "body": ((str, type(None)), "a string or null"),
+    "after_effect": ((bool,), "a boolean"),
+}
+
+
+def _arm_fault(state: State, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /_local/faults``: check the JSON types (no bools for numbers, finite delay), then arm."""
+    for name, value in body.items():
+        types, label = _FAULT_OPTION_TYPES.get(name, ((object,), ""))
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            raise ValueError(f"{name} must be {label}, got {value!r}")
+    if isinstance(body.get("delay"), float) and not math.isfinite(body["delay"]):
+        raise ValueError("delay must be a finite number of seconds")
+    return state.faults.arm(**body).to_dict()
+
+
 # Admin routes: (method, path under /_local/, handler(state, body, path_params)).
 _ADMIN: tuple[tuple[str, str, Callable[[State, Any, dict[str, Any]], Any]], ...] = (
     ("GET", "health", lambda s, b, p: {"status": "ok"}),
-    ("GET", "config", lambda s, b, p: asdict(s.settings)),
+    ("GET", "config", lambda s, b, p: s.settings.public()),
     ("PUT", "config", lambda s, b, p: s.configure(**b)),
     ("POST", "schedules", lambda s, b, p: s.seed_schedule(**b)),
     ("PATCH", "schedules/{schedule_id}", lambda s, b, p: s.configure_schedule(p["schedule_id"], **b)),
     ("POST", "surfaces", lambda s, b, p: s.add_surface(**b)),
     ("GET", "faults", lambda s, b, p: {"data": s.faults.list()}),
-    ("POST", "faults", lambda s, b, p: s.faults.arm(**b).to_dict()),
+    ("POST", "faults", lambda s, b, p: _arm_fault(s, b)),
     ("DELETE", "faults", lambda s, b, p: _ok(s.faults.clear)),
     ("GET", "requests", lambda s, b, p: {"data": s.requests()}),
     ("DELETE", "requests", lambda s, b, p: _ok(s.clear_requests)),
@@ -102,17 +182,42 @@ _ADMIN: tuple[tuple[str, str, Callable[[State, Any, dict[str, Any]], Any]], ...]
 )
 
 
+# Admin routes anyone on loopback may call (no token): waiting for startup needs no credentials.
+_OPEN_ADMIN = frozenset({("GET", "health")})
+_WRITES = ("POST", "PUT", "PATCH")
+
+
+async def _admin_body(request: Request) -> dict[str, Any]:
+    """The JSON object body of an admin write: 415 unless ``application/json`` (empty body: ``{}``)."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type")
+    if content_type is not None or raw.strip():
+        media_type = (content_type or "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json":
+            raise ApiError(
+                415,
+                "Unsupported Media Type",
+                [detail(f"admin request bodies must be application/json, not {media_type or 'untyped'}",
+                        None, "UNSUPPORTED_MEDIA_TYPE")],
+            )  # fmt: skip
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "Request body must be a JSON object", [detail("expected an object", "", "INVALID_TYPE")])
+    return body
+
+
 def _admin_endpoint(
-    state: State, handler: Callable[[State, Any, dict[str, Any]], Any]
+    state: State, handler: Callable[[State, Any, dict[str, Any]], Any], *, open_route: bool = False
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         try:
-            body = await _json_body(request) if request.method in ("POST", "PUT", "PATCH") else {}
-            if not isinstance(body, dict):
-                raise ApiError(400, "Request body must be a JSON object")
+            if not open_route:
+                state.authorize_admin(request.headers.get("authorization"))
+            body = await _admin_body(request) if request.method in _WRITES else {}
             return JSONResponse(handler(state, body, dict(request.path_params)))
         except (TypeError, ValueError) as exc:
-            return _error_response(ApiError(400, "Invalid admin request", [detail(str(exc), None, "INVALID_REQUEST")]))
+            path, code = getattr(exc, "field", None), getattr(exc, "code", "INVALID_REQUEST")
+            return _error_response(ApiError(400, "Invalid admin request", [detail(str(exc), path, code)]))
         except ApiError as exc:
             return _error_response(exc)
 
@@ -188,8 +293,8 @@ class _BodyRecorder:
                 self._chunks = None
             if not message.get("more_body", False):
                 self.done = True
-                with contextlib.suppress(ValueError):  # empty, not JSON, or too large: stays None
-                    self._entry["body"] = json.loads(b"".join(self._chunks or [b""]))
+                with contextlib.suppress(ValueError):  # empty, not JSON, too deep or too large: stays None
+                    self._entry["body"] = loads_json(b"".join(self._chunks or [b""]))
         return message
 
     async def drain(self) -> None:
@@ -286,10 +391,8 @@ def create_app(state: State | None = None, **settings: Any) -> RuntypeApp:
     for method, path, operation in ROUTES:
         app.add_api_route(path, _api_endpoint(state, operation), methods=[method], name=operation, response_model=None)
     for method, path, handler in _ADMIN:
-        app.add_api_route(
-            ADMIN_PREFIX + path, _admin_endpoint(state, handler), methods=[method], response_model=None,
-            include_in_schema=False,
-        )  # fmt: skip
+        endpoint = _admin_endpoint(state, handler, open_route=(method, path) in _OPEN_ADMIN)
+        app.add_api_route(ADMIN_PREFIX + path, endpoint, methods=[method], response_model=None, include_in_schema=False)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

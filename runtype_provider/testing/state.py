@@ -23,16 +23,18 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import hmac
 import itertools
 import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Any
+from urllib.parse import quote, quote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from runtype_provider.testing._cron import parse_cron
@@ -44,6 +46,12 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 RECENT_RUNS = 10
 COMPACT_LIMIT = 100
+MAX_RECORDS = 100_000
+"""Cap on record counts and record-id lists (settings, seeds, schedule knobs, API ``recordIds``)."""
+MAX_SECONDS = 1_000_000_000.0
+"""Cap on simulated durations (larger values would overflow the run timestamps)."""
+SECRET_SETTINGS = frozenset({"api_key", "read_only_api_key", "admin_token"})
+"""Settings the admin routes never return."""
 TRIGGER_TYPES = ("recurring", "one_time")
 RUN_OUTCOMES = ("completed", "failed")
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -96,6 +104,59 @@ def detail(message: str, path: str | None = None, code: str | None = None, **mor
     return {"message": message, "path": path, "code": code, **more}
 
 
+class InvalidSetting(ValueError):
+    """A refused setting, seed argument or schedule knob; ``field`` names it (the admin routes' 400 ``path``)."""
+
+    def __init__(self, field: str, message: str, code: str = "INVALID_VALUE") -> None:
+        super().__init__(f"{field} {message}")
+        self.field = field
+        self.code = code
+
+
+def _check_number(field: str, value: Any, *, optional: bool = False, high: float = MAX_SECONDS) -> None:
+    """A real number (not a bool), finite, between 0 and ``high``."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidSetting(field, f"must be a number, got {value!r}", "INVALID_TYPE")
+    if not (math.isfinite(value) and 0 <= value <= high):
+        raise InvalidSetting(field, f"must be a finite number between 0 and {high:g}, got {value!r}", "INVALID_RANGE")
+
+
+def _check_count(field: str, value: Any, *, optional: bool = False, high: int | None = MAX_RECORDS) -> None:
+    """An int (not a bool) >= 0 and <= ``high``."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSetting(field, f"must be an integer, got {value!r}", "INVALID_TYPE")
+    if value < 0:
+        raise InvalidSetting(field, f"must be >= 0, got {value}", "INVALID_RANGE")
+    if high is not None and value > high:
+        raise InvalidSetting(field, f"must be at most {high}, got {value}", "TOO_MANY_RECORDS")
+
+
+def _check_text(field: str, value: Any, *, optional: bool = False, key: bool = False) -> None:
+    """A string (``key``: non-empty, no surrounding whitespace, as a Bearer credential must be)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        raise InvalidSetting(field, f"must be a string, got {type(value).__name__}", "INVALID_TYPE")
+    if key and (not value or value != value.strip()):
+        raise InvalidSetting(field, "must be a non-empty string without surrounding whitespace")
+
+
+def _check_ids(field: str, value: Any, *, optional: bool = False) -> None:
+    """A list/tuple/set of strings with at most ``MAX_RECORDS`` items."""
+    if value is None and optional:
+        return
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Collection):
+        raise InvalidSetting(field, f"must be a list of strings, got {type(value).__name__}", "INVALID_TYPE")
+    if len(value) > MAX_RECORDS:
+        raise InvalidSetting(field, f"must have at most {MAX_RECORDS} items, got {len(value)}", "TOO_MANY_RECORDS")
+    if not all(isinstance(item, str) for item in value):
+        raise InvalidSetting(field, "must be a list of strings", "INVALID_TYPE")
+
+
 def _validation(details: list[dict[str, Any]]) -> ApiError:
     return ApiError(400, "Validation failed", details)
 
@@ -110,6 +171,8 @@ class Settings:
 
     api_key: str = DEFAULT_API_KEY
     read_only_api_key: str | None = None
+    admin_token: str | None = None
+    """Bearer token of the ``/_local/`` admin routes; ``None``: the ``api_key`` (never the read-only key)."""
     queued_seconds: float = 0.5
     running_seconds: float = 2.0
     failure_share: float = 0.0
@@ -120,19 +183,30 @@ class Settings:
     organization_id: str = "org_local"
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for impossible values."""
-        if self.queued_seconds < 0 or self.running_seconds < 0:
-            raise ValueError("queued_seconds and running_seconds must be >= 0")
-        _check_share(self.failure_share)
-        if self.default_record_count < 0:
-            raise ValueError("default_record_count must be >= 0")
-        if self.max_active_schedules is not None and self.max_active_schedules < 0:
-            raise ValueError("max_active_schedules must be >= 0 or None")
+        """Raise :class:`InvalidSetting` (a ``ValueError``) for a wrong type or an impossible value."""
+        _check_text("api_key", self.api_key, key=True)
+        _check_text("read_only_api_key", self.read_only_api_key, optional=True, key=True)
+        _check_text("admin_token", self.admin_token, optional=True, key=True)
+        _check_number("queued_seconds", self.queued_seconds)
+        _check_number("running_seconds", self.running_seconds)
+        _check_share("failure_share", self.failure_share)
+        _check_count("default_record_count", self.default_record_count)
+        _check_count("max_active_schedules", self.max_active_schedules, optional=True, high=None)
+        for name in ("record_error", "user_id", "organization_id"):
+            _check_text(name, getattr(self, name))
+
+    @property
+    def effective_admin_token(self) -> str:
+        """The Bearer token the admin routes accept: ``admin_token``, else ``api_key``."""
+        return self.admin_token or self.api_key
+
+    def public(self) -> dict[str, Any]:
+        """The settings without the secrets (:data:`SECRET_SETTINGS`): what the admin routes return."""
+        return {key: value for key, value in asdict(self).items() if key not in SECRET_SETTINGS}
 
 
-def _check_share(share: float) -> None:
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"failure_share must be between 0 and 1, got {share}")
+def _check_share(field: str, share: Any, *, optional: bool = False) -> None:
+    _check_number(field, share, optional=optional, high=1.0)
 
 
 @dataclass(frozen=True)
@@ -158,15 +232,18 @@ class SimConfig:
     running_seconds: float | None = None
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for impossible values."""
-        if self.run_outcome not in RUN_OUTCOMES:
-            raise ValueError(f"run_outcome must be one of {RUN_OUTCOMES}, got {self.run_outcome!r}")
-        if self.failure_share is not None:
-            _check_share(self.failure_share)
-        for name in ("record_count", "queued_seconds", "running_seconds"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ValueError(f"{name} must be >= 0")
+        """Raise :class:`InvalidSetting` (a ``ValueError``) for a wrong type or an impossible value."""
+        if not isinstance(self.run_outcome, str) or self.run_outcome not in RUN_OUTCOMES:
+            raise InvalidSetting("run_outcome", f"must be one of {RUN_OUTCOMES}, got {self.run_outcome!r}")
+        _check_count("record_count", self.record_count, optional=True)
+        if self.failing_record_ids is not None and not isinstance(self.failing_record_ids, frozenset):
+            raise InvalidSetting("failing_record_ids", "must be a frozenset of strings", "INVALID_TYPE")
+        _check_ids("failing_record_ids", self.failing_record_ids, optional=True)
+        _check_share("failure_share", self.failure_share, optional=True)
+        _check_text("error", self.error, optional=True)
+        _check_text("flow_name", self.flow_name, optional=True)
+        _check_number("queued_seconds", self.queued_seconds, optional=True)
+        _check_number("running_seconds", self.running_seconds, optional=True)
 
 
 @dataclass
@@ -327,6 +404,24 @@ def _enum_param(query: Mapping[str, str], name: str, allowed: Iterable[str]) -> 
     return value
 
 
+def _secret_forms(secret: str) -> set[str]:
+    """``secret`` as it may appear in a logged query string or body: raw and URL-encoded."""
+    return {secret, quote(secret), quote(secret, safe=""), quote_plus(secret)}
+
+
+def _mask(value: Any, secrets: list[str]) -> Any:
+    """``value`` with every occurrence of each of ``secrets`` (longest first) in its strings redacted."""
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "[redacted]")
+        return value
+    if isinstance(value, dict):
+        return {_mask(key, secrets): _mask(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask(item, secrets) for item in value]
+    return value
+
+
 def _compact(value: Any) -> Any:
     """``view=compact``: every string longer than 100 chars becomes a 100-char preview plus ``…``."""
     if isinstance(value, str) and len(value) > COMPACT_LIMIT:
@@ -382,6 +477,10 @@ def _type_errors(updates: Mapping[str, Any], paths: Mapping[str, str]) -> list[d
         expected, label = _TYPE_CHECKS.get(key, (object, "any"))
         bad = value is not None and not isinstance(value, expected)
         if key == "recordIds" and isinstance(value, list):
+            if len(value) > MAX_RECORDS:
+                path = paths.get(key, key)
+                errors.append(detail(f"{path} must have at most {MAX_RECORDS} items", path, "TOO_MANY_RECORDS"))
+                continue
             bad = not all(isinstance(item, str) for item in value)
         if key in ("executionOptions", "enabled") and value is None:
             bad = True
@@ -466,7 +565,10 @@ class State:
             self.faults.clear()
 
     def configure(self, **changes: Any) -> dict[str, Any]:
-        """Change server settings at runtime (e.g. ``running_seconds``); returns all settings."""
+        """Change server settings at runtime (e.g. ``running_seconds``); returns the settings without secrets.
+
+        All changes are validated together before any is applied: on ``ValueError`` nothing changed.
+        """
         with self._lock:
             unknown = set(changes) - {f.name for f in fields(Settings)}
             if unknown:
@@ -474,7 +576,7 @@ class State:
             candidate = Settings(**{**asdict(self.settings), **changes})
             candidate.validate()
             self.settings = candidate
-            return asdict(candidate)
+            return candidate.public()
 
     def log_request(self, entry: dict[str, Any]) -> None:
         """Append one entry to the request log."""
@@ -482,9 +584,12 @@ class State:
             self._log.append(entry)
 
     def requests(self) -> list[dict[str, Any]]:
-        """A copy of the request log (oldest first)."""
+        """A copy of the request log (oldest first). Headers are never logged, and any configured key or
+        admin token a client put in a query string or body is replaced by ``[redacted]``."""
         with self._lock:
-            return [dict(entry) for entry in self._log]
+            secrets = {getattr(self.settings, name) for name in SECRET_SETTINGS} - {None}
+            forms = sorted({form for secret in secrets for form in _secret_forms(secret)}, key=len, reverse=True)
+            return [_mask(dict(entry), forms) for entry in self._log]
 
     def clear_requests(self) -> None:
         """Empty the request log."""
@@ -507,12 +612,28 @@ class State:
         if key == self.settings.read_only_api_key and method.upper() not in ("GET", "HEAD"):
             raise ApiError(403, "Forbidden", [detail("This API key is read-only", None, "INSUFFICIENT_PERMISSIONS")])
 
+    def authorize_admin(self, authorization: str | None) -> None:
+        """401 unless ``Authorization: Bearer <admin token>`` (``Settings.admin_token``, else the API key)."""
+        scheme, _, token = (authorization or "").partition(" ")
+        expected = self.settings.effective_admin_token.encode()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+            message = "Missing admin token" if not authorization else "Invalid admin token"
+            raise ApiError(
+                401,
+                "Unauthorized",
+                [detail(f"{message}: send Authorization: Bearer <admin token>", None, "INVALID_ADMIN_TOKEN")],
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
     def add_surface(
         self, product_id: str, surface_id: str, type: str = "schedule", name: str | None = None
     ) -> dict[str, Any]:
         """Create (or replace) a product surface; schedules need a surface of type ``schedule``."""
-        if type not in SURFACE_TYPES:
-            raise ValueError(f"unknown surface type {type!r}")
+        _check_text("product_id", product_id)
+        _check_text("surface_id", surface_id)
+        _check_text("name", name, optional=True)
+        if not isinstance(type, str) or type not in SURFACE_TYPES:
+            raise InvalidSetting("type", f"is not a known surface type: {type!r}", "INVALID_ENUM")
         surface = {"id": surface_id, "productId": product_id, "type": type, "name": name or surface_id}
         with self._lock:
             self._surfaces[(product_id, surface_id)] = surface
@@ -550,10 +671,15 @@ class State:
 
         Without ``flow_id``/``agent_id`` the schedule targets flow ``flow_local``. Without
         ``cron``/``run_at`` it is recurring at ``0 8 * * *``. ``product_id`` + ``surface_id`` make it a
-        product-surface schedule (the surface is created if missing). Raises ``ValueError``.
+        product-surface schedule (the surface is created if missing). Raises ``ValueError`` (and then
+        changes nothing); ``record_count`` and the id lists are capped at :data:`MAX_RECORDS`.
         """
         if (product_id is None) != (surface_id is None):
             raise ValueError("product_id and surface_id go together")
+        for field_name, value in (("schedule_id", schedule_id), ("product_id", product_id), ("surface_id", surface_id)):
+            _check_text(field_name, value, optional=True)
+        _check_ids("record_ids", record_ids, optional=True)
+        _check_ids("failing_record_ids", failing_record_ids, optional=True)
         if flow_id is None and agent_id is None:
             flow_id = "flow_local"
         sim = SimConfig(
@@ -596,7 +722,9 @@ class State:
 
     def configure_schedule(self, schedule_id: str, **changes: Any) -> dict[str, Any]:
         """Change a schedule's simulation knobs (``failing_record_ids``, ``failure_share``, ``run_outcome``,
-        ``error``, ``record_count``, ``flow_name``, ``queued_seconds``, ``running_seconds``) for later runs."""
+        ``error``, ``record_count``, ``flow_name``, ``queued_seconds``, ``running_seconds``) for later runs.
+
+        All changes are validated together before any is applied: on ``ValueError`` nothing changed."""
         with self._lock:
             schedule = self._schedules.get(schedule_id)
             if schedule is None:
@@ -605,6 +733,7 @@ class State:
             if unknown:
                 raise ValueError(f"unknown schedule settings: {', '.join(sorted(unknown))}")
             if changes.get("failing_record_ids") is not None:
+                _check_ids("failing_record_ids", changes["failing_record_ids"])
                 changes["failing_record_ids"] = frozenset(changes["failing_record_ids"])
             candidate = SimConfig(**{**asdict(schedule.sim), **changes})
             candidate.validate()

@@ -36,7 +36,13 @@ def api(runtype_server) -> Api:
 
 @pytest.fixture
 def admin(runtype_server) -> Api:
-    """Unauthenticated client for the ``/_local/`` admin routes."""
+    """Client for the ``/_local/`` admin routes, sending the admin token (by default the API key)."""
+    return Api(runtype_server.url, runtype_server.admin_token)
+
+
+@pytest.fixture
+def anonymous(runtype_server) -> Api:
+    """Client for the test's ``runtype_server`` that sends no credentials."""
     return Api(runtype_server.url, None)
 
 

@@ -67,8 +67,53 @@ def test_starts_on_a_free_port_serves_demo_data_and_stops_cleanly(tmp_path, stop
     assert process.returncode == 0, stderr
     assert f"Local Runtype listening on {url}" in stdout
     assert f"API key: {DEFAULT_API_KEY}" in stdout
+    assert f"Admin routes ({url}/_local/): send Authorization: Bearer <the API key>" in stdout
     assert "Local Runtype stopped" in stdout
     assert not port_file.exists()
+
+
+def test_admin_routes_need_the_admin_token_and_never_return_it(tmp_path):
+    port_file = tmp_path / "port"
+    admin_token = "rt_test_cli_admin_token"
+    process = subprocess.Popen(
+        [*COMMAND, "--port-file", str(port_file), "--admin-token", admin_token],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{int(wait_for_file(port_file, process))}"
+        as_admin = {"Authorization": f"Bearer {admin_token}"}
+        as_client = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+        assert requests.put(url + "/_local/config", json={"failure_share": 1}, timeout=5).status_code == 401
+        assert requests.get(url + "/_local/config", headers=as_client, timeout=5).status_code == 401
+        config = requests.get(url + "/_local/config", headers=as_admin, timeout=5)
+        assert config.status_code == 200
+        assert config.json()["failure_share"] == 0
+        assert DEFAULT_API_KEY not in config.text and admin_token not in config.text
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert admin_token not in stdout
+    assert f"Admin routes ({url}/_local/): send Authorization: Bearer <the --admin-token value>" in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--record-count", "100001"], "default_record_count must be at most 100000"),
+        (["--running-seconds", "nan"], "running_seconds must be a finite number"),
+        (["--admin-token", ""], "admin_token must be a non-empty string"),
+    ],
+)
+def test_refuses_invalid_settings(args, message):
+    result = subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert message in result.stderr
 
 
 def test_refuses_a_non_loopback_host():
@@ -82,3 +127,5 @@ def test_console_script_is_installed():
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "--port-file" in result.stdout and "--seed-demo" in result.stdout
+    assert "--admin-token" in result.stdout
+    assert "GET /_local/health" in result.stdout and '"Authorization: Bearer <admin token>"' in result.stdout

@@ -168,6 +168,12 @@ def test_faults_apply_before_authentication(runtype_server):
         (("list_schedules", "server_error"), {"status": 200}, "status"),
         (("list_schedules", "rate_limit"), {"retry_after": -1}, "retry_after"),
         (("list_schedules", "slow"), {"delay": -1}, "delay"),
+        (("list_schedules", "drop", True), {}, "times"),
+        (("list_schedules", "server_error"), {"status": True}, "status"),
+        (("list_schedules", "rate_limit"), {"retry_after": False}, "retry_after"),
+        (("list_schedules", "slow"), {"delay": float("nan")}, "delay"),
+        (("list_schedules", "slow"), {"delay": float("inf")}, "delay"),
+        (("list_schedules", "malformed"), {"body": {"not": "text"}}, "body"),
     ],
 )
 def test_inject_fault_validates_its_arguments(runtype_server, args, kwargs, message):

@@ -21,6 +21,14 @@ def test_fixture_sets_the_airflow_connection_env_var(runtype_server, monkeypatch
     assert requests.get(runtype_server.url + "/_local/health", timeout=5).status_code == 200
 
 
+def test_fixture_offers_admin_headers_for_the_admin_routes(runtype_server):
+    config = runtype_server.url + "/_local/config"
+    assert requests.get(config, timeout=5).status_code == 401
+    response = requests.get(config, headers=runtype_server.admin_headers, timeout=5)
+    assert response.status_code == 200
+    assert runtype_server.api_key not in response.text
+
+
 @pytest.mark.runtype(queued_seconds=0.25, failure_share=0.5, api_key="rt_test_marker")
 def test_each_test_starts_from_the_initial_state(runtype_server):
     assert runtype_server.state.list_schedules({})["data"] == []

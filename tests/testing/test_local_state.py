@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import asdict
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from runtype_provider.testing._cron import parse_cron
-from runtype_provider.testing.state import ApiError, Settings, State
+from runtype_provider.testing.state import MAX_RECORDS, ApiError, Settings, State
 
 
 class Clock:
@@ -206,3 +208,81 @@ def test_cron_honours_the_timezone():
 def test_cron_rejects_invalid_expressions(expression):
     with pytest.raises(ValueError):
         parse_cron(expression)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"queued_seconds": math.nan}, "queued_seconds"),
+        ({"running_seconds": math.inf}, "running_seconds"),
+        ({"running_seconds": True}, "running_seconds"),
+        ({"running_seconds": 1, "failure_share": math.nan}, "failure_share"),
+        ({"default_record_count": MAX_RECORDS + 1}, "default_record_count"),
+        ({"default_record_count": 1.5}, "default_record_count"),
+        ({"max_active_schedules": 2.5}, "max_active_schedules"),
+        ({"api_key": ""}, "api_key"),
+        ({"admin_token": ""}, "admin_token"),
+    ],
+)
+def test_configure_validates_everything_before_changing_anything(state, changes, field):
+    before = asdict(state.settings)
+    with pytest.raises(ValueError, match=field):
+        state.configure(**changes)
+    assert asdict(state.settings) == before
+
+
+def test_configure_returns_the_settings_without_secrets(state):
+    assert not {"api_key", "read_only_api_key", "admin_token"} & set(state.configure(running_seconds=3))
+
+
+def test_settings_are_validated_at_construction():
+    with pytest.raises(ValueError, match="default_record_count"):
+        State(Settings(default_record_count=MAX_RECORDS + 1))
+    with pytest.raises(ValueError, match="queued_seconds"):
+        State(Settings(queued_seconds=math.nan))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"record_count": 2.5}, "record_count"),
+        ({"record_count": MAX_RECORDS + 1}, "record_count"),
+        ({"failing_record_ids": "abc"}, "failing_record_ids"),
+        ({"failing_record_ids": [f"r{i}" for i in range(MAX_RECORDS + 1)]}, "failing_record_ids"),
+        ({"running_seconds": math.nan}, "running_seconds"),
+        ({"failure_share": 0.5, "error": 5}, "error"),
+    ],
+)
+def test_configure_schedule_validates_before_changing_anything(state, clock, changes, field):
+    schedule_id = state.seed_schedule(record_ids=["a", "b"])["id"]
+    before = state.configure_schedule(schedule_id)
+    with pytest.raises(ValueError, match=field):
+        state.configure_schedule(schedule_id, **changes)
+    assert state.configure_schedule(schedule_id) == before
+    run_id = state.run_schedule_now(schedule_id)["runId"]
+    clock.advance(20)
+    assert state.get_run_results(run_id, {})["pagination"]["total"] == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"record_ids": "abc"}, "record_ids"),
+        ({"record_ids": [f"r{i}" for i in range(MAX_RECORDS + 1)]}, "record_ids"),
+        ({"record_count": MAX_RECORDS + 1}, "record_count"),
+        ({"record_count": 2.5}, "record_count"),
+        ({"failing_record_ids": "abc"}, "failing_record_ids"),
+        ({"schedule_id": 5}, "schedule_id"),
+        ({"queued_seconds": math.inf}, "queued_seconds"),
+    ],
+)
+def test_seed_schedule_validates_before_adding_anything(state, kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        state.seed_schedule(**kwargs)
+    assert state.list_schedules({})["data"] == []
+
+
+def test_the_request_log_masks_every_configured_secret():
+    state = State(Settings(api_key="rt_test_k/1", read_only_api_key="rt_test_ro", admin_token="rt_test_adm"))
+    state.log_request({"query": "a=rt_test_k%2F1&b=rt_test_ro", "body": {"rt_test_adm": ["x rt_test_k/1 y"]}})
+    assert state.requests() == [{"query": "a=[redacted]&b=[redacted]", "body": {"[redacted]": ["x [redacted] y"]}}]
