@@ -17,7 +17,8 @@ def build_run_url(dashboard_url: str, run: RunReference) -> str:
     base = dashboard_url.rstrip("/")
 
     def q(value: str) -> str:
-        return quote(value, safe="")
+        # "." and ".." would move the link to another page: spell their dots encoded too.
+        return quote(value, safe="") if value.strip(".") else "%2E" * len(value)
 
     if run.product_id and run.surface_id and run.schedule_id:
         return f"{base}/products/{q(run.product_id)}/surfaces/{q(run.surface_id)}/schedules/{q(run.schedule_id)}"

@@ -1,0 +1,277 @@
+"""runtype_provider.triggers.runtype: serialization, the event's shape, deadline, async connection and client
+cleanup, kill. How the trigger's wait ends (statuses, poll errors, run list) is tested in tests/test_waiting.py."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib
+import inspect
+import json
+from typing import Any
+from unittest.mock import AsyncMock, MagicMock
+
+import httpx
+import pytest
+
+import runtype_provider.hooks.runtype as hook_module
+from runtype_provider.hooks.runtype import RuntypeHook
+from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
+from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
+from runtype_provider.version_compat import AirflowSensorTimeout
+
+pytestmark = pytest.mark.usefixtures("runtype_conn", "clock")
+
+STATUS = "/v1/batch/status/b-1"
+CANCEL = "/v1/batch/cancel/b-1"
+
+
+@pytest.fixture
+def batch(batch_status_body):
+    """``batch(status, **counts)``: a batch status answer of the async hook."""
+    return lambda status, **counts: httpx.Response(200, json=batch_status_body(status, **counts))
+
+
+@pytest.fixture
+def trigger(run_reference):
+    def make(**kwargs: Any) -> RuntypeScheduleRunTrigger:
+        kwargs.setdefault("run", run_reference)
+        kwargs.setdefault("poll_interval", 10)
+        kwargs.setdefault("hook_params", {"retry_limit": 0})  # one request per poll
+        return RuntypeScheduleRunTrigger(**kwargs)
+
+    return make
+
+
+def only_event(t: RuntypeScheduleRunTrigger) -> dict[str, Any]:
+    """The trigger's one event: it yields exactly one, then its generator returns."""
+
+    async def run() -> list[dict[str, Any]]:
+        return [event.payload async for event in t.run()]
+
+    events = asyncio.run(run())
+    assert len(events) == 1, events
+    return events[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# Serialization
+
+
+def test_serialize_round_trips_every_argument(run_reference):
+    kwargs = {
+        "run": {**run_reference, "product_id": "p", "surface_id": "s"},
+        "runtype_conn_id": "runtype_other",
+        "poll_interval": 12.5,
+        "end_time": 1_700_000_123.5,
+        "max_poll_errors": 9,
+        "cancel_on_kill": False,
+        "hook_params": {"timeout": 5.0, "retry_limit": 1},
+    }
+    path, serialized = RuntypeScheduleRunTrigger(**kwargs).serialize()
+
+    assert serialized == kwargs
+    assert RuntypeScheduleRunTrigger(**serialized).serialize() == (path, serialized)
+    module, _, name = path.rpartition(".")
+    assert getattr(importlib.import_module(module), name) is RuntypeScheduleRunTrigger
+    assert set(serialized) == set(inspect.signature(RuntypeScheduleRunTrigger.__init__).parameters) - {"self"}
+    assert json.loads(json.dumps(serialized)) == serialized
+
+
+def test_serialize_with_defaults_and_a_json_run_round_trips(run_reference):
+    path, serialized = RuntypeScheduleRunTrigger(run=json.dumps(run_reference)).serialize()
+
+    assert serialized == {
+        "run": run_reference,  # a JSON string serializes as a dict
+        "runtype_conn_id": "runtype_default",
+        "poll_interval": 30.0,
+        "end_time": None,
+        "max_poll_errors": 5,
+        "cancel_on_kill": True,
+        "hook_params": {},
+    }
+    assert RuntypeScheduleRunTrigger(**serialized).serialize() == (path, serialized)
+
+
+# --------------------------------------------------------------------------------------------------
+# The one event
+
+
+def test_pending_then_success_yields_one_finished_event(router, clock, batch, trigger, wait_event):
+    route = router.get(STATUS).mock(
+        side_effect=[batch("queued", processed=0), batch("running", processed=5), batch("completed")]
+    )
+
+    event = only_event(trigger(poll_interval=10))
+
+    message = "completed: 10/10 records processed, 0 failed"
+    assert event == wait_event("finished", "completed", "success", message=message)
+    assert route.call_count == 3
+    assert clock.sleeps == [10.0, 10.0]
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_first_event_alone_leaves_nothing_to_clean_up(router, monkeypatch, batch, trigger):
+    """``dag.test()`` runs ``asyncio.run(anext(trigger.run()))``: the client must be closed inside the loop."""
+    closed: list[bool] = []
+    original = RuntypeHook.aclose
+
+    async def aclose(self):
+        await original(self)
+        closed.append(True)
+
+    monkeypatch.setattr(RuntypeHook, "aclose", aclose)
+    router.get(STATUS).mock(return_value=batch("completed"))
+
+    event = asyncio.run(anext(trigger().run()))
+    gc.collect()
+
+    assert event.payload["event"] == "finished"
+    assert closed == [True]
+
+
+# --------------------------------------------------------------------------------------------------
+# Deadline
+
+
+def test_deadline_already_passed_yields_timeout_after_one_poll(router, clock, batch, trigger, wait_event):
+    route = router.get(STATUS).mock(return_value=batch("running", processed=4))
+
+    event = only_event(trigger(end_time=clock.time() - 1))
+
+    message = "The wait for the Runtype run timed out"
+    assert event == wait_event("timeout", "running", "running", processed_records=4, message=message)
+    assert route.call_count == 1
+    assert clock.sleeps == []
+
+
+def test_near_deadline_cuts_the_last_sleep_short(router, clock, batch, trigger):
+    route = router.get(STATUS).mock(return_value=batch("running"))
+
+    event = only_event(trigger(poll_interval=3, end_time=clock.time() + 5))
+
+    assert event["event"] == "timeout"
+    assert clock.sleeps == [3.0, 2.0]
+    assert route.call_count == 3
+
+
+def test_a_run_finishing_at_the_deadline_is_finished_not_timed_out(router, clock, batch, trigger):
+    router.get(STATUS).mock(side_effect=[batch("running"), batch("completed")])
+
+    event = only_event(trigger(poll_interval=3, end_time=clock.time() + 3))
+
+    assert event["event"] == "finished"
+
+
+@pytest.mark.parametrize("seen_running", [False, True], ids=["never-polled", "polled-once"])
+def test_deadline_while_polls_fail_yields_timeout_with_the_last_known_progress(
+    runtype_conn, router, clock, batch, trigger, wait_event, seen_running
+):
+    busy = httpx.Response(503, json={"error": "busy"})
+    router.get(STATUS).mock(side_effect=[batch("running") if seen_running else busy] + [busy] * 5)
+
+    event = only_event(trigger(poll_interval=3, end_time=clock.time() + 5, max_poll_errors=10))
+
+    assert event["event"] == "timeout"
+    expected = wait_event("timeout", "running", "running")["progress"] if seen_running else None
+    assert event["progress"] == expected
+
+
+def test_sensor_resumes_from_a_real_timeout_event(router, clock, batch, trigger, run_reference):
+    router.get(STATUS).mock(return_value=batch("running"))
+    event = only_event(trigger(end_time=clock.time()))
+
+    with pytest.raises(AirflowSensorTimeout):
+        RuntypeScheduleRunSensor(task_id="wait", run=run_reference, timeout=30).execute_complete({}, event)
+
+
+# --------------------------------------------------------------------------------------------------
+# Arguments reach the async hook, and its client is closed
+
+
+def test_connection_is_read_with_the_async_getter(router, monkeypatch, batch, trigger):
+    from airflow.sdk import Connection
+
+    conn = Connection(
+        conn_id="runtype_default", conn_type="runtype", host="https://api.runtype.com", password="rt_test_async"
+    )
+    aget = AsyncMock(return_value=conn)
+    monkeypatch.setattr(hook_module.BaseHook, "aget_connection", aget)
+    monkeypatch.setattr(hook_module.BaseHook, "get_connection", MagicMock(side_effect=AssertionError("blocking call")))
+    route = router.get(STATUS).mock(return_value=batch("completed"))
+
+    event = only_event(trigger())
+
+    assert event["event"] == "finished"
+    aget.assert_awaited_once_with("runtype_default")
+    assert route.calls.last.request.headers["Authorization"] == "Bearer rt_test_async"
+
+
+def test_conn_id_and_hook_params_reach_the_async_hook(router, monkeypatch, batch, trigger):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RUNTYPE_OTHER",
+        json.dumps({"conn_type": "runtype", "host": "https://other.runtype.test", "password": "rt_test_other"}),
+    )
+    route = router.get("https://other.runtype.test/v1/batch/status/b-1").mock(return_value=batch("completed"))
+
+    only_event(trigger(runtype_conn_id="runtype_other", hook_params={"timeout": 7.5, "retry_limit": 0}))
+
+    request = route.calls.last.request
+    assert request.headers["Authorization"] == "Bearer rt_test_other"
+    assert request.extensions["timeout"] == {"connect": 7.5, "read": 7.5, "write": 7.5, "pool": 7.5}
+
+
+def test_the_async_client_is_closed_when_the_trigger_ends(router, monkeypatch, batch, trigger):
+    closed: list[bool] = []
+    original = RuntypeHook.aclose
+
+    async def aclose(self):
+        closed.append(self._async_transport is not None)
+        await original(self)
+
+    monkeypatch.setattr(RuntypeHook, "aclose", aclose)
+    router.get(STATUS).mock(return_value=batch("completed"))
+
+    only_event(trigger())
+
+    assert closed == [True]
+
+
+# --------------------------------------------------------------------------------------------------
+# on_kill
+
+
+def test_on_kill_cancels_the_batch_through_the_async_hook(runtype_conn, router, trigger):
+    cancel = router.post(CANCEL).mock(return_value=httpx.Response(200, json={"success": True, "message": "ok"}))
+
+    asyncio.run(trigger().on_kill())
+
+    assert cancel.call_count == 1
+    assert cancel.calls.last.request.headers["Authorization"] == f"Bearer {runtype_conn['password']}"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"cancel_on_kill": False}, {"run": {"schedule_id": "sch-1", "run_id": "run-1"}}],
+    ids=["off", "no-batch-id"],
+)
+def test_on_kill_makes_no_request_when_off_or_without_a_batch_id(router, trigger, kwargs):
+    router.post(CANCEL).mock(return_value=httpx.Response(200, json={"success": True}))
+
+    asyncio.run(trigger(**kwargs).on_kill())
+
+    assert len(router.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.Response(500, json={"error": "boom"}), httpx.Response(400, json={"error": "done"}), httpx.ConnectError("x")],
+    ids=["500", "400", "connect-error"],
+)
+def test_on_kill_never_raises_when_cancel_fails(router, logs, trigger, failure):
+    cancel = router.post(CANCEL).mock(side_effect=[failure])
+
+    asyncio.run(trigger().on_kill())
+
+    assert cancel.call_count == 1
+    assert any("Could not cancel Runtype batch b-1 (task killed)" in m for m in logs.messages("warning"))
