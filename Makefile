@@ -15,14 +15,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, coverage"
+	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, coverage, hypothesis"
 	touch $@
 
 $(VENV_FLOOR)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_FLOOR)
 	$(VENV_FLOOR)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV_FLOOR)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_FLOOR_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV_FLOOR)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright"
+	$(VENV_FLOOR)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, hypothesis"
 	touch $@
 
 ## lint: ruff (lint + format) and mypy on the newest Airflow.

@@ -1,14 +1,21 @@
-"""Reading a Runtype connection: base URL, API key and options, checked before any request."""
+"""Reading a Runtype connection: base URL, API key and options, checked before any request.
+
+Every problem is a :class:`~runtype_provider.exceptions.RuntypeConfigurationError` that names the field
+and says what to write; none echoes the API key or any credential (user info in a URL is never shown,
+and the whole message is redacted against the key).
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+import math
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NoReturn
+from urllib.parse import SplitResult, urlsplit
 
 from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.limits import DEFAULT_MAX_RESPONSE_MB, MIB
+from runtype_provider.redaction import redact
 from runtype_provider.transport import (
     DEFAULT_RETRY_DELAY,
     DEFAULT_RETRY_LIMIT,
@@ -20,6 +27,10 @@ DEFAULT_BASE_URL = "https://api.runtype.com"
 DEFAULT_DASHBOARD_URL = "https://app.runtype.com"
 API_PREFIX = "/v1"
 DEFAULT_TIMEOUT = 30.0
+MAX_RETRY_LIMIT = 20
+MIN_RESPONSE_MB = 0.001
+MAX_RESPONSE_MB = 4096
+HOST_EXAMPLE = "e.g. https://api.runtype.com (http:// only for a loopback host, e.g. http://127.0.0.1:8765)"
 
 
 @dataclass(frozen=True)
@@ -31,6 +42,7 @@ class ConnectionSettings:
     timeout: float
     retry: RetryPolicy
     dashboard_url: str
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_MB * MIB
 
 
 def is_loopback(host: str) -> bool:
@@ -42,72 +54,187 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _number(value: Any, name: str, conn_id: str, cast: Callable[[Any], Any], minimum: float) -> Any:
+def _unprintable(text: str) -> bool:
+    return any(c.isspace() or not c.isprintable() for c in text)
+
+
+def _key_problem(key: str) -> str | None:
+    """What is wrong with an API key (keys are printable ASCII without spaces), never the key itself."""
+    for position, char in enumerate(key, start=1):
+        if char in "\r\n":
+            kind = "a line break"
+        elif char.isspace():
+            kind = "whitespace"
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            kind = "a control character"
+        elif ord(char) > 0x7E:
+            kind = "a non-ASCII character"
+        else:
+            continue
+        return f"{kind} (character {position})"
+    return None
+
+
+def describe_host(conn: Any) -> str:
+    """The connection's API host for messages: ``host[:port]`` only (no user info, path or query)."""
+    raw = conn.host.strip() if isinstance(conn.host, str) else ""
+    raw = raw or DEFAULT_BASE_URL
     try:
-        number = cast(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < minimum:
-        raise RuntypeConfigurationError(
-            f"Runtype connection {conn_id!r}: {name!r} must be a number >= {minimum}, got {value!r}"
-        )
-    return number
+        parts = urlsplit(raw if "://" in raw else f"https://{raw}")
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host or _unprintable(host):
+        return "an unreadable host"
+    text = f"{host}:{port}" if port else host
+    secret = conn.password if isinstance(conn.password, str) else None
+    return redact(redact(text, secret), secret.strip() if secret else None)
 
 
-def settings_from_connection(conn: Any, overrides: dict[str, Any]) -> ConnectionSettings:
-    """Read base URL, key and options from an Airflow connection; hook parameters win over extras."""
-    conn_id = conn.conn_id
-    extra = conn.extra_dejson if isinstance(conn.extra_dejson, dict) else {}
+def _parse_number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
-    def option(name: str, default: Any) -> Any:
-        if overrides.get(name) is not None:
-            return overrides[name]
+
+class _Reader:
+    """Reads one connection, raising every problem as a redacted, field-naming configuration error."""
+
+    def __init__(self, conn: Any, overrides: dict[str, Any], where: str) -> None:
+        self.conn = conn
+        self.overrides = overrides
+        self.where = where
+        extra = conn.extra_dejson
+        self.extra = extra if isinstance(extra, dict) else {}
+        password = conn.password
+        self.secret = password if isinstance(password, str) else ("" if password is None else str(password))
+
+    def fail(self, message: str) -> NoReturn:
+        text = redact(f"{self.where}: {message}", self.secret)
+        raise RuntypeConfigurationError(redact(text, self.secret.strip()))
+
+    def option(self, name: str, default: Any) -> Any:
+        if self.overrides.get(name) is not None:
+            return self.overrides[name]
         for key in (name, f"extra__runtype__{name}"):
-            if extra.get(key) not in (None, ""):
-                return extra[key]
+            if self.extra.get(key) not in (None, ""):
+                return self.extra[key]
         return default
 
-    host = (conn.host or "").strip() or DEFAULT_BASE_URL
-    if "://" not in host:
-        host = f"https://{host}"
-    parts = urlsplit(host)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RuntypeConfigurationError(f"Runtype connection {conn_id!r}: host must be an https:// URL, got {host!r}")
-    try:
-        url_port = parts.port
-    except ValueError:
-        raise RuntypeConfigurationError(f"Runtype connection {conn_id!r}: host has an invalid port: {host!r}") from None
-    if conn.port:
-        # The Port field is optional; it fills in a URL without a port and must not contradict one that has it.
-        if url_port is None:
-            host = parts._replace(netloc=f"{parts.netloc}:{conn.port}").geturl()
-        elif url_port != conn.port:
-            raise RuntypeConfigurationError(
-                f"Runtype connection {conn_id!r}: port {conn.port} contradicts the port in host {host!r}"
+    def number(
+        self, name: str, default: float, *, minimum: float, maximum: float | None = None, integer: bool = False
+    ) -> Any:
+        value = self.option(name, default)
+        number = _parse_number(value)
+        ok = number is not None and number >= minimum and (maximum is None or number <= maximum)
+        if integer and number is not None:
+            ok = ok and number.is_integer()
+        if not ok or number is None:
+            kind = "a whole number" if integer else "a finite number"
+            bounds = f"from {minimum:g} to {maximum:g}" if maximum is not None else f">= {minimum:g}"
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+            self.fail(f"{name!r} must be {kind} {bounds}, got {shown}")
+        return int(number) if integer else number
+
+    def api_key(self) -> str:
+        key = self.secret.strip()
+        if not key:
+            self.fail("no API key: fill in the password field ('API Key')")
+        problem = _key_problem(key)
+        if problem:
+            self.fail(
+                f"the API key (the password field, 'API Key') contains {problem}; keys are printable ASCII "
+                "without spaces: paste the key again"
             )
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise RuntypeConfigurationError(
-            f"Runtype connection {conn_id!r}: plain http:// is only allowed for loopback hosts; use https://"
-        )
-    base_url = host.rstrip("/")
-    if base_url.endswith(API_PREFIX):
-        base_url = base_url[: -len(API_PREFIX)]
-    api_key = (conn.password or "").strip()
-    if not api_key:
-        raise RuntypeConfigurationError(f"Runtype connection {conn_id!r} has no API key (the password field)")
-    dashboard = option("dashboard_url", None)
-    if not dashboard:
-        dashboard = DEFAULT_DASHBOARD_URL if parts.hostname == "api.runtype.com" else base_url
+        return key
+
+    def _url(self, text: str, what: str) -> SplitResult:
+        if _unprintable(text):
+            self.fail(f"{what} contains whitespace or control characters; write it as {HOST_EXAMPLE}")
+        try:
+            parts = urlsplit(text)
+        except ValueError:
+            self.fail(f"{what} is not a valid URL; write it as {HOST_EXAMPLE}")
+        try:
+            parts.port  # noqa: B018  (raises ValueError for a port that is not 0-65535)
+        except ValueError:
+            self.fail(f"{what} has an invalid port (1-65535); write it as {HOST_EXAMPLE}")
+        if "@" in parts.netloc:
+            self.fail(f"{what} must not contain a user name or password ('user:password@'); the key goes in 'API Key'")
+        if parts.scheme not in ("http", "https"):
+            self.fail(f"{what} must be an https:// URL (got scheme {parts.scheme!r}); write it as {HOST_EXAMPLE}")
+        if not parts.hostname:
+            self.fail(f"{what} has no host name; write it as {HOST_EXAMPLE}")
+        if parts.port == 0:
+            self.fail(f"{what} has an invalid port 0 (1-65535)")
+        if "?" in text or "#" in text:
+            self.fail(f"{what} must not contain a query ('?…') or a fragment ('#…'); write it as {HOST_EXAMPLE}")
+        return parts
+
+    def port(self) -> int | None:
+        """The optional Port field (None or 0 means unset: Airflow's Test button sends 0 for "no port")."""
+        value = self.conn.port
+        if value in (None, 0, ""):
+            return None
+        number = _parse_number(value)
+        if number is None or not number.is_integer() or not 1 <= number <= 65535:
+            self.fail(f"port must be a whole number from 1 to 65535, got {value!r}")
+        return int(number)
+
+    def base_url(self) -> tuple[str, SplitResult]:
+        host = self.conn.host.strip() if isinstance(self.conn.host, str) else ""
+        host = host or DEFAULT_BASE_URL
+        url = host if "://" in host else f"https://{host}"
+        parts = self._url(url, "host")
+        port = self.port()
+        if port:
+            # The Port field is optional; it fills in a URL without a port and must not contradict one that has it.
+            if parts.port is None:
+                url = parts._replace(netloc=f"{parts.netloc}:{port}").geturl()
+            elif parts.port != port:
+                self.fail(f"port {port} contradicts the port in host {parts.netloc!r}")
+        if parts.scheme == "http" and not is_loopback(parts.hostname or ""):
+            self.fail("plain http:// is only allowed for loopback hosts; use https://")
+        base_url = url.rstrip("/")
+        if base_url.endswith(API_PREFIX):
+            base_url = base_url[: -len(API_PREFIX)]
+        return base_url, parts
+
+    def dashboard_url(self, base_url: str, api_host: str | None) -> str:
+        value = self.option("dashboard_url", None)
+        if value in (None, ""):
+            return DEFAULT_DASHBOARD_URL if api_host == "api.runtype.com" else base_url
+        if not isinstance(value, str):
+            self.fail("'dashboard_url' must be an http:// or https:// URL such as https://app.runtype.com")
+        self._url(value.strip(), "'dashboard_url'")
+        return value.strip().rstrip("/")
+
+
+def settings_from_connection(conn: Any, overrides: dict[str, Any], *, label: str | None = None) -> ConnectionSettings:
+    """Read base URL, key and options from an Airflow connection; hook parameters win over extras.
+
+    Messages start with ``label`` (default ``Runtype connection '<conn_id>'``); the connection test passes
+    one naming the host instead, since Airflow tests a temporary connection with a random id.
+    """
+    reader = _Reader(conn, overrides, label or f"Runtype connection {conn.conn_id!r}")
+    base_url, parts = reader.base_url()
+    api_key = reader.api_key()
+    dashboard_url = reader.dashboard_url(base_url, parts.hostname)
+    retry = RetryPolicy(
+        retry_limit=reader.number("retry_limit", DEFAULT_RETRY_LIMIT, minimum=0, maximum=MAX_RETRY_LIMIT, integer=True),
+        retry_delay=reader.number("retry_delay", DEFAULT_RETRY_DELAY, minimum=0),
+        retry_max_delay=reader.number("retry_max_delay", DEFAULT_RETRY_MAX_DELAY, minimum=0),
+    )
+    max_mb = reader.number("max_response_mb", DEFAULT_MAX_RESPONSE_MB, minimum=MIN_RESPONSE_MB, maximum=MAX_RESPONSE_MB)
     return ConnectionSettings(
         base_url=base_url,
         api_key=api_key,
-        timeout=_number(option("timeout", DEFAULT_TIMEOUT), "timeout", conn_id, float, 0.001),
-        retry=RetryPolicy(
-            retry_limit=_number(option("retry_limit", DEFAULT_RETRY_LIMIT), "retry_limit", conn_id, int, 0),
-            retry_delay=_number(option("retry_delay", DEFAULT_RETRY_DELAY), "retry_delay", conn_id, float, 0),
-            retry_max_delay=_number(
-                option("retry_max_delay", DEFAULT_RETRY_MAX_DELAY), "retry_max_delay", conn_id, float, 0
-            ),
-        ),
-        dashboard_url=str(dashboard).rstrip("/"),
+        timeout=reader.number("timeout", DEFAULT_TIMEOUT, minimum=0.001),
+        retry=retry,
+        dashboard_url=dashboard_url,
+        max_response_bytes=int(max_mb * MIB),
     )

@@ -11,6 +11,8 @@ models and body builders are named here and resolved when a request is built.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,13 +33,58 @@ def _argument_error(message: str) -> Exception:
     return RuntypeConfigurationError(message)
 
 
-def segment(value: Any, argument: str) -> str:
-    """A path segment from an id argument, URL-quoted; empty or non-string ids are refused by name."""
+DOT_SEGMENTS = (".", "..")
+"""Ids refused as path segments: HTTP clients (requests/urllib3 and httpx alike) resolve them, so
+``cancel_batch("..")`` would post to ``/v1/batch/`` and a surface delete with ``..`` ids would reach a
+global schedule. Quoting does not help (``.`` is unreserved; servers may decode ``%2E`` back)."""
+
+
+def _response_error(method: str, path: str, error: Exception) -> Exception:
+    """A 2xx body of the wrong shape (a pydantic ``ValidationError``: named by its first wrong field) or
+    nested too deeply to read (``RecursionError``), as the typed error naming the request."""
+    from runtype_provider.exceptions import RuntypeResponseError
+
+    if isinstance(error, RecursionError):
+        message = "returned a body nested too deeply to read"
+    else:
+        first = error.errors()[0]  # type: ignore[attr-defined]
+        message = f"returned an unexpected body: {'.'.join(str(p) for p in first['loc']) or 'body'}: {first['msg']}"
+    return RuntypeResponseError(f"Runtype API {method} {path} {message}", method=method, path=path)
+
+
+def id_text(value: Any, argument: str) -> str:
+    """An id argument as text (an int is accepted), stripped; empty or non-string ids are refused by name."""
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not value.strip():
         raise _argument_error(f"{argument!r} must be a non-empty string, got {value!r}")
-    return quote(value.strip(), safe="")
+    return value.strip()
+
+
+def segment(value: Any, argument: str) -> str:
+    """A path segment from an id argument, URL-quoted (``/``, ``?``, ``#``, ``%`` and spaces included).
+
+    This is the one place ids become path segments: empty, non-string and dot-segment ids (``.``, ``..``)
+    are refused here, by argument name, before any request is sent.
+    """
+    text = id_text(value, argument)
+    if text in DOT_SEGMENTS:
+        raise _argument_error(
+            f"{argument!r} must not be {text!r}: a dot segment would change the request path, not name an id"
+        )
+    return quote(text, safe="")
+
+
+def join_ids(values: Any, argument: str, *, max_count: int) -> str:
+    """A comma-separated id list for a query parameter (``?ids=a,b``), not URL-quoted (the HTTP client
+    encodes query values once). Ids containing the separator are refused, as the server would split them."""
+    if not isinstance(values, (list, tuple, set, frozenset)) or not 1 <= len(values) <= max_count:
+        raise _argument_error(f"{argument!r} must be a list of 1 to {max_count} schedule ids")
+    ids = [id_text(value, argument) for value in values]
+    for text in ids:
+        if "," in text:
+            raise _argument_error(f"{argument!r}: {text!r} contains a comma, which separates the ids")
+    return ",".join(ids)
 
 
 def check_page_size(page_size: Any) -> int:
@@ -62,6 +109,14 @@ def build_body(kind: BodyKind, arguments: dict[str, Any]) -> dict[str, Any]:
     if kind == "empty":
         return {}
     builder = build_surface_schedule_body if kind.startswith("surface_") else build_schedule_body
+    accepted = set(inspect.signature(builder).parameters) - {"partial"}
+    unknown = sorted(set(arguments) - accepted)
+    if unknown:
+        family = "product-surface" if kind.startswith("surface_") else "global"
+        raise _argument_error(
+            f"{', '.join(map(repr, unknown))} not accepted by {family} schedules; "
+            f"the fields are {', '.join(sorted(accepted))}"
+        )
     return builder(partial=kind.endswith("_update"), **arguments)
 
 
@@ -89,11 +144,20 @@ class Endpoint:
     def path_params(self) -> tuple[str, ...]:
         return tuple(name for _, name, _, _ in string.Formatter().parse(self.path) if name)
 
-    def parse(self, data: Any) -> Any:
-        """The decoded 2xx body as this endpoint's model (or the model's ``data`` list)."""
+    def parse(self, data: Any, path: str | None = None) -> Any:
+        """The decoded 2xx body as this endpoint's model (or the model's ``data`` list).
+
+        A body of another shape raises :class:`~runtype_provider.exceptions.RuntypeResponseError` naming the
+        request (``path``, default the path template) and the first wrong field; nothing else escapes.
+        """
+        from pydantic import ValidationError
+
         from runtype_provider.models import schemas
 
-        parsed = getattr(schemas, self.response).model_validate(data)
+        try:
+            parsed = getattr(schemas, self.response).model_validate(data)
+        except (ValidationError, RecursionError) as err:
+            raise _response_error(self.method, path or self.path, err) from None
         return parsed.data if self.unwrap else parsed
 
     def request(self, *, query: dict[str, Any] | None = None, body: Any = None, **ids: Any) -> ApiRequest[Any]:
@@ -105,7 +169,8 @@ class Endpoint:
             raise TypeError(f"{self.operation}: wrong arguments {sorted(unknown) or sorted(ids)}")
         path = self.path.format(**{name: segment(ids[name], name) for name in self.path_params})
         payload = None if self.body is None else build_body(self.body, body or {})
-        return ApiRequest(self.method, path, self.parse, params=query, body=payload, idempotent=self.idempotent)
+        parse = functools.partial(self.parse, path=path)
+        return ApiRequest(self.method, path, parse, params=query, body=payload, idempotent=self.idempotent)
 
 
 _S = "/v1/schedules/{schedule_id}"

@@ -53,8 +53,70 @@ class RuntypeConnectionError(RuntypeRequestError):
         self.sent = sent
 
 
+class RuntypeTimeoutError(RuntypeConnectionError):
+    """An attempt got no complete answer (connect, headers and whole body) within its time budget.
+
+    ``timeout`` is that budget in seconds: the request timeout, or less when the caller's deadline was
+    nearer (``by_deadline``). Like any connection error it may have reached the server (``sent``).
+    """
+
+    def __init__(self, *, method: str, path: str, timeout: float, by_deadline: bool = False) -> None:
+        limit = "the time left before the caller's deadline" if by_deadline else "the request timeout"
+        super().__init__(
+            method=method,
+            path=path,
+            reason=f"no complete answer within {timeout:.3g} s ({limit}, connect plus the whole body)",
+            sent=True,
+        )
+        self.timeout = timeout
+        self.by_deadline = by_deadline
+
+
+class RuntypeTlsError(RuntypeRequestError):
+    """TLS failed (certificate not trusted or for another host, or the server does not speak TLS).
+
+    A configuration problem, not a transient one: never retried, and not tolerated as a transient poll
+    error. ``sent`` is always False: nothing was sent before the handshake failed.
+    """
+
+    def __init__(self, *, method: str, path: str, host: str, reason: str, hint: str = "") -> None:
+        message = f"Runtype API {method} {path} failed: TLS problem with {host}: {reason}"
+        super().__init__(message + (f" ({hint})" if hint else ""), method=method, path=path)
+        self.host = host
+        self.reason = reason
+        self.sent = False
+
+
+class RuntypeDeadlineError(RuntypeRequestError):
+    """The caller's deadline was reached: no attempt starts and no retry sleeps past it.
+
+    ``last_error`` is the text of the failure that would otherwise have been retried (None when no
+    attempt was made).
+    """
+
+    def __init__(self, *, method: str, path: str, last_error: str | None = None) -> None:
+        message = f"Runtype API {method} {path}: the caller's deadline was reached"
+        message += f"; giving up after: {last_error}" if last_error else " before the request was sent"
+        super().__init__(message, method=method, path=path)
+        self.last_error = last_error
+
+
 class RuntypeResponseError(RuntypeRequestError):
-    """A 2xx response whose body is not the JSON shape the endpoint documents."""
+    """A 2xx response whose body is not the JSON shape the endpoint documents, or any body that cannot
+    be decoded (invalid UTF-8, not JSON, nested too deeply, corrupt compression, too large)."""
+
+
+class RuntypeResponseTooLargeError(RuntypeResponseError):
+    """A body larger (decompressed) than the connection's cap (extra ``max_response_mb``); not read further."""
+
+    def __init__(self, *, method: str, path: str, limit_bytes: int) -> None:
+        super().__init__(
+            f"Runtype API {method} {path} returned a body larger than the {limit_bytes / 2**20:g} MiB cap "
+            "(connection extra 'max_response_mb'); stopped reading it",
+            method=method,
+            path=path,
+        )
+        self.limit_bytes = limit_bytes
 
 
 class RuntypeApiError(RuntypeRequestError):
@@ -92,6 +154,23 @@ class RuntypeApiError(RuntypeRequestError):
         if parts:
             text += " (" + "; ".join(parts) + ")"
         return text
+
+
+class RuntypeRedirectError(RuntypeApiError):
+    """3xx: redirects are never followed (they could replay run-now or send the key elsewhere).
+
+    ``location_host`` is the host the answer pointed to (never its user info, path or query).
+    """
+
+    def __init__(self, *, method: str, path: str, status_code: int, location_host: str | None) -> None:
+        where = f"a redirect to host {location_host!r}" if location_host else "a redirect without a Location"
+        super().__init__(
+            method=method,
+            path=path,
+            status_code=status_code,
+            error=f"{where}, which is not followed; set the connection's host to the API's own URL",
+        )
+        self.location_host = location_host
 
 
 class RuntypeAuthError(RuntypeApiError):

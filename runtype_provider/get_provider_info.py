@@ -21,13 +21,14 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "timeout": {
         "label": "Request timeout (seconds)",
-        "description": "Seconds to wait for each Runtype API request. Default 30.",
+        "description": "Most seconds one attempt of a Runtype API request may take: connecting and the whole "
+        "answer. Default 30.",
         "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
     },
     "retry_limit": {
         "label": "Retry limit",
         "description": "Retries after a connection error, timeout, 5xx or 429 (run-now is never retried "
-        "into a second run). Default 3.",
+        "into a second run). 0 to 20, default 3.",
         "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 3},
     },
     "retry_delay": {
@@ -35,9 +36,15 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "description": "Backoff before the first retry; doubles each retry, with jitter. Default 1.",
         "schema": {"type": ["number", "null"], "minimum": 0, "default": 1},
     },
+    "max_response_mb": {
+        "label": "Maximum response size (MiB)",
+        "description": "Largest answer accepted from the API, counted after decompression; a larger one fails "
+        "the request. Default 64.",
+        "schema": {"type": ["number", "null"], "minimum": 1, "maximum": 4096, "default": 64},
+    },
     "dashboard_url": {
         "label": "Dashboard URL",
-        "description": "Base URL of the Runtype dashboard, for the 'Runtype run' link. "
+        "description": "Base URL (http:// or https://) of the Runtype dashboard, for the 'Runtype run' link. "
         "Default https://app.runtype.com.",
         "schema": {"type": ["string", "null"], "format": "url"},
     },

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from runtype_provider.models.schemas import RecordResult
 from runtype_provider.models.status import is_failed_record_status, is_succeeded_record_status
@@ -57,37 +60,71 @@ class ResultSummary:
         }
 
 
-def _write_lines(handle: Any, lines: list[str]) -> int:
-    """Write ``lines`` as JSON Lines in one call and empty the list; how many were written."""
-    if not lines:
-        return 0
-    handle.write("\n".join(lines) + "\n")
-    written = len(lines)
-    lines.clear()
-    return written
+def _write_lines(handle: Any, lines: list[str]) -> None:
+    """Write ``lines`` as JSON Lines in one call and empty the list."""
+    if lines:
+        handle.write("\n".join(lines) + "\n")
+        lines.clear()
 
 
-def write_jsonl(path: str, head: list[dict[str, Any]], rest: Iterable[dict[str, Any]], summary: ResultSummary) -> int:
-    """Write ``head`` (already summarised) then ``rest`` (summarised here) to ``path``; the row count.
+LOCAL_PROTOCOLS = ("file", "local", "")
 
-    ``path`` is an :class:`~airflow.sdk.ObjectStoragePath` location (local, ``s3://``, ``gs://`` …).
+
+def location(path: Any) -> str:
+    """The one form a results location is handed on in: a plain absolute path for local files (``open()`` and
+    ``ObjectStoragePath`` both read it), else the object store's URI (``s3://bucket/key``)."""
+    return str(path.path) if path.protocol in LOCAL_PROTOCOLS else str(path)
+
+
+def write_jsonl(path: str, head: list[dict[str, Any]], rest: Iterable[dict[str, Any]], summary: ResultSummary) -> str:
+    """Write ``head`` (already summarised) then ``rest`` (summarised here) to ``path`` as JSON Lines; its location.
+
+    ``path`` is an :class:`~airflow.sdk.ObjectStoragePath` location (local, ``s3://``, ``gs://`` …). Rows go to a
+    hidden sibling that is moved into place once complete, so the final path never holds a partial file and a
+    failed task leaves an existing file untouched (on object stores the move is a copy, which publishes the
+    whole object at once, then a delete).
     """
     from airflow.sdk import ObjectStoragePath
 
     target = ObjectStoragePath(path)
-    if target.protocol in ("file", "local", ""):
+    if target.protocol in LOCAL_PROTOCOLS:
         target.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    lines: list[str] = []
-    with target.open("w") as handle:
-        # Written in bounded chunks: each write through ObjectStoragePath's handle has a fixed cost
-        # (about 15 us, lineage bookkeeping), and a chunk keeps memory flat however many rows there are.
-        for row in head:
-            lines.append(json.dumps(row, default=str))
-        for row in rest:
-            summary.add(row)
-            lines.append(json.dumps(row, default=str))
-            if len(lines) >= WRITE_CHUNK_ROWS:
-                count += _write_lines(handle, lines)
-        count += _write_lines(handle, lines)
-    return count
+    partial = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
+    try:
+        with partial.open("w") as handle:
+            _write_rows(handle, head, rest, summary)
+        partial.rename(target)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            partial.unlink()
+        raise
+    return location(target)
+
+
+def _write_rows(
+    handle: Any, head: list[dict[str, Any]], rest: Iterable[dict[str, Any]], summary: ResultSummary
+) -> None:
+    # Written in bounded chunks: each write through ObjectStoragePath's handle has a fixed cost (about 15 us,
+    # lineage bookkeeping), and a chunk keeps memory flat however many rows there are.
+    lines = [json.dumps(row, default=str) for row in head]
+    for row in rest:
+        summary.add(row)
+        lines.append(json.dumps(row, default=str))
+        if len(lines) >= WRITE_CHUNK_ROWS:
+            _write_lines(handle, lines)
+    _write_lines(handle, lines)
+
+
+def default_results_path(home: str, dag_id: Any, run_id: Any, task_id: str, map_index: Any) -> str:
+    """``{home}/runtype_results/<dag>/<run>/<task>[@<map index>].jsonl``, each id percent-encoded.
+
+    Encoding keeps every id inside its own directory level (``run_id=".."`` is a valid Airflow run id) and keeps
+    distinct ids apart (``a:b`` and ``a_b`` no longer share a file); ``@`` cannot occur in an encoded task id.
+    """
+    name = _encode(task_id) + (f"@{map_index}" if isinstance(map_index, int) and map_index >= 0 else "")
+    return "/".join([home.rstrip("/"), "runtype_results", _encode(dag_id), _encode(run_id), f"{name}.jsonl"])
+
+
+def _encode(value: Any) -> str:
+    text = quote(str(value), safe="")
+    return text.replace(".", "%2E") if not text.strip(".") else text

@@ -134,9 +134,9 @@ def wait_event(run_reference: dict[str, Any]) -> Callable[..., dict[str, Any]]:
     def event(kind: str, status: str | None = None, outcome: str | None = None, **fields: Any) -> dict[str, Any]:
         run, message = fields.pop("run", run_reference), fields.pop("message", "m")
         counts = {"total_records": 10, "processed_records": 10, "failed_records": 0, "error": None}
-        ids = {"run_id": "run-1", "batch_execution_id": "b-1", "completed_at": None}
+        ids = {"run_id": "run-1", "batch_execution_id": "b-1", "completed_at": None, "listed": True}
         progress = {"status": status, "outcome": outcome, **counts, **ids, **fields} if status else None
-        return {"event": kind, "run": run, "progress": progress, "message": message}
+        return {"event": kind, "run": run, "progress": progress, "message": message, "api_error": None}
 
     return event
 
@@ -178,6 +178,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
     monkeypatch.setattr("runtype_provider.waiting.time", fake)
     monkeypatch.setattr("runtype_provider.operators.runtype.time", fake)
+    monkeypatch.setattr("runtype_provider.sensors.runtype.time", fake)
     monkeypatch.setattr(asyncio, "sleep", async_sleep)
     return fake
 

@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import socket
+import tempfile
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import quote, quote_plus
 
+import hypothesis.configuration
 import pytest
 import requests
 import respx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from requests.adapters import HTTPAdapter
 
-from runtype_provider.connection import ConnectionSettings
+from runtype_provider.connection import ConnectionSettings, settings_from_connection
 from runtype_provider.exceptions import (
     RuntypeApiError,
     RuntypeConfigurationError,
@@ -22,6 +29,9 @@ from runtype_provider.exceptions import (
 )
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.transport import SyncTransport
+
+# Hypothesis keeps caches on disk; keep them out of the checkout.
+hypothesis.configuration.set_hypothesis_home_dir(tempfile.mkdtemp(prefix="runtype-hypothesis-"))
 
 BASE = "https://api.runtype.com"
 SCHEDULES_PAGE = {"data": [], "pagination": {"hasMore": False, "hasPrev": False, "limit": 1, "currentOffset": 0}}
@@ -171,7 +181,7 @@ def test_a_host_that_is_not_an_http_url_is_refused(use_conn, sleeps):
 def test_missing_api_key_is_refused(monkeypatch, sleeps, requests_mock, password):
     conn = {"conn_type": "runtype", "host": BASE, "password": password}
     monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps(conn))
-    with pytest.raises(RuntypeConfigurationError, match="'runtype_default' has no API key"):
+    with pytest.raises(RuntypeConfigurationError, match=r"'runtype_default': no API key: fill in the password"):
         RuntypeHook().get_schedule("s1")
     assert requests_mock.call_count == 0
 
@@ -195,7 +205,7 @@ def test_bad_extras_are_refused_by_name(use_conn, sleeps, extra, name):
 
 def test_bad_hook_parameter_is_refused_by_name(use_conn, sleeps):
     use_conn(host=BASE)
-    with pytest.raises(RuntypeConfigurationError, match="'timeout' must be a number"):
+    with pytest.raises(RuntypeConfigurationError, match=r"'timeout' must be a finite number >= 0\.001, got -1"):
         RuntypeHook(timeout=-1).settings  # noqa: B018
 
 
@@ -293,7 +303,7 @@ def test_test_connection_reports_a_server_failure_without_retrying(hook, sleeps,
     requests_mock.get(f"{BASE}/v1/schedules", status_code=status, json={"error": "Upstream down"})
     ok, message = hook.test_connection()
     assert ok is False
-    assert message == f"Runtype API GET /v1/schedules returned HTTP {status}: Upstream down"
+    assert message == f"Runtype API GET /v1/schedules returned HTTP {status}: Upstream down (Runtype at {BASE})"
     assert (requests_mock.call_count, sleeps) == (1, [])
 
 
@@ -464,3 +474,282 @@ def test_the_key_is_only_sent_in_the_authorization_header(hook, requests_mock, a
     request = requests_mock.last_request
     assert api_key not in request.url
     assert [name for name, value in request.headers.items() if api_key in value] == ["Authorization"]
+
+
+# ---- API keys that cannot be a key are refused when the connection is read (never echoed) --------------------
+
+BAD_KEYS = {
+    "inner-space": "rt_test_fake key_0123456789",
+    "line-break": "rt_test_fake\nkey_0123456789",
+    "crlf": "rt_test_fake\r\nkey_0123456789",
+    "tab": "rt_test_fake\tkey_0123456789",
+    "nul": "rt_test_fake\x00key_0123456789",
+    "del": "rt_test_fake\x7fkey_0123456789",
+    "latin-1": "rt_test_faké_key_0123456789",
+    "non-latin-1": "rt_test_ключ_key_0123456789",
+}
+KIND = {
+    "inner-space": "whitespace",
+    "line-break": "a line break",
+    "crlf": "a line break",
+    "tab": "whitespace",
+    "nul": "a control character",
+    "del": "a control character",
+    "latin-1": "a non-ASCII character",
+    "non-latin-1": "a non-ASCII character",
+}
+
+
+def key_fragments(key: str) -> list[str]:
+    return [key, key.strip(), repr(key)[1:-1], "fake_key", "key_0123456789", "rt_test_fake"]
+
+
+@pytest.mark.parametrize("name", list(BAD_KEYS))
+def test_a_key_with_a_character_no_key_has_is_refused_without_echoing_it(monkeypatch, sleeps, requests_mock, name):
+    key = BAD_KEYS[name]
+    conn = {"conn_type": "runtype", "host": BASE, "password": key}
+    monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps(conn))
+    requests_mock.get(f"{BASE}/v1/schedules/s1", json={"id": "s1"})
+    with pytest.raises(RuntypeConfigurationError) as caught:
+        RuntypeHook().get_schedule("s1")
+    message = str(caught.value)
+    assert f"the API key (the password field, 'API Key') contains {KIND[name]}" in message
+    assert all(fragment not in message for fragment in key_fragments(key))
+    assert requests_mock.call_count == 0
+
+
+def test_a_bad_key_is_refused_by_the_async_path_too(monkeypatch):
+    conn = {"conn_type": "runtype", "host": BASE, "password": BAD_KEYS["line-break"]}
+    monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps(conn))
+    hook = RuntypeHook()
+    with pytest.raises(RuntypeConfigurationError, match="contains a line break"):
+        run_async(hook, hook.get_batch_status_async("b1"))
+
+
+def test_a_key_with_a_bad_character_fails_the_connection_test_cleanly(monkeypatch, requests_mock):
+    key = BAD_KEYS["line-break"]
+    monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps({"conn_type": "runtype", "password": key}))
+    ok, message = RuntypeHook().test_connection()
+    assert ok is False and "contains a line break" in message
+    assert all(fragment not in message for fragment in key_fragments(key))
+
+
+def test_whitespace_around_the_key_is_trimmed(use_conn, sleeps):
+    use_conn(host=BASE, password="  rt_test_fake_padded_key_0123\n")
+    assert RuntypeHook().settings.api_key == "rt_test_fake_padded_key_0123"
+
+
+ODD_KEY = "rt_test_a'b\"c\\d/e+f%g&h_0123456789"  # printable ASCII: valid, but every escaping changes it
+
+
+def escaped_forms(key: str) -> list[str]:
+    return [key, repr(key)[1:-1], quote(key, safe=""), quote_plus(key), json.dumps(key)[1:-1]]
+
+
+def test_escaped_forms_of_the_key_never_reach_a_message_or_log_line(use_conn, sleeps, requests_mock, caplog):
+    use_conn(host=BASE, password=ODD_KEY, extra={"retry_delay": 0.01})
+    text = f"read timed out (headers={{'Authorization': {'Bearer ' + ODD_KEY!r}}}, url=?k={quote(ODD_KEY)}"
+    failure = requests.exceptions.ReadTimeout(text + f", body={json.dumps({'key': ODD_KEY})})")
+    requests_mock.get(f"{BASE}/v1/schedules/s1", exc=failure)
+    with caplog.at_level(logging.WARNING), pytest.raises(RuntypeConnectionError) as caught:
+        RuntypeHook().get_schedule("s1")
+    assert len([r for r in caplog.records if "retry" in r.getMessage()]) == 3
+    for text in (str(caught.value), caught.value.reason, caplog.text):
+        assert all(form not in text for form in escaped_forms(ODD_KEY)), text
+
+
+# ---- connection fields: refused by name, never echoing credentials ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("https://user:s3cr3t-pw@api.runtype.com", "must not contain a user name or password"),
+        ("https://:rt_test_fake_unit_test_key_0123456789@api.runtype.com", "must not contain a user name or password"),
+        ("https://api.runtype.com/?token=s3cr3t-pw", "must not contain a query"),
+        ("https://api.runtype.com/v1#s3cr3t-pw", "must not contain a query ('?…') or a fragment"),
+        ("https://api.runtype.com:0", "host has an invalid port 0"),
+        ("https://api.runtype.com:70000", "host has an invalid port (1-65535)"),
+        ("https://api runtype.com", "host contains whitespace or control characters"),
+        ("https://", "host has no host name"),
+        ("http://[::1", "host is not a valid URL"),
+        ("api.runtype.com:notaport", "write it as e.g. https://api.runtype.com"),
+    ],
+)
+def test_a_bad_host_is_refused_saying_what_to_write_and_never_echoing_credentials(
+    use_conn, sleeps, api_key, host, expected
+):
+    use_conn(host=host)
+    with pytest.raises(RuntypeConfigurationError) as caught:
+        RuntypeHook().settings  # noqa: B018
+    message = str(caught.value)
+    assert expected in message
+    assert "s3cr3t-pw" not in message and api_key not in message
+
+
+@pytest.mark.parametrize("port", [70000, 65536, -1])
+def test_a_port_outside_1_to_65535_is_refused(use_conn, sleeps, port):
+    use_conn(host=BASE, port=port)
+    with pytest.raises(RuntypeConfigurationError, match=f"port must be a whole number from 1 to 65535, got {port}"):
+        RuntypeHook().settings  # noqa: B018
+
+
+@pytest.mark.parametrize("host", ["localhost:8765", "127.0.0.1:8765/v1"])
+def test_a_host_without_a_scheme_gets_https(use_conn, sleeps, host):
+    use_conn(host=host)
+    assert RuntypeHook().settings.base_url == "https://" + host.removesuffix("/v1")
+
+
+NUMBER_EXTRAS = [
+    ({"timeout": "nan"}, "timeout"),
+    ({"timeout": "inf"}, "timeout"),
+    ({"timeout": True}, "timeout"),
+    ({"timeout": [5]}, "timeout"),
+    ({"timeout": "1e999"}, "timeout"),
+    ({"retry_limit": 21}, "retry_limit"),
+    ({"retry_limit": 2.5}, "retry_limit"),
+    ({"retry_limit": "3.5"}, "retry_limit"),
+    ({"retry_limit": False}, "retry_limit"),
+    ({"retry_limit": 10**30}, "retry_limit"),
+    ({"retry_delay": "NaN"}, "retry_delay"),
+    ({"retry_delay": True}, "retry_delay"),
+    ({"retry_max_delay": "infinity"}, "retry_max_delay"),
+    ({"max_response_mb": 0}, "max_response_mb"),
+    ({"max_response_mb": "nan"}, "max_response_mb"),
+    ({"max_response_mb": 10_000}, "max_response_mb"),
+]
+
+
+@pytest.mark.parametrize(("extra", "name"), NUMBER_EXTRAS, ids=[str(extra) for extra, _ in NUMBER_EXTRAS])
+def test_non_finite_boolean_or_out_of_range_numbers_are_refused_by_name(use_conn, sleeps, extra, name):
+    use_conn(host=BASE, extra=extra)
+    with pytest.raises(RuntypeConfigurationError, match=f"Runtype connection 'runtype_default': '{name}' must be"):
+        RuntypeHook().settings  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"timeout": float("nan")}, {"timeout": float("inf")}, {"retry_limit": True}, {"retry_delay": float("nan")}],
+)
+def test_non_finite_or_boolean_hook_parameters_are_refused(use_conn, sleeps, overrides):
+    use_conn(host=BASE)
+    with pytest.raises(RuntypeConfigurationError, match=f"'{next(iter(overrides))}' must be"):
+        RuntypeHook(**overrides).settings  # noqa: B018
+
+
+def test_retry_limit_20_is_the_largest_accepted(use_conn, sleeps):
+    use_conn(host=BASE, extra={"retry_limit": "20"})
+    assert RuntypeHook().settings.retry.retry_limit == 20
+
+
+def test_max_response_mb_sets_the_cap_in_bytes(use_conn, sleeps):
+    use_conn(host=BASE, extra={"max_response_mb": "0.5"})
+    assert RuntypeHook().settings.max_response_bytes == 2**19
+    use_conn(host=BASE)
+    assert RuntypeHook().settings.max_response_bytes == 64 * 2**20
+    assert RuntypeHook(max_response_mb=2).settings.max_response_bytes == 2 * 2**20
+
+
+@pytest.mark.parametrize(
+    ("dashboard", "expected"),
+    [
+        ("javascript:alert(1)", "'dashboard_url' must be an https:// URL (got scheme 'javascript')"),
+        ("ftp://dash.example.com", "'dashboard_url' must be an https:// URL (got scheme 'ftp')"),
+        ("app.runtype.com", "'dashboard_url' must be an https:// URL (got scheme '')"),
+        ("https://admin:s3cr3t-pw@app.runtype.com", "'dashboard_url' must not contain a user name or password"),
+        (42, "'dashboard_url' must be an http:// or https:// URL"),
+    ],
+)
+def test_a_dashboard_url_that_is_not_http_is_refused(use_conn, sleeps, dashboard, expected):
+    use_conn(host=BASE, extra={"dashboard_url": dashboard})
+    with pytest.raises(RuntypeConfigurationError) as caught:
+        RuntypeHook().settings  # noqa: B018
+    assert expected in str(caught.value)
+    assert "s3cr3t-pw" not in str(caught.value)
+
+
+def test_an_http_dashboard_url_is_accepted(use_conn, sleeps):
+    use_conn(host=BASE, extra={"dashboard_url": "http://dash.internal:8080/"})
+    assert RuntypeHook().settings.dashboard_url == "http://dash.internal:8080"
+
+
+# ---- the connection test names the host, not Airflow's temporary connection id ---------------------------------
+
+TEMPORARY_ID = "tmp3xq7w9z2k"  # Airflow tests a transient AIRFLOW_CONN_<random> connection
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"host": BASE, "extra": {"timeout": "soon"}}, "Runtype connection to api.runtype.com: 'timeout' must be"),
+        ({"host": "https://user:s3cr3t-pw@eu.runtype.example"}, "Runtype connection to eu.runtype.example: host must"),
+        ({"host": "runtype.internal", "port": 99999}, "Runtype connection to runtype.internal: port must be"),
+        ({"host": BASE, "password": "rt_test_x\ny_0123456789"}, "Runtype connection to api.runtype.com: the API key"),
+    ],
+)
+def test_connection_test_messages_name_the_host_not_the_temporary_id(
+    monkeypatch, requests_mock, api_key, fields, expected
+):
+    conn = {"conn_type": "runtype", "password": api_key, **fields}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{TEMPORARY_ID.upper()}", json.dumps(conn))
+    ok, message = RuntypeHook(TEMPORARY_ID).test_connection()
+    assert ok is False
+    assert message.startswith(expected)
+    assert TEMPORARY_ID not in message and "s3cr3t-pw" not in message
+    assert requests_mock.call_count == 0
+
+
+def test_connection_test_network_failures_name_the_host(use_conn, sleeps, closed_port):
+    use_conn(host=f"http://127.0.0.1:{closed_port}")
+    ok, message = RuntypeHook().test_connection()
+    assert ok is False
+    assert message.endswith(f"(Runtype at http://127.0.0.1:{closed_port})")
+
+
+# ---- property: any connection either reads or fails with a typed, key-free error ---------------------------------
+
+TEXT = st.text(max_size=30)
+NUMBERISH = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), TEXT, st.lists(st.integers(), max_size=2), st.just("")
+)
+HOSTS = st.one_of(
+    st.none(),
+    TEXT,
+    st.builds(lambda scheme, rest: scheme + rest, st.sampled_from(["https://", "http://", "ftp://", ""]), TEXT),
+    st.sampled_from(["api.runtype.com", "https://api.runtype.com/v1", "http://127.0.0.1:8765", "https://[::1]:1"]),
+)
+KEYS = st.builds(
+    lambda body, pad: pad + "rt_test_" + body + pad, st.text(min_size=8, max_size=30), st.sampled_from(["", " ", "\n"])
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    host=HOSTS,
+    password=st.one_of(st.none(), KEYS),
+    port=st.one_of(st.none(), st.integers(-10, 70000), st.just(0)),
+    extra=st.dictionaries(
+        st.sampled_from(
+            ["timeout", "retry_limit", "retry_delay", "retry_max_delay", "max_response_mb", "dashboard_url"]
+        ),
+        NUMBERISH | HOSTS,
+        max_size=4,
+    ),
+    overrides=st.dictionaries(st.sampled_from(["timeout", "retry_limit"]), NUMBERISH, max_size=2),
+    in_host=st.booleans(),
+)
+def test_reading_any_connection_gives_settings_or_a_typed_error_without_the_key(
+    host, password, port, extra, overrides, in_host
+):
+    if in_host and password and host is not None:
+        host = f"https://{password.strip()}@{host}"  # a key pasted into the host field
+    conn = SimpleNamespace(conn_id="c", host=host, password=password, port=port, extra_dejson=extra)
+    try:
+        settings_ = settings_from_connection(conn, overrides)
+    except RuntypeConfigurationError as err:
+        if password and len(password.strip()) >= 12:
+            assert password.strip() not in str(err)
+        return
+    assert settings_.base_url.startswith(("https://", "http://"))
+    assert math.isfinite(settings_.timeout) and 0 <= settings_.retry.retry_limit <= 20
+    assert settings_.api_key == (password or "").strip()

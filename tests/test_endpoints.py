@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from runtype_provider.endpoints import ENDPOINTS, MAX_PAGE_SIZE, check_page_size, segment
-from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.endpoints import ENDPOINTS, MAX_PAGE_SIZE, check_page_size, join_ids, segment
+from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeResponseError
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.testing.faults import OPERATIONS
 from runtype_provider.testing.server import ROUTES
@@ -86,3 +86,98 @@ def test_the_table_imports_no_airflow():
     code = "import sys, runtype_provider.endpoints; print('airflow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("value", [".", "..", " .. ", "\t.\n"])
+@pytest.mark.parametrize("argument", ["schedule_id", "run_id", "batch_id", "product_id", "surface_id"])
+def test_segment_refuses_dot_segments_by_name(value, argument):
+    with pytest.raises(RuntypeConfigurationError, match=f"^'{argument}' must not be '\\.{{1,2}}': a dot segment"):
+        segment(value, argument)
+
+
+@pytest.mark.parametrize(
+    ("value", "quoted"),
+    [(".a", ".a"), ("..b", "..b"), ("...", "..."), ("a.", "a."), ("a/..", "a%2F.."), ("%2e%2e", "%252e%252e")],
+)
+def test_segment_keeps_ids_that_only_contain_dots(value, quoted):
+    assert segment(value, "schedule_id") == quoted
+
+
+@pytest.mark.parametrize(
+    ("operation", "ids", "argument"),
+    [
+        ("cancel_batch", {"batch_id": ".."}, "batch_id"),
+        ("get_schedule", {"schedule_id": "."}, "schedule_id"),
+        ("get_run_results", {"run_id": ".."}, "run_id"),
+        ("delete_surface_schedule", {"product_id": "..", "surface_id": "s", "schedule_id": "x"}, "product_id"),
+        ("delete_surface_schedule", {"product_id": "p", "surface_id": "..", "schedule_id": "x"}, "surface_id"),
+        ("delete_surface_schedule", {"product_id": "p", "surface_id": "s", "schedule_id": ".."}, "schedule_id"),
+    ],
+)
+def test_every_request_refuses_dot_segment_ids_by_name(operation, ids, argument):
+    with pytest.raises(RuntypeConfigurationError, match=f"^'{argument}' must not be"):
+        ENDPOINTS[operation].request(**ids)
+
+
+@pytest.mark.parametrize(
+    ("values", "joined"),
+    [(["a b", "c/d", "e%f", ".."], "a b,c/d,e%f,.."), ((" s1 ", 7), "s1,7"), ({"s1"}, "s1")],
+)
+def test_join_ids_joins_without_quoting(values, joined):
+    assert join_ids(values, "schedule_ids", max_count=100) == joined
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ("s1", "must be a list of 1 to 3 schedule ids"),
+        ([], "must be a list of 1 to 3 schedule ids"),
+        (["a", "b", "c", "d"], "must be a list of 1 to 3 schedule ids"),
+        (["a", ""], "must be a non-empty string"),
+        (["a", None], "must be a non-empty string"),
+        (["a,b"], "'a,b' contains a comma"),
+    ],
+)
+def test_join_ids_refuses_bad_lists_by_name(values, message):
+    with pytest.raises(RuntypeConfigurationError, match=f"^'schedule_ids'.*{message}"):
+        join_ids(values, "schedule_ids", max_count=3)
+
+
+@pytest.mark.parametrize("operation", list(ENDPOINTS))
+def test_parse_turns_a_wrong_shape_into_a_typed_error_naming_the_request(operation):
+    endpoint = ENDPOINTS[operation]
+    with pytest.raises(RuntypeResponseError) as caught:
+        endpoint.parse([1, 2])
+    err = caught.value
+    assert (err.method, err.path) == (endpoint.method, endpoint.path)
+    assert str(err).startswith(f"Runtype API {endpoint.method} {endpoint.path} returned an unexpected body: ")
+
+
+def test_a_request_parses_its_answer_naming_its_own_path():
+    request = ENDPOINTS["get_batch_status"].request(batch_id="b 1")
+    with pytest.raises(RuntypeResponseError, match=r"^Runtype API GET /v1/batch/status/b%201 returned an unexpected"):
+        request.parse({"totalRecords": -1})
+    assert request.parse({}).status is None
+
+
+def test_parse_turns_a_body_nested_too_deeply_into_a_typed_error(monkeypatch):
+    from runtype_provider.models import schemas
+
+    def too_deep(data):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(schemas.Schedule, "model_validate", too_deep)
+    with pytest.raises(
+        RuntypeResponseError, match=r"^Runtype API GET /v1/schedules/s1 returned a body nested too deeply"
+    ):
+        ENDPOINTS["get_schedule"].request(schedule_id="s1").parse({})
+
+
+@pytest.mark.parametrize(
+    ("operation", "ids", "family"),
+    [("create_schedule", {}, "global"), ("update_surface_schedule", {"product_id": "p", "surface_id": "s",
+      "schedule_id": "x"}, "product-surface")],
+)  # fmt: skip
+def test_an_unknown_schedule_field_is_refused_by_name(operation, ids, family):
+    with pytest.raises(RuntypeConfigurationError, match=f"'flowid' not accepted by {family} schedules"):
+        ENDPOINTS[operation].request(body={"flowid": "f1", "cron": "0 8 * * *"}, **ids)

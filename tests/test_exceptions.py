@@ -8,10 +8,18 @@ import pickle
 import pytest
 
 from runtype_provider.exceptions import (
+    TRANSIENT_ERRORS,
     RuntypeConnectionError,
+    RuntypeDeadlineError,
     RuntypeEntitlementError,
+    RuntypeException,
     RuntypeNotFoundError,
+    RuntypeRedirectError,
+    RuntypeResponseError,
+    RuntypeResponseTooLargeError,
     RuntypeRunError,
+    RuntypeTimeoutError,
+    RuntypeTlsError,
     api_error_class,
 )
 
@@ -26,6 +34,11 @@ ERRORS = [
     ),
     RuntypeConnectionError(method="POST", path="/v1/schedules/x/run-now", reason="ReadTimeout", sent=True),
     RuntypeRunError("run r1 failed", run={"run_id": "r1"}),
+    RuntypeTimeoutError(method="GET", path="/v1/batch/status/b", timeout=2.0, by_deadline=True),
+    RuntypeTlsError(method="GET", path="/v1/schedules", host="api.runtype.com", reason="verify failed", hint="h"),
+    RuntypeDeadlineError(method="GET", path="/v1/schedules", last_error="HTTP 503"),
+    RuntypeRedirectError(method="POST", path="/v1/schedules/x/run-now", status_code=307, location_host="x.example"),
+    RuntypeResponseTooLargeError(method="GET", path="/v1/schedules", limit_bytes=2**20),
 ]
 
 
@@ -57,3 +70,26 @@ def test_entitlement_error_exposes_code_and_upgrade_url_after_pickle() -> None:
 )
 def test_api_error_class_per_status(status: int, name: str) -> None:
     assert api_error_class(status).__name__ == name
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (ERRORS[4], "GET /v1/batch/status/b failed: no complete answer within 2 s (the time left before the caller's"),
+        (ERRORS[5], "GET /v1/schedules failed: TLS problem with api.runtype.com: verify failed (h)"),
+        (ERRORS[6], "GET /v1/schedules: the caller's deadline was reached; giving up after: HTTP 503"),
+        (ERRORS[7], "returned HTTP 307: a redirect to host 'x.example', which is not followed"),
+        (ERRORS[8], "returned a body larger than the 1 MiB cap (connection extra 'max_response_mb')"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else "",
+)
+def test_new_errors_name_what_is_wrong(error: Exception, text: str) -> None:
+    assert text in str(error)
+    assert isinstance(error, RuntypeException)
+
+
+def test_which_errors_a_wait_tolerates() -> None:
+    """A timeout may pass and a too-large body is a response error; TLS, deadline and redirects end the wait."""
+    assert isinstance(ERRORS[4], TRANSIENT_ERRORS) and isinstance(ERRORS[4], RuntypeConnectionError)
+    assert isinstance(ERRORS[8], RuntypeResponseError)
+    assert not any(isinstance(e, TRANSIENT_ERRORS) for e in (ERRORS[5], ERRORS[6], ERRORS[7]))

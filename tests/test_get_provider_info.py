@@ -21,9 +21,10 @@ import pytest
 from packaging.utils import canonicalize_name
 
 import runtype_provider
-from runtype_provider.connection import DEFAULT_TIMEOUT
+from runtype_provider.connection import DEFAULT_TIMEOUT, MAX_RESPONSE_MB, MAX_RETRY_LIMIT
 from runtype_provider.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR, get_provider_info
 from runtype_provider.hooks.runtype import RuntypeHook
+from runtype_provider.limits import DEFAULT_MAX_RESPONSE_MB
 from runtype_provider.transport import DEFAULT_RETRY_DELAY, DEFAULT_RETRY_LIMIT
 from runtype_provider.version_compat import AIRFLOW_V_3_2_PLUS
 
@@ -128,7 +129,13 @@ def test_form_hides_unused_fields_and_labels_the_key(connection_type):
 
 
 def test_conn_fields_are_exactly_the_extras_the_hook_documents(connection_type):
-    assert set(connection_type["conn-fields"]) == {"timeout", "retry_limit", "retry_delay", "dashboard_url"}
+    assert set(connection_type["conn-fields"]) == {
+        "timeout",
+        "retry_limit",
+        "retry_delay",
+        "max_response_mb",
+        "dashboard_url",
+    }
 
 
 @pytest.mark.parametrize(
@@ -137,6 +144,7 @@ def test_conn_fields_are_exactly_the_extras_the_hook_documents(connection_type):
         ("timeout", 12, lambda s: s.timeout),
         ("retry_limit", 7, lambda s: s.retry.retry_limit),
         ("retry_delay", 0.25, lambda s: s.retry.retry_delay),
+        ("max_response_mb", 3, lambda s: s.max_response_bytes / 2**20),
         ("dashboard_url", "https://dash.example.com", lambda s: s.dashboard_url),
     ],
 )
@@ -149,7 +157,12 @@ def test_every_conn_field_is_read_by_the_hook(monkeypatch, connection_type, fiel
 
 @pytest.mark.parametrize(
     ("field", "default"),
-    [("timeout", DEFAULT_TIMEOUT), ("retry_limit", DEFAULT_RETRY_LIMIT), ("retry_delay", DEFAULT_RETRY_DELAY)],
+    [
+        ("timeout", DEFAULT_TIMEOUT),
+        ("retry_limit", DEFAULT_RETRY_LIMIT),
+        ("retry_delay", DEFAULT_RETRY_DELAY),
+        ("max_response_mb", DEFAULT_MAX_RESPONSE_MB),
+    ],
 )
 def test_conn_field_defaults_match_the_hook_defaults(connection_type, field, default):
     assert connection_type["conn-fields"][field]["schema"]["default"] == default
@@ -200,8 +213,19 @@ def test_legacy_connection_form_widgets_only_before_airflow_3_2(monkeypatch):
         monkeypatch.setitem(sys.modules, "flask_babel", babel)
         monkeypatch.setitem(sys.modules, "wtforms", wtforms)
         widgets = RuntypeHook.get_connection_form_widgets()
-        defaults = {"timeout": "30", "retry_limit": "3", "retry_delay": "1", "dashboard_url": None}
+        defaults = {
+            "timeout": "30",
+            "retry_limit": "3",
+            "retry_delay": "1",
+            "max_response_mb": "64",
+            "dashboard_url": None,
+        }
         assert widgets == {
             name: (spec["label"], "text-widget", spec["description"], defaults[name])
             for name, spec in CONN_FIELDS.items()
         }
+
+
+@pytest.mark.parametrize(("field", "maximum"), [("retry_limit", MAX_RETRY_LIMIT), ("max_response_mb", MAX_RESPONSE_MB)])
+def test_the_form_and_the_hook_share_upper_bounds(connection_type, field, maximum):
+    assert connection_type["conn-fields"][field]["schema"]["maximum"] == maximum

@@ -11,6 +11,7 @@ import email.utils
 import http.client
 import json
 import socket
+import ssl
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -19,24 +20,37 @@ import httpx
 import pytest
 import requests
 import respx
+from loopback_server import LoopbackServer, answer, tls_context
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
+import runtype_provider.answers as answers_module
 import runtype_provider.transport as transport_module
+from runtype_provider.connection import ConnectionSettings
 from runtype_provider.endpoints import ENDPOINTS
 from runtype_provider.exceptions import (
+    TRANSIENT_ERRORS,
+    RuntypeConfigurationError,
     RuntypeConnectionError,
+    RuntypeDeadlineError,
     RuntypeException,
     RuntypeRateLimitError,
+    RuntypeRedirectError,
     RuntypeServerError,
+    RuntypeTlsError,
 )
 from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.transport import RetryPolicy
+from runtype_provider.transport import RetryPolicy, SyncTransport
 
 BASE = "https://api.runtype.com"
 SCHEDULE = {"id": "s1", "name": "Nightly", "enabled": True}
 RUN_NOW = {"batchExecutionId": "batch_abc", "error": None, "runId": "run_001", "status": "queued"}
 SURFACE_RUN_NOW = {"batchExecutionId": "batch_abc", "recordCount": 125, "status": "queued"}
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+@pytest.fixture
+def api_key(runtype_conn: dict) -> str:
+    return runtype_conn["password"]
 
 
 @pytest.fixture
@@ -48,7 +62,7 @@ def hook(runtype_conn: dict, sleeps: list[float]) -> RuntypeHook:
 @pytest.fixture
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> float:
     """Freeze the wall clock the hook reads for HTTP-date and reset-time hints."""
-    monkeypatch.setattr(transport_module, "time", SimpleNamespace(time=lambda: NOW, sleep=time.sleep))
+    monkeypatch.setattr(answers_module, "time", SimpleNamespace(time=lambda: NOW, sleep=time.sleep))
     return NOW
 
 
@@ -469,3 +483,300 @@ def test_408_is_not_retried_for_run_now(hook, sleeps, requests_mock):
 )
 def test_parse_retry_after(headers, expected):
     assert transport_module.parse_retry_after(headers, now=NOW) == expected
+
+
+# ---- a Retry-After longer than the cap ends the call at once, for 503 as for 429 ----------------------------
+
+
+def test_503_asking_for_a_longer_wait_than_the_cap_is_not_retried(hook, sleeps, requests_mock):
+    requests_mock.get(f"{BASE}/v1/schedules/s1", **error(503, headers={"Retry-After": "3600"}))
+    with pytest.raises(RuntypeServerError) as caught:
+        hook.get_schedule("s1")
+    assert caught.value.retry_after == 3600.0
+    assert (requests_mock.call_count, sleeps) == (1, [])
+
+
+def test_async_503_asking_for_a_longer_wait_than_the_cap_is_not_retried(hook, sleeps):
+    with respx.mock(base_url=BASE) as mock:
+        route = mock.get("/v1/batch/status/b1").respond(503, headers={"Retry-After": "301"})
+        with pytest.raises(RuntypeServerError):
+            run_async(hook, hook.get_batch_status_async("b1"))
+    assert (route.call_count, sleeps) == (1, [])
+
+
+# ---- the caller's deadline: no sleep past it, no attempt after it ---------------------------------------------
+
+
+class FakeClock:
+    """A monotonic clock that only moves when the hook sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+@pytest.fixture
+def clocked(runtype_conn: dict) -> Any:
+    """A hook (arguments as given) on a fake monotonic clock, and that clock."""
+
+    def make(**kwargs: Any) -> tuple[RuntypeHook, FakeClock]:
+        clock = FakeClock()
+        hook = RuntypeHook(**kwargs)
+        hook.sleep, hook.async_sleep, hook.clock = clock.sleep, clock.async_sleep, clock
+        return hook, clock
+
+    return make
+
+
+def test_no_attempt_starts_once_the_deadline_has_passed(clocked, requests_mock):
+    hook, _ = clocked(deadline=999.0)
+    requests_mock.get(f"{BASE}/v1/schedules/s1", json=SCHEDULE)
+    with pytest.raises(RuntypeDeadlineError, match=r"GET /v1/schedules/s1: the caller's deadline was reached before"):
+        hook.get_schedule("s1")
+    assert requests_mock.call_count == 0
+
+
+def test_a_server_hint_past_the_deadline_ends_the_call_at_once(clocked, requests_mock):
+    hook, clock = clocked(deadline=1005.0)
+    requests_mock.get(f"{BASE}/v1/schedules/s1", [error(429, headers={"Retry-After": "7"}), {"json": SCHEDULE}])
+    with pytest.raises(RuntypeDeadlineError, match=r"giving up after: .*returned HTTP 429") as caught:
+        hook.get_schedule("s1")
+    assert isinstance(caught.value.__cause__, RuntypeRateLimitError)
+    assert (requests_mock.call_count, clock.sleeps) == (1, [])
+
+
+def test_retries_stop_before_a_sleep_would_pass_the_deadline(clocked, requests_mock):
+    hook, clock = clocked(deadline=1010.0, retry_limit=5)
+    requests_mock.get(f"{BASE}/v1/schedules/s1", **error(503, headers={"Retry-After": "4"}))
+    with pytest.raises(RuntypeDeadlineError):
+        hook.get_schedule("s1")
+    assert (requests_mock.call_count, clock.sleeps) == (3, [4.0, 4.0])
+    assert clock.now < 1010.0
+
+
+def test_retries_within_the_deadline_are_made(clocked, requests_mock):
+    hook, clock = clocked(deadline=1010.0)
+    requests_mock.get(f"{BASE}/v1/schedules/s1", [error(500), error(502), {"json": SCHEDULE}])
+    assert hook.get_schedule("s1").id == "s1"
+    assert len(clock.sleeps) == 2
+
+
+def test_the_deadline_shortens_the_attempt_timeout(clocked, requests_mock):
+    hook, _ = clocked(deadline=1002.5)
+    requests_mock.get(f"{BASE}/v1/schedules/s1", json=SCHEDULE)
+    hook.get_schedule("s1")
+    assert requests_mock.last_request.timeout == 2.5
+
+
+def test_bounded_by_applies_the_nearest_deadline_and_restores_the_previous(clocked, requests_mock):
+    hook, clock = clocked()
+    hint = error(429, headers={"Retry-After": "7"})
+    requests_mock.get(f"{BASE}/v1/schedules/s1", [hint, hint, {"json": SCHEDULE}])
+    with hook.bounded_by(1100.0) as bounded:
+        assert bounded is hook and hook.deadline == 1100.0
+        with hook.bounded_by(1005.0), pytest.raises(RuntypeDeadlineError):
+            hook.get_schedule("s1")
+        with hook.bounded_by(2000.0):
+            assert hook.deadline == 1100.0
+        with hook.bounded_by(None):
+            assert hook.deadline == 1100.0
+    assert hook.deadline is None
+    assert hook.get_schedule("s1").id == "s1"  # unbounded again: the 7 s hint is waited
+    assert clock.sleeps == [7.0]
+
+
+def test_async_calls_honour_the_deadline(clocked):
+    hook, clock = clocked()
+    with respx.mock(base_url=BASE) as mock:
+        route = mock.get("/v1/batch/status/b1")
+        route.side_effect = [httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200, json={})]
+
+        async def main() -> None:
+            with hook.bounded_by(1005.0), pytest.raises(RuntypeDeadlineError):
+                await hook.get_batch_status_async("b1")
+            with hook.bounded_by(999.0), pytest.raises(RuntypeDeadlineError, match="before the request was sent"):
+                await hook.get_batch_status_async("b1")
+            with hook.bounded_by(1002.5):
+                await hook.get_batch_status_async("b1")
+            await hook.aclose()
+
+        asyncio.run(main())
+    assert (route.call_count, clock.sleeps) == (2, [])
+    assert route.calls.last.request.extensions["timeout"]["read"] == 2.5
+
+
+# ---- redirects are never followed ------------------------------------------------------------------------------
+
+
+def test_a_redirect_of_run_now_is_refused_naming_status_and_host(hook, sleeps, requests_mock, api_key):
+    target = f"https://user:{api_key}@elsewhere.example/v1/schedules/s1/run-now?token=t0k"
+    requests_mock.post(f"{BASE}/v1/schedules/s1/run-now", status_code=307, headers={"Location": target})
+    requests_mock.post("https://elsewhere.example/v1/schedules/s1/run-now", json=RUN_NOW)
+    with pytest.raises(RuntypeRedirectError) as caught:
+        hook.run_schedule_now("s1")
+    message = str(caught.value)
+    assert "returned HTTP 307: a redirect to host 'elsewhere.example', which is not followed" in message
+    assert api_key not in message and "t0k" not in message and "user" not in message
+    assert (requests_mock.call_count, sleeps) == (1, [])
+
+
+def test_a_real_307_of_run_now_reaches_the_server_once(monkeypatch, sleeps, api_key):
+    with LoopbackServer(answer(307, b"", {"Location": "/v1/schedules/s1/run-now"})) as server:
+        conn = {"conn_type": "runtype", "host": server.url, "password": api_key}
+        monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps(conn))
+        with pytest.raises(RuntypeRedirectError, match=r"HTTP 307: a redirect to host '127\.0\.0\.1:"):
+            RuntypeHook().run_schedule_now("s1")
+        assert server.requests == ["POST /v1/schedules/s1/run-now HTTP/1.1"]
+
+
+def test_async_redirects_are_refused(hook, sleeps):
+    with respx.mock(base_url=BASE) as mock:
+        route = mock.get("/v1/batch/status/b1").respond(302, headers={"Location": "https://other.example:8443/x"})
+        with pytest.raises(RuntypeRedirectError) as caught:
+            run_async(hook, hook.get_batch_status_async("b1"))
+    assert caught.value.location_host == "other.example:8443"
+    assert (route.call_count, sleeps) == (1, [])
+
+
+# ---- TLS problems are not retried as if transient ------------------------------------------------------------------
+
+
+def test_a_certificate_error_is_a_tls_error_and_not_retried(hook, sleeps, requests_mock):
+    failure = requests.exceptions.SSLError("certificate verify failed: unable to get local issuer certificate")
+    requests_mock.get(f"{BASE}/v1/schedules/s1", exc=failure)
+    with pytest.raises(
+        RuntypeTlsError, match=r"failed: TLS problem with api\.runtype\.com: .*certificate verify failed"
+    ):
+        hook.get_schedule("s1")
+    assert (requests_mock.call_count, sleeps) == (1, [])
+
+
+def httpx_tls_failure(error: ssl.SSLError) -> httpx.ConnectError:
+    """The chain httpx raises for a failed handshake: ConnectError from httpcore's, from the ssl error."""
+    import httpcore
+
+    try:
+        try:
+            raise error
+        except ssl.SSLError as err:
+            raise httpcore.ConnectError(str(err)) from err
+    except httpcore.ConnectError as err:
+        try:
+            raise httpx.ConnectError(str(err)) from err
+        except httpx.ConnectError as mapped:
+            return mapped
+
+
+@pytest.mark.parametrize(
+    ("error", "tls"),
+    [
+        (ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), True),
+        (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), True),
+        (ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), False),
+    ],
+    ids=["certificate", "not-tls", "eof"],
+)
+def test_httpx_handshake_failures_are_classified(error, tls):
+    found = transport_module._tls_failure(httpx_tls_failure(error))
+    assert (found is not None) is tls
+
+
+def test_a_handshake_dropped_by_the_network_stays_a_retried_connection_error(hook, sleeps, requests_mock):
+    try:
+        raise ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
+    except ssl.SSLError as err:
+        failure = requests.exceptions.SSLError(err)
+    requests_mock.get(f"{BASE}/v1/schedules/s1", [{"exc": failure}, {"json": SCHEDULE}])
+    assert hook.get_schedule("s1").id == "s1"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_https_to_a_plain_http_server_is_a_tls_error_saying_what_to_write(monkeypatch, sleeps, api_key, mode):
+    with LoopbackServer(answer(400, b"plain"), read_head=False) as server:
+        host = f"127.0.0.1:{server.port}"
+        conn = {"conn_type": "runtype", "host": host, "password": api_key, "extra": {"retry_limit": 3}}
+        monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps(conn))
+        hook = RuntypeHook()
+        with pytest.raises(RuntypeTlsError) as caught:
+            hook.get_batch_status("b1") if mode == "sync" else run_async(hook, hook.get_batch_status_async("b1"))
+        assert server.connections == 1
+    assert f"TLS problem with {host}" in str(caught.value)
+    assert f"for a local server without TLS write http://{host} as the host" in str(caught.value)
+    assert not isinstance(caught.value, TRANSIENT_ERRORS)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_untrusted_certificate_is_a_tls_error_not_retried(monkeypatch, sleeps, tmp_path, api_key, mode):
+    context, _ = tls_context(tmp_path)
+    with LoopbackServer(answer(200, b"{}"), tls=context) as server:
+        conn = {"conn_type": "runtype", "host": server.url, "password": api_key, "extra": {"retry_limit": 3}}
+        monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps(conn))
+        hook = RuntypeHook()
+        with pytest.raises(RuntypeTlsError, match=r"TLS problem with 127\.0\.0\.1:.*certificate verify failed"):
+            hook.get_batch_status("b1") if mode == "sync" else run_async(hook, hook.get_batch_status_async("b1"))
+        assert server.connections == 1
+    assert sleeps == []
+
+
+# ---- the key is redacted from 2xx bodies too -------------------------------------------------------------------------
+
+
+def test_a_run_now_answer_echoing_the_key_never_carries_it(hook, requests_mock, api_key):
+    requests_mock.post(f"{BASE}/v1/schedules/s1/run-now", json={"status": "failed", "error": f"key {api_key} is bad"})
+    result = hook.run_schedule_now("s1")
+    assert result.error == "key *** is bad"
+    assert api_key not in repr(result)
+
+
+def test_result_rows_echoing_the_key_never_carry_it(hook, requests_mock, api_key):
+    row = {"recordId": "r1", "status": "failed", "createdAt": "2026-01-01T00:00:00Z", "error": f"Bearer {api_key}"}
+    page = {"data": [row], "pagination": {"hasMore": False, "limit": 100, "offset": 0, "total": 1}}
+    requests_mock.get(f"{BASE}/v1/schedules/batch/b1/results", json=page)
+    rows = list(hook.get_batch_results("b1"))
+    assert [r.error for r in rows] == ["Bearer ***"]
+
+
+def test_async_batch_status_echoing_the_key_never_carries_it(hook, api_key):
+    with respx.mock(base_url=BASE) as mock:
+        mock.get("/v1/batch/status/b1").respond(200, json={"status": "failed", "error": f"{api_key} revoked"})
+        status = run_async(hook, hook.get_batch_status_async("b1"))
+    assert api_key not in repr(status)
+    assert "*** revoked" in repr(status)
+
+
+# ---- headers: only the encodings the transport decodes itself -------------------------------------------------------
+
+
+def test_both_executors_ask_only_for_gzip_and_deflate(hook, requests_mock):
+    requests_mock.get(f"{BASE}/v1/batch/status/b1", json={})
+    hook.get_batch_status("b1")
+    with respx.mock(base_url=BASE) as mock:
+        route = mock.get("/v1/batch/status/b1").respond(200, json={})
+        run_async(hook, hook.get_batch_status_async("b1"))
+    assert requests_mock.last_request.headers["Accept-Encoding"] == "gzip, deflate"
+    assert route.calls.last.request.headers["Accept-Encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize("key", ["rt_test_line\nbreak_0123456789", "rt_test_ключ_0123456789"])
+def test_a_header_the_http_library_refuses_is_a_typed_error_without_the_key(key):
+    """Keys like these are refused when the connection is read; the transport still never leaks them."""
+    with LoopbackServer(answer(200, json.dumps(SCHEDULE).encode())) as server:
+        settings = ConnectionSettings(
+            base_url=server.url, api_key=key, timeout=5.0, retry=RetryPolicy(), dashboard_url=server.url
+        )
+        transport = SyncTransport(settings, sleep=lambda s: None)
+        with pytest.raises(RuntypeConfigurationError, match="could not be sent") as caught:
+            transport.send(ENDPOINTS["get_schedule"].request(schedule_id="s1"))
+        transport.close()
+    for form in (key, repr(key)[1:-1], key.encode("unicode_escape").decode()):
+        assert form not in str(caught.value)

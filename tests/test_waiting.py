@@ -124,8 +124,11 @@ class Driver:
     name = ""
     sleeps_between_polls = True  # False for poke: Airflow, not the engine, sleeps between pokes
 
-    def __init__(self, requests_mock: Any, router: Any, context: dict[str, Any], run: dict[str, Any]) -> None:
+    def __init__(
+        self, requests_mock: Any, router: Any, context: dict[str, Any], run: dict[str, Any], clock: Any
+    ) -> None:
         self.requests_mock, self.router, self.context, self.run = requests_mock, router, context, run
+        self.clock = clock
         self.path = STATUS
 
     def serve(self, *answers: Answer, path: str = STATUS) -> None:
@@ -166,7 +169,7 @@ class PokeDriver(Driver):
             task_id="wait", run=run, poke_interval=poll_interval, deferrable=False, **kwargs
         )
         while (answer := sensor.poke(self.context)) is False:
-            pass
+            self.clock.now += poll_interval  # Airflow waits between pokes (not recorded as an engine sleep)
         assert isinstance(answer, PokeReturnValue) and answer.is_done, answer
         return answer.xcom_value
 
@@ -205,7 +208,9 @@ class TriggerDriver(Driver):
             RuntypeScheduleRunSensor(task_id="wait", run=run, **policy),
         ]
         outcomes = [self._resume(task, event) for task in tasks]
-        operator, sensor = ((type(o), str(o), o.run) if isinstance(o, Exception) else o for o in outcomes)
+        operator, sensor = (
+            (type(o), str(o), getattr(o, "run", None)) if isinstance(o, Exception) else o for o in outcomes
+        )
         assert operator == sensor, "the operator and the sensor judge the same event differently"
         assert self.requests_mock.call_count == 0  # judging an event sends no request (no cancel)
         if isinstance(outcomes[0], Exception):
@@ -215,10 +220,10 @@ class TriggerDriver(Driver):
     def _resume(self, task: Any, event: dict[str, Any]) -> Any:
         try:
             outcome = task.execute_complete(self.context, event)
-        except RuntypeRunError as err:
+        except RuntypeException as err:
             outcome = err
-            if event["event"] == "error":
-                assert str(err) == f"{WAIT_FAILED}{event['message']}"
+            if event["event"] == "error":  # the same typed API error as the sync path, else a run error
+                assert str(err) in (event["message"], f"{WAIT_FAILED}{event['message']}")
         assert task.run_url == event["run"]["run_url"]  # for the extra link and on_kill
         return outcome
 
@@ -228,7 +233,7 @@ DRIVERS = {"sync": SyncDriver, "poke": PokeDriver, "trigger": TriggerDriver}
 
 @pytest.fixture(params=list(DRIVERS))
 def driver(request, runtype_conn, requests_mock, router, context, clock, sleeps, run_reference) -> Driver:
-    return DRIVERS[request.param](requests_mock, router, context, run_reference)
+    return DRIVERS[request.param](requests_mock, router, context, run_reference, clock)
 
 
 @pytest.fixture
@@ -392,9 +397,10 @@ def test_a_permanent_poll_error_fails_at_once(driver, clock, code, error):
     with pytest.raises(RuntypeException) as exc:
         driver.wait(max_poll_errors=5, hook_params=NO_RETRY)
 
-    assert str(exc.value).removeprefix(WAIT_FAILED) == message
-    # The deferred path carries the error in its event: the resumed task fails with a RuntypeRunError.
-    assert type(exc.value) is (RuntypeRunError if driver.name == "trigger" else error)
+    assert str(exc.value) == message
+    # The deferred path carries the API error in its event: the resumed task raises the same typed error.
+    assert type(exc.value) is error
+    assert (exc.value.status_code, exc.value.error) == (code, "Batch not found")
     assert driver.polls == 1
     assert clock.sleeps == []
 
@@ -500,6 +506,59 @@ def test_run_watch_logs_each_unknown_status_once(poll, run_reference, logs):
     assert watch.unknown_statuses_logged == {"warming", None, "cooling"}
 
 
+def test_a_run_missing_from_its_schedules_run_list_fails_after_a_bounded_time(driver, run_reference, logs):
+    driver.serve(Answer(body={"data": []}), path=RUNS)  # never listed
+    run = {**run_reference, "batch_execution_id": None}
+
+    with pytest.raises(RuntypeRunError) as exc:
+        driver.wait(run, poll_interval=100)
+
+    expected = "Runtype run run-1 did not appear in schedule sch-1's run list within 300 s; it cannot be tracked"
+    assert str(exc.value).removeprefix(WAIT_FAILED).startswith(expected)
+    assert driver.polls == 5  # at 0, 100, 200, 300 and 400 s: missing for more than 300 s
+    waiting = [m for m in logs.messages("info") if "is not in schedule sch-1's run list yet" in m]
+    assert len(waiting) == 1  # said once, not at every poll
+    assert unknown_statuses_logged(logs) == []  # "not listed yet" is not an unknown status
+
+
+def test_a_run_that_appears_in_time_is_waited_for(driver, run_reference, run_result):
+    mine = {"id": "run-1", "scheduleId": "sch-1", "status": "completed", "totalRecords": 10, "processedRecords": 10}
+    driver.serve(*[Answer(body={"data": []})] * 3, Answer(body={"data": [mine]}), path=RUNS)
+    run = {**run_reference, "batch_execution_id": None}
+
+    assert driver.wait(run, poll_interval=100)["outcome"] == "success"
+
+
+RETRY_AFTER_200 = Answer(503, {"error": "busy"}, headers={"Retry-After": "200"})
+
+
+def test_no_retry_sleeps_past_the_operators_timeout(runtype_conn, requests_mock, context, clock, sleeps, logs):
+    requests_mock.post(f"{BASE}/v1/schedules/sch-1/run-now", json={"runId": "run-1", "batchExecutionId": "b-1"})
+    requests_mock.get(BASE + STATUS, **RETRY_AFTER_200.for_requests_mock())
+    cancel = requests_mock.post(f"{BASE}/v1/batch/cancel/b-1", json={"success": True})
+    op = RuntypeRunScheduleOperator(task_id="run", schedule_id="sch-1", poll_interval=10, timeout=30)
+
+    with pytest.raises(RuntypeRunError, match=r"did not finish within 30 s \(no status was seen\); the run was cancel"):
+        op.execute(context)
+
+    assert sleeps == []  # a 200 s Retry-After does not fit in the 30 s left: no retry sleep at all
+    assert cancel.call_count == 1
+
+
+def test_no_retry_sleeps_past_the_triggers_end_time(runtype_conn, router, clock, sleeps, run_reference):
+    router.get(STATUS).mock(return_value=RETRY_AFTER_200.for_respx())
+    trigger = RuntypeScheduleRunTrigger(run=run_reference, poll_interval=10, end_time=clock.time() + 30)
+
+    async def events() -> list[dict[str, Any]]:
+        return [event.payload async for event in trigger.run()]
+
+    (event,) = asyncio.run(events())
+
+    assert (event["event"], event["progress"]) == ("timeout", None)
+    assert sleeps == []  # the hook never slept for the 200 s Retry-After
+    assert clock.sleeps == [10, 10, 10]  # only poll intervals, the last one cut to the end_time
+
+
 # --------------------------------------------------------------------------------------------------
 # cancel_run / acancel_run: best effort, logged, never raising
 
@@ -514,11 +573,16 @@ def test_run_watch_logs_each_unknown_status_once(poll, run_reference, logs):
             ("info", "Cancelled Runtype batch b-1 (timed out): Batch cancelled"),
         ),
         (MagicMock(message=None, success=True), True, ("info", "Cancelled Runtype batch b-1 (timed out): True")),
+        (
+            MagicMock(message="Batch already finished", success=False),
+            False,
+            ("warning", "Runtype did not cancel batch b-1 (timed out): Batch already finished"),
+        ),
         (server_error(), False, ("warning", f"Could not cancel Runtype batch b-1 (timed out): {server_error()}")),
         (ValueError("boom"), False, ("warning", "Could not cancel Runtype batch b-1 (timed out): boom")),
         (None, False, None),  # no batch id: nothing to cancel
     ],
-    ids=["cancelled", "no-message", "api-error", "any-error", "no-batch-id"],
+    ids=["cancelled", "no-message", "refused", "api-error", "any-error", "no-batch-id"],
 )
 def test_cancel_is_best_effort_logged_and_never_raises(run_reference, logs, routine, reply, cancelled, logged):
     run = RunReference(**{**run_reference, "batch_execution_id": "b-1" if reply is not None else None})

@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from runtype_provider.connection import ConnectionSettings, settings_from_connection
-from runtype_provider.endpoints import ENDPOINTS, check_choice, check_page_size, segment
+from runtype_provider.connection import ConnectionSettings, describe_host, settings_from_connection
+from runtype_provider.endpoints import ENDPOINTS, check_choice, check_page_size, join_ids
 from runtype_provider.exceptions import (
     RuntypeApiError,
     RuntypeConfigurationError,
     RuntypeException,
-    RuntypeResponseError,
 )
 from runtype_provider.links import build_run_url
 from runtype_provider.models.runs import RunProgress, RunReference
@@ -44,6 +44,7 @@ from runtype_provider.models.schemas import (
     SurfaceSchedule,
 )
 from runtype_provider.models.status import is_active_run_status
+from runtype_provider.pagination import DEFAULT_ITERATOR_PAGE_SIZE, DEFAULT_MAX_PAGES, iter_cursor, iter_offset
 from runtype_provider.transport import ApiRequest, AsyncTransport, M, RetryPolicy, SyncTransport
 from runtype_provider.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook
 
@@ -55,11 +56,16 @@ class RuntypeHook(BaseHook):
 
     :param runtype_conn_id: Airflow connection of type ``runtype``: password = API key, host = API base URL
         (default ``https://api.runtype.com``), extras ``timeout``, ``retry_limit``, ``retry_delay``,
-        ``dashboard_url``.
-    :param timeout: seconds per request (overrides the connection's ``timeout``).
-    :param retry_limit: retries after the first attempt for retryable failures.
+        ``max_response_mb``, ``dashboard_url``.
+    :param timeout: seconds per attempt, connect plus the whole answer (overrides the connection's ``timeout``).
+    :param retry_limit: retries after the first attempt for retryable failures (0 to 20).
     :param retry_delay: first backoff delay in seconds; doubles each retry, with jitter.
     :param retry_max_delay: cap of the backoff delay in seconds.
+    :param max_response_mb: largest decompressed answer accepted, in MiB (default 64).
+    :param deadline: an absolute deadline for every call of this hook, as a ``time.monotonic()`` value of
+        this process (None: unbounded). No attempt starts at or after it and no retry sleeps past it (the
+        call ends with :class:`~runtype_provider.exceptions.RuntypeDeadlineError`); an attempt in flight
+        gets only the time left. :meth:`bounded_by` sets one for a block of calls.
     """
 
     conn_name_attr = "runtype_conn_id"
@@ -75,6 +81,8 @@ class RuntypeHook(BaseHook):
         retry_limit: int | None = None,
         retry_delay: float | None = None,
         retry_max_delay: float | None = None,
+        max_response_mb: float | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -84,10 +92,13 @@ class RuntypeHook(BaseHook):
             "retry_limit": retry_limit,
             "retry_delay": retry_delay,
             "retry_max_delay": retry_max_delay,
+            "max_response_mb": max_response_mb,
         }
-        # Injectable for tests (a fake clock); production uses the real sleeps.
+        self.deadline = deadline
+        # Injectable for tests (a fake clock); production uses the real sleeps and time.monotonic.
         self.sleep: Callable[[float], Any] = time.sleep
         self.async_sleep: Callable[[float], Any] = asyncio.sleep
+        self.clock: Callable[[], float] = time.monotonic
         self._settings: ConnectionSettings | None = None
         self._transport: SyncTransport | None = None
         self._async_transport: AsyncTransport | None = None
@@ -122,18 +133,40 @@ class RuntypeHook(BaseHook):
 
     def _sync_transport(self) -> SyncTransport:
         if self._transport is None:
-            self._transport = SyncTransport(self.settings, self.sleep)
+            self._transport = SyncTransport(self.settings, self.sleep, self.clock)
         return self._transport
 
+    @contextmanager
+    def bounded_by(self, deadline: float | None) -> Iterator[RuntypeHook]:
+        """Bound every call made in the ``with`` block (sync and async) by ``deadline``.
+
+        ``deadline`` is a ``time.monotonic()`` value (None: no new bound); the nearer of it and any bound
+        already set applies, and the previous bound is restored on exit. Inside, no attempt starts at or
+        after the deadline and no retry sleeps past it: the call raises
+        :class:`~runtype_provider.exceptions.RuntypeDeadlineError` instead. Example::
+
+            with hook.bounded_by(time.monotonic() + 60):
+                progress = hook.get_run_progress(run)
+
+        The bound is hook state: hooks shared by concurrent tasks should each get their own hook.
+        """
+        previous = self.deadline
+        if deadline is not None:
+            self.deadline = deadline if previous is None else min(previous, deadline)
+        try:
+            yield self
+        finally:
+            self.deadline = previous
+
     def send(self, request: ApiRequest[M]) -> M:
-        """Send one request (with retries) and return its parsed answer."""
-        return self._sync_transport().send(request)
+        """Send one request (with retries, within :attr:`deadline`) and return its parsed answer."""
+        return self._sync_transport().send(request, deadline=self.deadline)
 
     async def asend(self, request: ApiRequest[M]) -> M:
         """Async twin of :meth:`send`, for triggers."""
         if self._async_transport is None:
-            self._async_transport = AsyncTransport(await self.asettings(), self.async_sleep)
-        return await self._async_transport.send(request)
+            self._async_transport = AsyncTransport(await self.asettings(), self.async_sleep, self.clock)
+        return await self._async_transport.send(request, deadline=self.deadline)
 
     def _call(self, operation: str, **arguments: Any) -> Any:
         return self.send(ENDPOINTS[operation].request(**arguments))
@@ -152,41 +185,9 @@ class RuntypeHook(BaseHook):
             self._transport.close()
             self._transport = None
 
-    # ---- pagination -------------------------------------------------------------------------------
-
-    @staticmethod
-    def _iter_cursor(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
-            page = fetch(cursor)
-            yield from page.data
-            cursor = page.pagination.next_cursor
-            if not page.pagination.has_more or not cursor or not page.data:
-                return
-            if cursor in seen:
-                raise RuntypeResponseError(
-                    f"Runtype API returned the cursor {cursor!r} twice; stopping to avoid a loop",
-                    method="GET",
-                    path="(paginated list)",
-                )
-            seen.add(cursor)
-
-    @staticmethod
-    def _iter_offset(fetch: Callable[[int], RecordResultPage], path: str) -> Iterator[RecordResult]:
-        offset = 0
-        while True:
-            page = fetch(offset)
-            if page.pagination.offset != offset:
-                raise RuntypeResponseError(
-                    f"Runtype API GET {path} ignored offset={offset} (answered offset={page.pagination.offset})",
-                    method="GET",
-                    path=path,
-                )
-            yield from page.data
-            if not page.pagination.has_more or not page.data:
-                return
-            offset += len(page.data)
+    # ---- pagination: the iterators below page with runtype_provider.pagination ---------------------
+    # Their page size defaults to the largest the API allows (100); ``max_pages`` caps one listing
+    # (default pagination.DEFAULT_MAX_PAGES), so a server that never says "no more" ends in a typed error.
 
     # ---- global schedules -------------------------------------------------------------------------
 
@@ -212,19 +213,22 @@ class RuntypeHook(BaseHook):
     def list_schedules(
         self,
         *,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int = DEFAULT_ITERATOR_PAGE_SIZE,
         search: str | None = None,
         status: str | None = None,
         view: str | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> Iterator[Schedule]:
         """Every schedule matching the filters, fetched page by page as the iterator is consumed."""
         check_page_size(page_size)
         check_choice(status, "status", ("active", "paused"))
         check_choice(view, "view", ("full", "compact"))
-        return self._iter_cursor(
+        return iter_cursor(
             lambda cursor: self.list_schedules_page(
                 cursor=cursor, page_size=page_size, search=search, status=status, view=view
-            )
+            ),
+            ENDPOINTS["list_schedules"].path,
+            max_pages=max_pages,
         )
 
     def create_schedule(self, **spec: Any) -> ScheduleCreated:
@@ -276,10 +280,16 @@ class RuntypeHook(BaseHook):
         }
         return self._call("list_all_schedule_runs", query=query)
 
-    def list_all_schedule_runs(self, *, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[ScheduleRun]:
+    def list_all_schedule_runs(
+        self, *, page_size: int = DEFAULT_ITERATOR_PAGE_SIZE, max_pages: int = DEFAULT_MAX_PAGES
+    ) -> Iterator[ScheduleRun]:
         """Runs across every schedule, fetched page by page."""
         check_page_size(page_size)
-        return self._iter_cursor(lambda cursor: self.list_all_schedule_runs_page(cursor=cursor, page_size=page_size))
+        return iter_cursor(
+            lambda cursor: self.list_all_schedule_runs_page(cursor=cursor, page_size=page_size),
+            ENDPOINTS["list_all_schedule_runs"].path,
+            max_pages=max_pages,
+        )
 
     def get_run_results_page(
         self, run_id: str, *, offset: int = 0, page_size: int = DEFAULT_PAGE_SIZE, status: str | None = None
@@ -289,14 +299,20 @@ class RuntypeHook(BaseHook):
         return self._call("get_run_results", run_id=run_id, query=query)
 
     def get_run_results(
-        self, run_id: str, *, page_size: int = DEFAULT_PAGE_SIZE, status: str | None = None
+        self,
+        run_id: str,
+        *,
+        page_size: int = DEFAULT_ITERATOR_PAGE_SIZE,
+        status: str | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> Iterator[RecordResult]:
         """Every per-record result of a run, fetched page by page (memory flat in the number of rows)."""
         path = ENDPOINTS["get_run_results"].request(run_id=run_id).path
         check_page_size(page_size)
-        return self._iter_offset(
+        return iter_offset(
             lambda offset: self.get_run_results_page(run_id, offset=offset, page_size=page_size, status=status),
             path,
+            max_pages=max_pages,
         )
 
     def get_batch_results_page(
@@ -307,21 +323,28 @@ class RuntypeHook(BaseHook):
         return self._call("get_batch_results", batch_id=batch_id, query=query)
 
     def get_batch_results(
-        self, batch_id: str, *, page_size: int = DEFAULT_PAGE_SIZE, status: str | None = None
+        self,
+        batch_id: str,
+        *,
+        page_size: int = DEFAULT_ITERATOR_PAGE_SIZE,
+        status: str | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> Iterator[RecordResult]:
         """Every per-record result of a batch execution, fetched page by page."""
         path = ENDPOINTS["get_batch_results"].request(batch_id=batch_id).path
         check_page_size(page_size)
-        return self._iter_offset(
+        return iter_offset(
             lambda offset: self.get_batch_results_page(batch_id, offset=offset, page_size=page_size, status=status),
             path,
+            max_pages=max_pages,
         )
 
     def get_schedule_sparklines(self, schedule_ids: list[str]) -> list[ScheduleSparkline]:
-        """``GET /v1/schedules/sparklines``: 7-day run counts for up to 100 schedules."""
-        if isinstance(schedule_ids, str) or not schedule_ids or len(schedule_ids) > 100:
-            raise RuntypeConfigurationError("'schedule_ids' must be a list of 1 to 100 schedule ids")
-        ids = ",".join(segment(s, "schedule_ids") for s in schedule_ids)
+        """``GET /v1/schedules/sparklines``: 7-day run counts for up to 100 schedules.
+
+        The ids travel comma-joined in one query value, encoded once by the HTTP client.
+        """
+        ids = join_ids(schedule_ids, "schedule_ids", max_count=100)
         return self._call("get_schedule_sparklines", query={"ids": ids})
 
     def get_schedule_stats(self, schedule_id: str) -> ScheduleStats:
@@ -401,13 +424,20 @@ class RuntypeHook(BaseHook):
         return RunProgress.from_run_list(await self.list_schedule_runs_async(run.schedule_id or ""), run)
 
     def iter_run_results(
-        self, run: RunReference, *, page_size: int = DEFAULT_PAGE_SIZE, status: str | None = None
+        self,
+        run: RunReference,
+        *,
+        page_size: int = DEFAULT_ITERATOR_PAGE_SIZE,
+        status: str | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> Iterator[RecordResult]:
         """Per-record results of a run: by batch id when known (documented paging), else by run id."""
         if run.batch_execution_id:
-            return self.get_batch_results(run.batch_execution_id, page_size=page_size, status=status)
+            return self.get_batch_results(
+                run.batch_execution_id, page_size=page_size, status=status, max_pages=max_pages
+            )
         if run.run_id:
-            return self.get_run_results(run.run_id, page_size=page_size, status=status)
+            return self.get_run_results(run.run_id, page_size=page_size, status=status, max_pages=max_pages)
         raise RuntypeConfigurationError("'run' needs 'batch_execution_id' or 'run_id' to fetch results")
 
     def find_active_run(
@@ -440,12 +470,20 @@ class RuntypeHook(BaseHook):
     # ---- connection test ----------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap authenticated call (``GET /v1/schedules?limit=1``), no retries; never raises."""
+        """One cheap authenticated call (``GET /v1/schedules?limit=1``), no retries; never raises.
+
+        Messages name the host, never the connection id: the Airflow UI and REST API test a temporary
+        connection whose id is random.
+        """
+        settings = self._settings
         try:
-            settings = self.settings
-            transport = SyncTransport(replace(settings, retry=RetryPolicy(retry_limit=0)))
+            if settings is None:
+                conn = self.get_connection(self.runtype_conn_id)
+                label = f"Runtype connection to {describe_host(conn)}"
+                settings = settings_from_connection(conn, self.overrides, label=label)
+            transport = SyncTransport(replace(settings, retry=RetryPolicy(retry_limit=0)), clock=self.clock)
             try:
-                transport.send(ENDPOINTS["list_schedules"].request(query={"limit": "1"}))
+                transport.send(ENDPOINTS["list_schedules"].request(query={"limit": "1"}), deadline=self.deadline)
             finally:
                 transport.close()
         except RuntypeApiError as err:
@@ -454,9 +492,9 @@ class RuntypeHook(BaseHook):
                     f"Runtype rejected the API key (HTTP {err.status_code}"
                     f"{': ' + err.error if err.error else ''}). Check the key and its schedule permissions."
                 )
-            return False, str(err)
+            return False, f"{err} (Runtype at {settings.base_url if settings else '?'})"
         except RuntypeException as err:
-            return False, str(err)
+            return False, f"{err} (Runtype at {settings.base_url})" if settings else str(err)
         except Exception as err:
             return False, f"Runtype connection test failed: {type(err).__name__}"
         return True, f"Connected to Runtype at {settings.base_url}: the API key is valid."

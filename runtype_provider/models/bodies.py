@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any, Literal
@@ -50,7 +51,7 @@ def _validate_execution_options(options: dict[str, Any] | None, *, allow_logging
         raise RuntypeConfigurationError(
             "'execution_options.loggingPolicy' is only accepted by product-surface schedules"
         )
-    return body
+    return _check_json(body, "execution_options")
 
 
 def _validate_cron(cron: str) -> str:
@@ -138,14 +139,21 @@ def _from_json(value: Any, argument: str, kind: type, what: str | None = None) -
     """A JSON string (what a Jinja template renders to) decoded to ``kind``; other values as given."""
     what = what or f"a {kind.__name__}"
     if isinstance(value, str):
-        import json
-
         try:
             value = json.loads(value)
         except ValueError:
             raise RuntypeConfigurationError(f"{argument!r} must be {what} (or its JSON text), got {value!r}") from None
     if value is not None and not isinstance(value, kind):
         raise RuntypeConfigurationError(f"{argument!r} must be {what}, got {value!r}")
+    return value
+
+
+def _check_json(value: Any, argument: str) -> Any:
+    """``value`` if it is strict JSON, as the API receives it: no NaN or Infinity, only JSON types."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as err:
+        raise RuntypeConfigurationError(f"{argument!r} must be plain JSON data (no NaN or Infinity): {err}") from None
     return value
 
 
@@ -180,7 +188,7 @@ def _check_filter_node(node: Any, where: str, depth: int) -> None:
         return
     if not isinstance(node.get("field"), str) or not node["field"]:
         raise RuntypeConfigurationError(f"'{where}.field' must be a non-empty string, got {node.get('field')!r}")
-    if node.get("op") not in _FILTER_OPS:
+    if not isinstance(node.get("op"), str) or node["op"] not in _FILTER_OPS:
         raise RuntypeConfigurationError(
             f"'{where}.op' must be one of {', '.join(sorted(_FILTER_OPS))}; got {node.get('op')!r}"
         )
@@ -196,7 +204,7 @@ def _check_record_filter(record_filter: Any) -> dict[str, Any] | None:
         raise RuntypeConfigurationError("'record_filter.type' (the record type) is required")
     if record_filter.get("where") is not None:
         _check_filter_node(record_filter["where"], "record_filter.where", 0)
-    return dict(record_filter)
+    return dict(_check_json(record_filter, "record_filter"))
 
 
 def _drop_none(body: dict[str, Any]) -> dict[str, Any]:
@@ -247,8 +255,8 @@ def build_schedule_body(
                 _from_json(execution_options, "execution_options", dict), allow_logging_policy=False
             ),
             "name": _check_text(name, "name"),
-            "inputs": _from_json(inputs, "inputs", dict),
-            "messages": _from_json(messages, "messages", list),
+            "inputs": _check_json(_from_json(inputs, "inputs", dict), "inputs"),
+            "messages": _check_json(_from_json(messages, "messages", list), "messages"),
             "recordFilter": _check_record_filter(record_filter),
         }
     )

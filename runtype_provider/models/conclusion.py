@@ -16,7 +16,9 @@ class FailedRecordsPolicy(BaseModel):
 
     ``None``: never fail because of failed records (they are logged and counted);
     an integer N: fail when more than N records failed (0 = any); ``"X%"``: fail when more than X percent
-    of the run's records failed.
+    of the run's records failed. A share needs the run's total: when records failed but the total is
+    missing or zero, a percentage below 100% counts as exceeded (the share could not be computed, so the
+    run cannot be shown to be within it).
     """
 
     model_config = ConfigDict(frozen=True, defer_build=True)
@@ -52,8 +54,17 @@ class FailedRecordsPolicy(BaseModel):
         if self.max_count is not None:
             return failed > self.max_count
         if self.max_percent is not None:
-            return bool(total) and failed * 100 > self.max_percent * (total or 0)
+            if not total:
+                return self.share_unknown(failed, total)
+            return failed * 100 > self.max_percent * total
         return False
+
+    def share_unknown(self, failed: int, total: int | None) -> bool:
+        """A percentage policy that needs the failed share of a run whose total is missing or zero.
+
+        ``100%`` allows every record to fail, so it needs no share.
+        """
+        return self.max_percent is not None and self.max_percent < 100 and failed > 0 and not total
 
     def describe(self) -> str:
         if self.max_count is not None:
@@ -80,6 +91,13 @@ def conclude_run(progress: RunProgress, run: RunReference, policy: FailedRecords
             run=result,
         )
     failed = progress.failed_records or 0
+    if policy.share_unknown(failed, progress.total_records):
+        raise RuntypeRunError(
+            f"Runtype run {name}{where} completed with {failed} records failed, but the share of failed records "
+            f"could not be computed: the run's total record count is {progress.total_records!r}; "
+            f"allowed: {policy.describe()}.{link}",
+            run=result,
+        )
     if policy.is_exceeded(failed, progress.total_records):
         raise RuntypeRunError(
             f"Runtype run {name}{where} completed with {failed} of {progress.total_records} records failed; "

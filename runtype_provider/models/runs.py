@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from runtype_provider.exceptions import RuntypeConfigurationError
-from runtype_provider.models.schemas import BatchStatus, RuntypeModel, ScheduleRun
+from runtype_provider.models.schemas import BatchStatus, Count, RuntypeModel, ScheduleRun
 from runtype_provider.models.status import RunOutcome, classify_run_status
 
 
@@ -17,13 +17,15 @@ class RunProgress(RuntypeModel):
 
     status: str | None = None
     outcome: RunOutcome = RunOutcome.UNKNOWN
-    total_records: int | None = None
-    processed_records: int | None = None
-    failed_records: int | None = None
+    total_records: Count | None = None
+    processed_records: Count | None = None
+    failed_records: Count | None = None
     error: str | None = None
     run_id: str | None = None
     batch_execution_id: str | None = None
     completed_at: str | None = None
+    listed: bool = True
+    """False while a run polled through its schedule's run list is not in that list (yet)."""
 
     @classmethod
     def from_batch(cls, batch: BatchStatus, run: RunReference) -> RunProgress:
@@ -57,7 +59,7 @@ class RunProgress(RuntypeModel):
     def from_run_list(cls, runs: Iterable[ScheduleRun], run: RunReference) -> RunProgress:
         """The run's entry in its schedule's run list; no status yet when it is not listed (keep waiting)."""
         found = next((item for item in runs if item.id == run.run_id), None)
-        return cls(run_id=run.run_id, status=None) if found is None else cls.from_run(found)
+        return cls(run_id=run.run_id, status=None, listed=False) if found is None else cls.from_run(found)
 
     def describe(self) -> str:
         """One log line: ``running: 40/100 records processed, 3 failed``."""

@@ -2,15 +2,21 @@
 
 Parsed leniently, as the API docs leave much open: unknown fields are kept (``model_extra`` and in
 ``to_api()``), status values are plain strings (an unknown status never fails parsing), and only
-identifiers are required.
+identifiers are required. An empty 2xx answer (e.g. 204, decoded as ``{}``) to delete, pause, resume or
+cancel is a success. What would mislead a caller is refused: record counts and pagination numbers are
+never negative (a malformed answer, see :data:`Count`).
 """
 
 from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 from pydantic.alias_generators import to_camel
+
+Count = NonNegativeInt
+"""A record count or pagination number: a negative value makes the answer malformed (it would corrupt the
+failed-records share, progress lines and where paging stops)."""
 
 
 class RuntypeModel(BaseModel):
@@ -32,22 +38,22 @@ class CursorPagination(RuntypeModel):
 
     has_more: bool = False
     has_prev: bool = False
-    limit: int | None = None
-    current_offset: int | None = None
-    current_page: int | None = None
+    limit: Count | None = None
+    current_offset: Count | None = None
+    current_page: Count | None = None
     next_cursor: str | None = None
     prev_cursor: str | None = None
-    total_count: int | None = None
-    total_pages: int | None = None
+    total_count: Count | None = None
+    total_pages: Count | None = None
 
 
 class OffsetPagination(RuntypeModel):
     """Style B pagination (per-record results)."""
 
     has_more: bool = False
-    limit: int | None = None
-    offset: int = 0
-    total: int | None = None
+    limit: Count | None = None
+    offset: Count = 0
+    total: Count | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -111,9 +117,9 @@ class ScheduleRun(RuntypeModel):
     agent_id: str | None = None
     flow_id: str | None = None
     error: str | None = None
-    total_records: int | None = None
-    processed_records: int | None = None
-    failed_records: int | None = None
+    total_records: Count | None = None
+    processed_records: Count | None = None
+    failed_records: Count | None = None
     created_at: str | None = None
     started_at: str | None = None
     completed_at: str | None = None
@@ -221,13 +227,15 @@ class ScheduleUpdated(RuntypeModel):
 
 
 class ScheduleState(RuntypeModel):
-    """Pause / resume answer: ``{"status": "paused" | "resumed"}``."""
+    """Pause / resume answer: ``{"status": "paused" | "resumed"}``; no status when the answer is empty (204)."""
 
     status: str | None = None
 
 
 class DeleteResult(RuntypeModel):
-    success: bool
+    """Delete answer ``{"success": true}``; an empty 2xx answer (204) is a success too."""
+
+    success: bool = True
 
 
 class RunNowResult(RuntypeModel):
@@ -241,21 +249,24 @@ class RunNowResult(RuntypeModel):
 
 class SurfaceRunNowResult(RuntypeModel):
     batch_execution_id: str
-    record_count: int | None = None
+    record_count: Count | None = None
     status: str | None = None
 
 
 class BatchStatus(RuntypeModel):
-    """``GET /v1/batch/status/:id``: progress of the batch execution behind a run."""
+    """``GET /v1/batch/status/:id``: progress of the batch execution behind a run.
+
+    Counts may be missing (None: unknown); ``progress`` is a percentage and may be fractional.
+    """
 
     batch_execution_id: str | None = None
     status: str | None = None
     flow_id: str | None = None
-    total_records: int | None = None
-    processed_records: int | None = None
-    failed_records: int | None = None
-    success_count: int | None = None
-    progress: int | None = None
+    total_records: Count | None = None
+    processed_records: Count | None = None
+    failed_records: Count | None = None
+    success_count: Count | None = None
+    progress: int | float | None = None
     started_at: str | None = None
     completed_at: str | None = None
     error: str | None = None
@@ -263,5 +274,7 @@ class BatchStatus(RuntypeModel):
 
 
 class BatchCancelResult(RuntypeModel):
-    success: bool
+    """Cancel answer ``{"success": true, "message": ...}``; an empty 2xx answer (204) is a success too."""
+
+    success: bool = True
     message: str | None = None

@@ -74,3 +74,24 @@ def is_failed_record_status(status: str | None) -> bool:
 
 def is_succeeded_record_status(status: str | None) -> bool:
     return (status or "").strip().lower() in RECORD_SUCCESS_STATUSES
+
+
+def _record_status_group(status: str | None) -> frozenset[str] | None:
+    """The synonyms a record status belongs to (the docs say ``success`` on run results and ``completed``
+    on batch results), or None for any other status."""
+    text = (status or "").strip().lower()
+    return next((group for group in (RECORD_SUCCESS_STATUSES, RECORD_FAILED_STATUSES) if text in group), None)
+
+
+def record_status_matches(status: str | None, wanted: str) -> bool:
+    """Whether a result row's status is the ``status_filter`` asked for (synonyms of success or failure match)."""
+    group = _record_status_group(wanted)
+    if group is not None:
+        return (status or "").strip().lower() in group
+    return (status or "").strip().lower() == wanted.strip().lower()
+
+
+def server_record_status_filter(wanted: str | None) -> str | None:
+    """The ``status`` query parameter to send for a ``status_filter``: none for a success or failure synonym,
+    because the server may spell it another way on this endpoint and drop matching rows; the client filters."""
+    return None if wanted is None or _record_status_group(wanted) is not None else wanted

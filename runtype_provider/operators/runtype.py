@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 from runtype_provider.arguments import (
     check_surface,
@@ -24,11 +24,16 @@ from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunErr
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.links import RUN_URL_KEY, RuntypeRunLink
 from runtype_provider.models.conclusion import FailedRecordsPolicy
-from runtype_provider.models.runs import RunReference
-from runtype_provider.models.status import RunOutcome, classify_run_status
-from runtype_provider.results import ResultSummary, record_outcome, write_jsonl
+from runtype_provider.models.runs import RunProgress, RunReference
+from runtype_provider.models.status import (
+    RunOutcome,
+    classify_run_status,
+    record_status_matches,
+    server_record_status_filter,
+)
+from runtype_provider.results import ResultSummary, default_results_path, record_outcome, write_jsonl
 from runtype_provider.version_compat import BaseOperator, Context
-from runtype_provider.waiting import RunWaiter, cancel_note
+from runtype_provider.waiting import RunWaiter, wait_until_terminal
 
 RUN_REFERENCE_KEY = "run_reference"
 SUMMARY_KEY = "summary"
@@ -176,37 +181,31 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         return self._wait(run)
 
     def _wait(self, run: RunReference) -> dict[str, Any]:
-        deadline = time.monotonic() + self.timeout if self.timeout else None
+        limit = self._wait_limit()
+        deadline = time.monotonic() + limit if limit else None
         watch = self._watch(run)
-        progress = watch.poll(self.hook)  # check once before waiting or deferring
-        if self.deferrable and not (progress is not None and progress.outcome.is_terminal):
-            limit = self._deferred_wait_limit()
-            # The task timeout is a backstop only: the trigger's own deadline fires first so the run can be cancelled.
-            self._defer_wait(
-                run, limit, timedelta(seconds=limit + max(60.0, 2 * self.poll_interval)) if limit else None
-            )
-        while progress is None or not progress.outcome.is_terminal:
-            if deadline is not None and time.monotonic() >= deadline:
-                self._timed_out(run, self.timeout)
-            pause = self.poll_interval if deadline is None else min(self.poll_interval, deadline - time.monotonic())
-            time.sleep(max(0.0, pause))
-            progress = watch.poll(self.hook)
+        if self.deferrable:
+            # Check once first: a run that already ended needs no triggerer.
+            progress = wait_until_terminal(self.hook, watch, self.poll_interval, deadline, polls=1)
+            if progress is None or not progress.outcome.is_terminal:
+                # The task timeout is a backstop: the trigger's own deadline fires first so the run can be cancelled.
+                backstop = timedelta(seconds=limit + max(60.0, 2 * self.poll_interval)) if limit else None
+                self._defer_wait(run, limit, backstop)
+        else:
+            progress = wait_until_terminal(self.hook, watch, self.poll_interval, deadline)
+        if progress is None or not progress.outcome.is_terminal:
+            self._timed_out(run, limit, watch.last_progress)
         return self._conclude(progress, run)
 
-    def _timed_out(self, run: RunReference, limit: float) -> None:
+    def _timed_out(self, run: RunReference, limit: float | None, progress: RunProgress | None) -> NoReturn:
         cancelled = self._cancel(run, "wait timed out")
-        raise RuntypeRunError(
-            f"Timed out after {limit:g} s waiting for Runtype run {run.name}; {cancel_note(cancelled)}. "
-            f"{run.run_url or ''}".strip(),
-            run=run.to_xcom(),
-        )
+        raise RuntypeRunError(self._timeout_message(run, limit, progress, cancelled), run=run.to_xcom())
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: same judgement as the sync path."""
         wait = self._resume(event)
-        if wait.event == "timeout":
-            self._timed_out(wait.run, self._deferred_wait_limit() or 0)
-        assert wait.progress is not None  # a "finished" event always carries a terminal progress
+        if wait.event == "timeout" or wait.progress is None:
+            self._timed_out(wait.run, self._wait_limit(), wait.progress)
         return self._conclude(wait.progress, wait.run)
 
 
@@ -218,17 +217,21 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
     (``total``, ``failed``, ``succeeded``, ``by_status``) under the XCom key ``summary``. When there are more
     than ``max_xcom_rows`` rows, or ``output_path`` is given, rows are streamed to a JSON Lines file at that
     :class:`~airflow.sdk.ObjectStoragePath` (local, ``s3://``, ``gs://`` …) and the return value is
-    ``{"path", "row_count", "summary"}`` instead; memory stays flat however many records the run has.
+    ``{"path", "row_count", "summary"}`` instead; memory stays flat however many records the run has. ``path`` is a
+    plain absolute path for local files, else the object store's URI. The file is written atomically: the path
+    never holds a partial file, and a failed task leaves an existing file untouched.
 
     :param run: the run reference from :class:`RuntypeRunScheduleOperator` (``run=run_task.output``).
     :param run_id: alternatively, the run id (results by run).
     :param batch_execution_id: alternatively, the batch execution id (results by batch; preferred).
-    :param status_filter: only rows with this status (e.g. ``failed``).
+    :param status_filter: only rows with this status (e.g. ``failed``). Applied on the client too, in case the
+        server ignores it; ``success`` and ``completed`` (and the other synonyms of success, likewise of failure)
+        match each other, since the API spells them differently by endpoint.
     :param include_result_payload: include each record's full ``result`` (can be large).
     :param max_xcom_rows: above this many rows, write a file instead of returning rows.
     :param output_path: always write rows here (templated). Without it, overflow goes to
-        ``{AIRFLOW_HOME}/runtype_results/<dag>/<run>/<task>.jsonl`` — set it to shared storage when workers
-        do not share a disk.
+        ``{AIRFLOW_HOME}/runtype_results/<dag_id>/<run_id>/<task_id>[@<map_index>].jsonl``, each id percent-encoded
+        — set it to shared storage when workers do not share a disk.
     :param page_size: rows per API request (1-100).
     """
 
@@ -276,21 +279,19 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
 
         home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
         ti = context.get("ti")
-        parts = [
-            getattr(ti, "dag_id", None),
-            getattr(ti, "run_id", None),
-            getattr(ti, "task_id", None) or self.task_id,
-        ]
-        safe = ["".join(c if c.isalnum() or c in "-_." else "_" for c in str(p)) for p in parts if p]
-        map_index = getattr(ti, "map_index", -1)
-        name = "/".join(safe) + (f"_{map_index}" if isinstance(map_index, int) and map_index >= 0 else "")
-        return f"file://{home}/runtype_results/{name}.jsonl"
+        task_id = getattr(ti, "task_id", None) or self.task_id
+        return default_results_path(
+            home, getattr(ti, "dag_id", None), getattr(ti, "run_id", None), task_id, getattr(ti, "map_index", -1)
+        )
 
     def execute(self, context: Context) -> Any:
         run = self._reference()
+        wanted = self.status_filter
+        results = self.hook.iter_run_results(run, page_size=self.page_size, status=server_record_status_filter(wanted))
         rows: Iterable[dict[str, Any]] = (
             record_outcome(r, self.include_result_payload)
-            for r in self.hook.iter_run_results(run, page_size=self.page_size, status=self.status_filter)
+            for r in results
+            if wanted is None or record_status_matches(r.status, wanted)  # also when the server ignored the filter
         )
         summary = ResultSummary()
         buffered: list[dict[str, Any]] = []
@@ -305,8 +306,7 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
                 self.log.info("Collected %d Runtype record results: %s", summary.total, summary.to_dict())
                 push_xcom(context, SUMMARY_KEY, summary.to_dict())
                 return buffered
-        path = self.output_path or self._default_path(context)
-        count = write_jsonl(path, buffered, iterator, summary)
-        self.log.info("Wrote %d Runtype record results to %s: %s", count, path, summary.to_dict())
+        path = write_jsonl(self.output_path or self._default_path(context), buffered, iterator, summary)
+        self.log.info("Wrote %d Runtype record results to %s: %s", summary.total, path, summary.to_dict())
         push_xcom(context, SUMMARY_KEY, summary.to_dict())
-        return {"path": path, "row_count": count, "summary": summary.to_dict()}
+        return {"path": path, "row_count": summary.total, "summary": summary.to_dict()}

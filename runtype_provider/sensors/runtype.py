@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -11,14 +12,14 @@ from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.links import RuntypeRunLink
 from runtype_provider.models.conclusion import FailedRecordsPolicy
-from runtype_provider.models.runs import RunReference
+from runtype_provider.models.runs import RunProgress, RunReference
 from runtype_provider.version_compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
     Context,
 )
-from runtype_provider.waiting import RunWaiter, RunWatch
+from runtype_provider.waiting import RunWaiter, RunWatch, cancel_run, wait_until_terminal
 
 try:
     from airflow.sdk import PokeReturnValue
@@ -37,6 +38,8 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
 
     :param allowed_failed_records: see ``RuntypeRunScheduleOperator``: None (default), N, or ``"X%"``.
     :param cancel_on_kill: cancel the remote batch when the task is killed (default True).
+    :param cancel_on_timeout: cancel the remote batch when the sensor times out (default False: the sensor
+        watches a run it did not start; the timeout message says whether the run is still going).
     :param max_poll_errors: consecutive failed polls tolerated. In ``reschedule`` mode every poke runs in a
         fresh task process, so the count (and the once-per-status warning for unknown statuses) restarts with
         each poke; there ``timeout`` alone bounds a run that stays unreachable.
@@ -68,6 +71,7 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
         allowed_failed_records: int | str | None = None,
         deferrable: bool | None = None,
         cancel_on_kill: bool = True,
+        cancel_on_timeout: bool = False,
         max_poll_errors: int = 5,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
@@ -94,11 +98,13 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
         FailedRecordsPolicy.parse(allowed_failed_records)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.cancel_on_kill = cancel_on_kill
+        self.cancel_on_timeout = cancel_on_timeout
         self.max_poll_errors = count(max_poll_errors, "max_poll_errors")
         positive_seconds(self.poke_interval, "poke_interval")
         self.run_url: str | None = None
         self._run: RunReference | None = None
         self._run_watch: RunWatch | None = None
+        self._first_poke_at: float | None = None
 
     @property
     def poll_interval(self) -> float:  # type: ignore[override]
@@ -132,27 +138,41 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
         run = self._reference()
         if self._run_watch is None:
             self._run_watch = self._watch(run)
-        progress = self._run_watch.poll(self.hook)
+            self._first_poke_at = time.monotonic()
+        limit = self._wait_limit()
+        deadline = None if limit is None or self._first_poke_at is None else self._first_poke_at + limit
+        progress = wait_until_terminal(self.hook, self._run_watch, self.poll_interval, deadline, polls=1)
         if progress is None or not progress.outcome.is_terminal:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._conclude(progress, run))
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except (AirflowSensorTimeout, AirflowSkipException) as err:
+                # BaseSensorOperator's own timeout (a skip with soft_fail) carries this text; other skips pass.
+                if not str(err).startswith("Sensor has timed out") or self._run is None:
+                    raise
+                watch = self._run_watch
+                raise type(err)(self._on_timeout(self._run, watch.last_progress if watch else None)) from err
         answer = self.poke(context)  # finish at once if the run is already terminal
         if isinstance(answer, PokeReturnValue) and answer.is_done:
             return answer.xcom_value
-        limit = self._deferred_wait_limit() or float(self.timeout)
-        self._defer_wait(self._reference(), limit, timedelta(seconds=limit))
+        limit = self._wait_limit() or float(self.timeout)
+        # The task timeout is a backstop: the trigger's own deadline fires first, so the timeout can cancel.
+        self._defer_wait(self._reference(), limit, timedelta(seconds=limit + max(60.0, 2 * self.poll_interval)))
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         wait = self._resume(event)
-        if wait.event == "timeout":
-            limit = self._deferred_wait_limit() or float(self.timeout)
-            message = f"Runtype run {wait.run.name} did not finish within {limit:g} s"
+        if wait.event == "timeout" or wait.progress is None:
+            message = self._on_timeout(wait.run, wait.progress)
             if self.soft_fail:
                 raise AirflowSkipException(message)
             raise AirflowSensorTimeout(message)
-        assert wait.progress is not None  # a "finished" event always carries a terminal progress
         return self._conclude(wait.progress, wait.run)
+
+    def _on_timeout(self, run: RunReference, progress: RunProgress | None) -> str:
+        """Cancel the run if asked to; the message says where it stood and whether it may still be running."""
+        cancelled = self.cancel_on_timeout and cancel_run(self.hook, run, "sensor timed out", self.log)
+        return self._timeout_message(run, self._wait_limit() or float(self.timeout), progress, cancelled)

@@ -6,16 +6,19 @@ Payloads are the examples of the API reference (``runtype-api.md``); nothing her
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
+import re
 import ssl
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import respx
+from requests_mock import ANY as requests_mock_any
 
 from runtype_provider.exceptions import (
     RuntypeApiError,
@@ -134,7 +137,7 @@ def test_list_schedules_page_sends_filters_and_returns_page(hook, requests_mock)
 def test_list_schedules_yields_typed_schedules(hook, requests_mock):
     requests_mock.get(f"{BASE}/v1/schedules", json=LIST_SCHEDULES)
     schedules = list(hook.list_schedules(status="paused"))
-    assert_request(requests_mock.last_request, "GET", "/v1/schedules", {"limit": "50", "status": "paused"})
+    assert_request(requests_mock.last_request, "GET", "/v1/schedules", {"limit": "100", "status": "paused"})
     assert [type(s) for s in schedules] == [Schedule]
     assert (schedules[0].id, schedules[0].enabled, schedules[0].record_type) == ("sch_123", True, "company")
 
@@ -557,7 +560,7 @@ def test_iter_run_results_prefers_the_batch_id(hook, requests_mock):
         requests_mock.last_request,
         "GET",
         "/v1/schedules/batch/batch_abc/results",
-        {"limit": "50", "offset": "0", "status": "success"},
+        {"limit": "100", "offset": "0", "status": "success"},
     )
     assert [r.record_id for r in rows] == ["rec_1"]
 
@@ -1037,12 +1040,27 @@ def test_offset_pagination_advances_by_rows_received(hook, requests_mock, method
     ]
 
 
-def test_offset_pagination_stops_on_an_empty_page(hook, requests_mock):
+def test_offset_pagination_refuses_has_more_with_no_rows(hook, requests_mock):
     requests_mock.get(
         f"{BASE}/v1/schedules/batch/b1/results",
         [{"json": offset_page(["r1"], 0, True)}, {"json": offset_page([], 1, True)}],
     )
-    assert [r.record_id for r in hook.get_batch_results("b1")] == ["r1"]
+    rows = hook.get_batch_results("b1")
+    assert next(rows).record_id == "r1"
+    with pytest.raises(
+        RuntypeResponseError,
+        match="GET /v1/schedules/batch/b1/results answered hasMore: true with no rows at offset=1 of total=5",
+    ):
+        next(rows)
+    assert requests_mock.call_count == 2
+
+
+def test_offset_pagination_stops_at_the_total_even_if_has_more(hook, requests_mock):
+    requests_mock.get(
+        f"{BASE}/v1/schedules/batch/b1/results",
+        [{"json": offset_page(["r1", "r2"], 0, True, total=3)}, {"json": offset_page(["r3"], 2, True, total=3)}],
+    )
+    assert [r.record_id for r in hook.get_batch_results("b1", page_size=2)] == ["r1", "r2", "r3"]
     assert requests_mock.call_count == 2
 
 
@@ -1070,3 +1088,343 @@ def test_offset_pagination_is_lazy(hook, requests_mock):
     assert requests_mock.call_count == 1
     assert next(rows).record_id == "r3"
     assert requests_mock.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("method_name", "path", "item"),
+    [
+        ("list_schedules", "/v1/schedules", SCHEDULE_ITEM),
+        ("list_all_schedule_runs", "/v1/schedules/runs/all", RUN_ITEM),
+    ],
+)
+@pytest.mark.parametrize(
+    ("next_cursor", "ids", "problem"),
+    [
+        ("c1", [], "answered hasMore: true with no rows on page 2"),
+        (None, ["b"], "answered hasMore: true without a nextCursor on page 2"),
+    ],
+)
+def test_cursor_pagination_never_stops_silently_while_more_is_announced(
+    hook, requests_mock, method_name, path, item, next_cursor, ids, problem
+):
+    requests_mock.get(
+        f"{BASE}{path}",
+        [{"json": cursor_page(["a"], "c0", True, item)}, {"json": cursor_page(ids, next_cursor, True, item)}],
+    )
+    seen = []
+    with pytest.raises(RuntypeResponseError, match=f"^Runtype API GET {path} {problem}"):
+        for row in getattr(hook, method_name)():
+            seen.append(row.id)
+    assert seen == ["a", *ids]
+    assert requests_mock.call_count == 2
+
+
+@pytest.mark.parametrize(
+    ("method_name", "path", "item"),
+    [
+        ("list_schedules", "/v1/schedules", SCHEDULE_ITEM),
+        ("list_all_schedule_runs", "/v1/schedules/runs/all", RUN_ITEM),
+    ],
+)
+def test_an_endless_stream_of_fresh_cursors_ends_at_the_page_cap(hook, requests_mock, method_name, path, item):
+    fresh = iter(range(10**9))
+    requests_mock.get(
+        f"{BASE}{path}", json=lambda request, context: cursor_page([f"r{next(fresh)}"], f"c{next(fresh)}", True, item)
+    )
+    rows = getattr(hook, method_name)(max_pages=7)
+    with pytest.raises(RuntypeResponseError, match=f"GET {path} still had more rows after 7 pages \\(7 rows\\)"):
+        for _ in rows:
+            pass
+    assert requests_mock.call_count == 7
+
+
+@pytest.mark.parametrize(
+    ("method_name", "path"),
+    [("get_run_results", "/v1/schedules/runs/r1/results"), ("get_batch_results", "/v1/schedules/batch/r1/results")],
+)
+def test_an_endless_stream_of_has_more_ends_at_the_page_cap(hook, requests_mock, method_name, path):
+    def page(request: Any, context: Any) -> dict:
+        offset = int(query(request)["offset"])
+        answer = offset_page([f"r{offset}"], offset, True)
+        answer["pagination"]["total"] = None
+        return answer
+
+    requests_mock.get(f"{BASE}{path}", json=page)
+    with pytest.raises(RuntypeResponseError, match=r"still had more rows after 5 pages .* raise 'max_pages'"):
+        list(getattr(hook, method_name)("r1", max_pages=5))
+    assert requests_mock.call_count == 5
+
+
+def test_the_page_cap_does_not_cut_a_listing_that_ends_on_the_last_allowed_page(hook, requests_mock):
+    requests_mock.get(
+        f"{BASE}/v1/schedules/runs/r1/results",
+        [{"json": offset_page(["r1"], 0, True)}, {"json": offset_page(["r2"], 1, False)}],
+    )
+    assert [r.record_id for r in hook.get_run_results("r1", max_pages=2)] == ["r1", "r2"]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda h, n: h.list_schedules(max_pages=n),
+        lambda h, n: h.list_all_schedule_runs(max_pages=n),
+        lambda h, n: h.get_run_results("r1", max_pages=n),
+        lambda h, n: h.get_batch_results("b1", max_pages=n),
+        lambda h, n: h.iter_run_results(RunReference(batch_execution_id="b1"), max_pages=n),
+    ],
+)
+@pytest.mark.parametrize("max_pages", [0, -1, True, 2.5, "10"])
+def test_a_bad_page_cap_is_refused_by_name_before_any_request(hook, requests_mock, call, max_pages):
+    with pytest.raises(RuntypeConfigurationError, match=r"^'max_pages' must be a positive integer"):
+        call(hook, max_pages)
+    assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("call", "path", "body"),
+    [
+        (lambda h: h.list_schedules(), "/v1/schedules", LIST_SCHEDULES),
+        (lambda h: h.list_all_schedule_runs(), "/v1/schedules/runs/all", {**LIST_ALL_RUNS, "pagination": {}}),
+        (lambda h: h.get_run_results("r1"), "/v1/schedules/runs/r1/results", RUN_RESULTS),
+        (lambda h: h.get_batch_results("b1"), "/v1/schedules/batch/b1/results", RUN_RESULTS),
+        (lambda h: h.iter_run_results(RunReference(run_id="r1")), "/v1/schedules/runs/r1/results", RUN_RESULTS),
+    ],
+    ids=["list_schedules", "list_all_schedule_runs", "get_run_results", "get_batch_results", "iter_run_results"],
+)
+def test_iterators_ask_for_the_largest_page_by_default(hook, requests_mock, call, path, body):
+    requests_mock.get(f"{BASE}{path}", json=body)
+    list(call(hook))
+    assert requests_mock.last_request.qs["limit"] == ["100"]
+
+
+# ---- empty answers (HTTP 204) ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "method", "path", "expected"),
+    [
+        (lambda h: h.delete_schedule("s1"), "DELETE", "/v1/schedules/s1", DeleteResult(success=True)),
+        (lambda h: h.delete_surface_schedule("p1", "f1", "s1"), "DELETE", "/v1/products/p1/surfaces/f1/schedules/s1",
+         DeleteResult(success=True)),
+        (lambda h: h.pause_schedule("s1"), "POST", "/v1/schedules/s1/pause", ScheduleState(status=None)),
+        (lambda h: h.resume_schedule("s1"), "POST", "/v1/schedules/s1/resume", ScheduleState(status=None)),
+        (lambda h: h.pause_surface_schedule("p1", "f1", "s1"), "POST",
+         "/v1/products/p1/surfaces/f1/schedules/s1/pause", ScheduleState(status=None)),
+        (lambda h: h.resume_surface_schedule("p1", "f1", "s1"), "POST",
+         "/v1/products/p1/surfaces/f1/schedules/s1/resume", ScheduleState(status=None)),
+        (lambda h: h.cancel_batch("b1"), "POST", "/v1/batch/cancel/b1", BatchCancelResult(success=True)),
+    ],
+    ids=["delete", "delete_surface", "pause", "resume", "pause_surface", "resume_surface", "cancel_batch"],
+)  # fmt: skip
+def test_an_empty_2xx_answer_to_a_state_change_is_a_success(hook, requests_mock, call, method, path, expected):
+    requests_mock.register_uri(method, f"{BASE}{path}", status_code=204, content=b"")
+    assert call(hook) == expected
+    assert requests_mock.call_count == 1
+
+
+def test_an_empty_answer_to_an_async_cancel_is_a_success(hook):
+    with respx.mock(base_url=BASE) as mock:
+        route = mock.post("/v1/batch/cancel/b1").respond(204)
+        assert run_async(hook, hook.cancel_batch_async("b1")) == BatchCancelResult(success=True)
+    assert route.call_count == 1
+
+
+def test_batch_status_with_fractional_progress_and_no_counts(hook, requests_mock):
+    answer = {"batchExecutionId": "b1", "status": "running", "progress": 37.5}
+    requests_mock.get(f"{BASE}/v1/batch/status/b1", json=answer)
+    progress = hook.get_run_progress(RunReference(batch_execution_id="b1"))
+    assert (progress.status, progress.total_records, progress.processed_records, progress.failed_records) == (
+        "running",
+        None,
+        None,
+        None,
+    )
+    assert progress.describe() == "running: 0/? records processed, 0 failed"
+    assert hook.get_batch_status("b1").progress == 37.5
+
+
+def test_negative_counts_in_an_answer_are_a_response_error(hook, requests_mock):
+    requests_mock.get(f"{BASE}/v1/batch/status/b1", json={**BATCH_STATUS, "failedRecords": -2})
+    with pytest.raises(
+        RuntypeResponseError, match="GET /v1/batch/status/b1 returned an unexpected body: failedRecords: "
+    ):
+        hook.get_batch_status("b1")
+
+
+# ---- ids on the wire: every method that takes a path id ------------------------------------------------------
+
+ANY_ANSWER = {
+    "id": "x",
+    "success": True,
+    "status": "completed",
+    "batchExecutionId": "b",
+    "data": [],
+    "pagination": {"hasMore": False, "offset": 0, "total": 0},
+}
+P_ = "/v1/products/{product_id}/surfaces/{surface_id}/schedules"
+S_ = "/v1/schedules/{schedule_id}"
+# hook method -> its calls with the ids: (call, method, documented path of the one request the call sends)
+PATH_CALLS: dict[str, list[tuple[Any, str, str]]] = {
+    "get_run_results_page": [
+        (lambda h, i: h.get_run_results_page(i["run_id"]), "GET", "/v1/schedules/runs/{run_id}/results")],
+    "get_run_results": [
+        (lambda h, i: list(h.get_run_results(i["run_id"])), "GET", "/v1/schedules/runs/{run_id}/results")],
+    "get_batch_results_page": [
+        (lambda h, i: h.get_batch_results_page(i["batch_id"]), "GET", "/v1/schedules/batch/{batch_id}/results")],
+    "get_batch_results": [
+        (lambda h, i: list(h.get_batch_results(i["batch_id"])), "GET", "/v1/schedules/batch/{batch_id}/results")],
+    "get_schedule": [(lambda h, i: h.get_schedule(i["schedule_id"]), "GET", S_)],
+    "update_schedule": [(lambda h, i: h.update_schedule(i["schedule_id"], name="n"), "PUT", S_)],
+    "delete_schedule": [(lambda h, i: h.delete_schedule(i["schedule_id"]), "DELETE", S_)],
+    "pause_schedule": [(lambda h, i: h.pause_schedule(i["schedule_id"]), "POST", S_ + "/pause")],
+    "resume_schedule": [(lambda h, i: h.resume_schedule(i["schedule_id"]), "POST", S_ + "/resume")],
+    "run_schedule_now": [(lambda h, i: h.run_schedule_now(i["schedule_id"]), "POST", S_ + "/run-now")],
+    "list_schedule_runs": [(lambda h, i: h.list_schedule_runs(i["schedule_id"]), "GET", S_ + "/runs")],
+    "list_schedule_runs_async": [
+        (lambda h, i: run_async(h, h.list_schedule_runs_async(i["schedule_id"])), "GET", S_ + "/runs")],
+    "get_schedule_stats": [(lambda h, i: h.get_schedule_stats(i["schedule_id"]), "GET", S_ + "/stats")],
+    "list_surface_schedules": [
+        (lambda h, i: h.list_surface_schedules(i["product_id"], i["surface_id"]), "GET", P_)],
+    "create_surface_schedule": [
+        (lambda h, i: h.create_surface_schedule(i["product_id"], i["surface_id"], flow_id="f", cron="* * * * *"),
+         "POST", P_)],
+    "get_surface_schedule": [
+        (lambda h, i: h.get_surface_schedule(i["product_id"], i["surface_id"], i["schedule_id"]),
+         "GET", P_ + "/{schedule_id}")],
+    "update_surface_schedule": [
+        (lambda h, i: h.update_surface_schedule(i["product_id"], i["surface_id"], i["schedule_id"], enabled=True),
+         "PUT", P_ + "/{schedule_id}")],
+    "delete_surface_schedule": [
+        (lambda h, i: h.delete_surface_schedule(i["product_id"], i["surface_id"], i["schedule_id"]),
+         "DELETE", P_ + "/{schedule_id}")],
+    "pause_surface_schedule": [
+        (lambda h, i: h.pause_surface_schedule(i["product_id"], i["surface_id"], i["schedule_id"]),
+         "POST", P_ + "/{schedule_id}/pause")],
+    "resume_surface_schedule": [
+        (lambda h, i: h.resume_surface_schedule(i["product_id"], i["surface_id"], i["schedule_id"]),
+         "POST", P_ + "/{schedule_id}/resume")],
+    "run_surface_schedule_now": [
+        (lambda h, i: h.run_surface_schedule_now(i["product_id"], i["surface_id"], i["schedule_id"]),
+         "POST", P_ + "/{schedule_id}/run-now")],
+    "get_batch_status": [(lambda h, i: h.get_batch_status(i["batch_id"]), "GET", "/v1/batch/status/{batch_id}")],
+    "get_batch_status_async": [
+        (lambda h, i: run_async(h, h.get_batch_status_async(i["batch_id"])), "GET", "/v1/batch/status/{batch_id}")],
+    "cancel_batch": [(lambda h, i: h.cancel_batch(i["batch_id"]), "POST", "/v1/batch/cancel/{batch_id}")],
+    "cancel_batch_async": [
+        (lambda h, i: run_async(h, h.cancel_batch_async(i["batch_id"])), "POST", "/v1/batch/cancel/{batch_id}")],
+    "get_run_progress": [
+        (lambda h, i: h.get_run_progress(RunReference(batch_execution_id=i["batch_id"])),
+         "GET", "/v1/batch/status/{batch_id}"),
+        (lambda h, i: h.get_run_progress(RunReference(schedule_id=i["schedule_id"], run_id=i["run_id"])),
+         "GET", S_ + "/runs")],
+    "get_run_progress_async": [
+        (lambda h, i: run_async(h, h.get_run_progress_async(RunReference(batch_execution_id=i["batch_id"]))),
+         "GET", "/v1/batch/status/{batch_id}"),
+        (lambda h, i: run_async(
+            h, h.get_run_progress_async(RunReference(schedule_id=i["schedule_id"], run_id=i["run_id"]))),
+         "GET", S_ + "/runs")],
+    "iter_run_results": [
+        (lambda h, i: list(h.iter_run_results(RunReference(batch_execution_id=i["batch_id"]))),
+         "GET", "/v1/schedules/batch/{batch_id}/results"),
+        (lambda h, i: list(h.iter_run_results(RunReference(run_id=i["run_id"]))),
+         "GET", "/v1/schedules/runs/{run_id}/results")],
+    "find_active_run": [
+        (lambda h, i: h.find_active_run(i["schedule_id"]), "GET", S_ + "/runs"),
+        (lambda h, i: h.find_active_run(i["schedule_id"], product_id=i["product_id"], surface_id=i["surface_id"]),
+         "GET", P_ + "/{schedule_id}")],
+}  # fmt: skip
+ID_ARGUMENTS = ("schedule_id", "run_id", "batch_id", "product_id", "surface_id")
+AWKWARD_IDS = ["a/b", "a?b", "a#b", "a%b", "a%2Fb", "a b", "a+b", ".a", "..a", "...", "a..", "~x_y-1.z", "ü"]
+PATH_CASES = [
+    pytest.param(name, n, id=f"{name}-{n}" if len(calls) > 1 else name)
+    for name, calls in PATH_CALLS.items()
+    for n in range(len(calls))
+]
+
+
+def ids_for(value: str) -> dict[str, str]:
+    """Distinct ids per argument (a swapped argument shows), each starting with ``value``."""
+    return {name: f"{value}{n}" for n, name in enumerate(ID_ARGUMENTS)}
+
+
+def test_the_path_table_covers_every_hook_method_that_takes_a_path_id():
+    takes_ids = {
+        name
+        for name, member in inspect.getmembers(RuntypeHook, inspect.isfunction)
+        if not name.startswith("_") and set(inspect.signature(member).parameters) & {*ID_ARGUMENTS, "run"}
+    }
+    assert takes_ids == set(PATH_CALLS)
+
+
+def sent_paths(hook: RuntypeHook, call: Any, ids: dict[str, str], requests_mock: Any) -> list[tuple[str, str]]:
+    """Make the call; the (method, raw encoded path) of every request that left either HTTP client."""
+    requests_mock.reset_mock()
+    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
+        route = mock.route().respond(200, json=ANY_ANSWER)
+        call(hook, ids)
+    sent = [(r.method, urlsplit(r.url).path) for r in requests_mock.request_history]
+    return sent + [(c.request.method, c.request.url.raw_path.decode("ascii").split("?")[0]) for c in route.calls]
+
+
+@pytest.mark.parametrize(("name", "n"), PATH_CASES)
+def test_every_path_id_arrives_as_exactly_one_encoded_segment(hook, requests_mock, name, n):
+    requests_mock.register_uri(requests_mock_any, requests_mock_any, json=ANY_ANSWER)
+    call, method, path = PATH_CALLS[name][n]
+    for value in AWKWARD_IDS:
+        for ids in (dict.fromkeys(ID_ARGUMENTS, value), ids_for(value)):
+            expected = (method, path.format(**{k: quote(v, safe="") for k, v in ids.items()}))
+            assert sent_paths(hook, call, ids, requests_mock) == [expected], ids
+
+
+@pytest.mark.parametrize(("name", "n"), PATH_CASES)
+@pytest.mark.parametrize("dots", [".", ".."])
+def test_a_dot_segment_id_is_refused_by_name_and_nothing_is_sent(hook, requests_mock, name, n, dots):
+    call, _, path = PATH_CALLS[name][n]
+    for argument in [a for a in ID_ARGUMENTS if "{" + a + "}" in path]:
+        with respx.mock(base_url=BASE, assert_all_called=False) as mock:
+            route = mock.route().respond(200, json=ANY_ANSWER)
+            with pytest.raises(RuntypeConfigurationError, match=f"^'{argument}' must not be '{re.escape(dots)}'"):
+                call(hook, {**ids_for("ok"), argument: dots})
+        assert (requests_mock.call_count, route.call_count) == (0, 0), argument
+
+
+@pytest.mark.parametrize("value", ["a b", ".a", "..a", "...", "x%y", "q?r#s", "ü", "a+b"])
+def test_the_local_runtype_receives_each_id_as_the_documented_path(runtype_server, value):
+    """On a real socket: the server's request log shows the decoded path and the operation it routed to."""
+    hook = RuntypeHook(retry_limit=0)
+    runtype_server.seed_schedule(schedule_id=value, record_ids=["r1"])
+    assert hook.get_schedule(value).id == value
+    assert hook.get_schedule_stats(value).total == 0
+    assert hook.pause_schedule(value).status == "paused"
+    assert hook.resume_schedule(value).status == "resumed"
+    batch = hook.run_schedule_now(value).batch_execution_id
+    assert [r.id for r in hook.list_schedule_runs(value)]
+    hook.get_batch_status(batch)
+    assert hook.delete_schedule(value).success is True
+    logged = [(r["method"], r["path"], r["operation"], r["status"]) for r in runtype_server.requests]
+    assert logged == [
+        ("GET", f"/v1/schedules/{value}", "get_schedule", 200),
+        ("GET", f"/v1/schedules/{value}/stats", "get_schedule_stats", 200),
+        ("POST", f"/v1/schedules/{value}/pause", "pause_schedule", 200),
+        ("POST", f"/v1/schedules/{value}/resume", "resume_schedule", 200),
+        ("POST", f"/v1/schedules/{value}/run-now", "run_schedule_now", 200),
+        ("GET", f"/v1/schedules/{value}/runs", "list_schedule_runs", 200),
+        ("GET", f"/v1/batch/status/{batch}", "get_batch_status", 200),
+        ("DELETE", f"/v1/schedules/{value}", "delete_schedule", 200),
+    ]
+
+
+def test_sparkline_ids_are_encoded_once(runtype_server):
+    ids = ["a b", "c/d", "e%f", "g+h", ".i", "ü"]
+    for value in ids:
+        runtype_server.seed_schedule(schedule_id=value)
+    sparklines = RuntypeHook(retry_limit=0).get_schedule_sparklines(ids)
+    assert sorted(s.schedule_id for s in sparklines) == sorted(ids)
+    (logged,) = runtype_server.requests
+    assert (logged["path"], parse_qs(logged["query"])) == ("/v1/schedules/sparklines", {"ids": [",".join(ids)]})
+
+
+def test_sparkline_ids_with_the_separator_are_refused(hook, requests_mock):
+    with pytest.raises(RuntypeConfigurationError, match="'schedule_ids': 'a,b' contains a comma"):
+        hook.get_schedule_sparklines(["a,b"])
+    assert requests_mock.call_count == 0

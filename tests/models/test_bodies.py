@@ -207,3 +207,27 @@ def test_configuration_errors_are_value_errors_and_airflow_exceptions():
         build_schedule_body(cron="0 * * * *")
     assert isinstance(caught.value, ValueError)
     assert isinstance(caught.value, AirflowException)
+
+
+@pytest.mark.parametrize("op", [["eq"], {"eq": 1}, None, 3])
+def test_a_filter_op_that_is_not_a_string_is_refused_by_name(op):
+    with pytest.raises(RuntypeConfigurationError, match=r"^'record_filter\.where\.op' must be one of"):
+        build_schedule_body(partial=True, record_filter={"type": "company", "where": {"field": "tier", "op": op}})
+
+
+@pytest.mark.parametrize(
+    ("arguments", "argument"),
+    [
+        ({"inputs": {"x": float("nan")}}, "inputs"),
+        ({"messages": [{"weight": float("inf")}]}, "messages"),
+        ({"inputs": {"when": object()}}, "inputs"),
+        ({"execution_options": {"custom": float("-inf")}}, "execution_options"),
+        (
+            {"record_filter": {"type": "company", "where": {"field": "score", "op": "gt", "value": float("nan")}}},
+            "record_filter",
+        ),
+    ],
+)
+def test_values_that_are_not_plain_json_are_refused_by_name(arguments, argument):
+    with pytest.raises(RuntypeConfigurationError, match=f"^'{argument}' must be plain JSON data"):
+        build_schedule_body(partial=True, **arguments)

@@ -49,7 +49,11 @@ def test_failed_records_policy_refuses_bad_values_by_name(value):
         (3, 4, 100, True),
         ("5%", 5, 100, False),
         ("5%", 6, 100, True),
-        ("5%", 1, None, False),
+        ("5%", 1, None, True),
+        ("5%", 1, 0, True),
+        ("5%", 0, None, False),
+        ("5%", 0, 0, False),
+        ("100%", 1, None, False),
         ("0%", 1, 1000, True),
     ],
 )
@@ -111,3 +115,29 @@ def test_conclude_run_warns_about_tolerated_failed_records(caplog: Any):
     assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
         ("WARNING", "Runtype run run_001 completed with 2 of 10 records failed")
     ]
+
+
+@pytest.mark.parametrize("total", [None, 0])
+def test_a_percentage_policy_fails_when_the_failed_share_cannot_be_computed(total):
+    state = RunProgress(
+        status="completed", outcome=classify_run_status("completed"), total_records=total, failed_records=3
+    )
+    with pytest.raises(RuntypeRunError) as caught:
+        conclude_run(state, RunReference(**REFERENCE), FailedRecordsPolicy.parse("5%"), logging.getLogger("t"))
+    message = str(caught.value)
+    assert "completed with 3 records failed, but the share of failed records could not be computed" in message
+    assert f"the run's total record count is {total!r}; allowed: at most 5% failed records." in message
+    assert caught.value.run["failed_records"] == 3
+
+
+@pytest.mark.parametrize(("policy", "failed"), [("5%", 0), ("100%", 3), (None, 3)])
+def test_a_missing_total_is_fine_when_no_share_is_needed(policy, failed):
+    state = RunProgress(status="completed", outcome=classify_run_status("completed"), failed_records=failed)
+    result = conclude_run(state, RunReference(**REFERENCE), FailedRecordsPolicy.parse(policy), logging.getLogger("t"))
+    assert (result["outcome"], result["total_records"], result["failed_records"]) == ("success", None, failed)
+
+
+def test_a_run_with_no_counts_at_all_concludes_on_its_status():
+    state = RunProgress(status="completed", outcome=classify_run_status("completed"))
+    result = conclude_run(state, RunReference(**REFERENCE), FailedRecordsPolicy.parse("5%"), logging.getLogger("t"))
+    assert (result["status"], result["processed_records"], result["failed_records"]) == ("completed", None, None)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.models.runs import RunProgress, RunReference
@@ -121,3 +122,9 @@ def test_pollable_references(fields):
 def test_references_that_cannot_be_polled_are_refused(fields):
     with pytest.raises(RuntypeConfigurationError, match="'run' needs 'batch_execution_id', or both 'run_id'"):
         RunReference(**fields).require_pollable()
+
+
+@pytest.mark.parametrize("field", ["total_records", "processed_records", "failed_records"])
+def test_progress_counts_are_never_negative(field):
+    with pytest.raises(ValidationError, match=field):
+        RunProgress.model_validate({"status": "completed", field: -1})

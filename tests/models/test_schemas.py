@@ -8,13 +8,20 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from runtype_provider.endpoints import ENDPOINTS
+from runtype_provider.exceptions import RuntypeResponseError
 from runtype_provider.models.schemas import (
+    BatchCancelResult,
     BatchStatus,
+    DeleteResult,
     RecordResult,
+    RecordResultPage,
     RunNowResult,
     Schedule,
     SchedulePage,
     ScheduleRun,
+    ScheduleState,
+    SurfaceRunNowResult,
     SurfaceSchedule,
 )
 
@@ -92,3 +99,76 @@ def test_identifiers_are_required():
 
 def test_surface_schedule_without_details_has_no_recent_runs():
     assert SurfaceSchedule.model_validate({"id": "s1"}).recent_runs == []
+
+
+# ---- what is refused, what an empty or sparse answer means ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "payload", "field"),
+    [
+        (BatchStatus, {"status": "running", "totalRecords": -1}, "totalRecords"),
+        (BatchStatus, {"status": "running", "processedRecords": -5}, "processedRecords"),
+        (BatchStatus, {"status": "completed", "failedRecords": -2}, "failedRecords"),
+        (BatchStatus, {"status": "completed", "successCount": -1}, "successCount"),
+        (ScheduleRun, {"id": "r1", "totalRecords": -10}, "totalRecords"),
+        (ScheduleRun, {"id": "r1", "processedRecords": -1}, "processedRecords"),
+        (ScheduleRun, {"id": "r1", "failedRecords": -1}, "failedRecords"),
+        (SurfaceRunNowResult, {"batchExecutionId": "b1", "recordCount": -3}, "recordCount"),
+        (RecordResultPage, {"data": [], "pagination": {"offset": -1}}, "pagination.offset"),
+        (RecordResultPage, {"data": [], "pagination": {"hasMore": True, "total": -1}}, "pagination.total"),
+        (SchedulePage, {"data": [], "pagination": {"totalCount": -1}}, "pagination.totalCount"),
+    ],
+)
+def test_negative_counts_are_a_malformed_answer(model, payload, field):
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(payload)
+    assert ".".join(str(p) for p in caught.value.errors()[0]["loc"]) == field
+
+
+@pytest.mark.parametrize(
+    ("operation", "payload", "where"),
+    [
+        ("get_batch_status", {"status": "running", "failedRecords": -1}, "failedRecords"),
+        ("list_schedule_runs", {"data": [{"id": "r1", "totalRecords": -1}]}, "data.0.totalRecords"),
+        ("get_batch_results", {"data": [], "pagination": {"offset": 0, "total": -4}}, "pagination.total"),
+    ],
+)
+def test_negative_counts_are_a_typed_response_error_when_parsing(operation, payload, where):
+    endpoint = ENDPOINTS[operation]
+    with pytest.raises(RuntypeResponseError) as caught:
+        endpoint.parse(payload)
+    assert str(caught.value).startswith(
+        f"Runtype API {endpoint.method} {endpoint.path} returned an unexpected body: {where}: "
+    )
+    assert "greater than or equal to 0" in str(caught.value)
+
+
+def test_batch_progress_may_be_fractional_and_counts_missing():
+    status = BatchStatus.model_validate({"batchExecutionId": "b1", "status": "running", "progress": 42.5})
+    assert (status.progress, status.total_records, status.processed_records, status.failed_records) == (
+        42.5,
+        None,
+        None,
+        None,
+    )
+    assert BatchStatus.model_validate({"progress": 100}).to_api()["progress"] == 100  # an integer stays one
+
+
+@pytest.mark.parametrize(
+    ("operation", "expected"),
+    [
+        ("delete_schedule", DeleteResult(success=True)),
+        ("delete_surface_schedule", DeleteResult(success=True)),
+        ("cancel_batch", BatchCancelResult(success=True, message=None)),
+        ("pause_schedule", ScheduleState(status=None)),
+        ("resume_surface_schedule", ScheduleState(status=None)),
+    ],
+)
+def test_an_empty_answer_to_delete_pause_resume_or_cancel_is_a_success(operation, expected):
+    assert ENDPOINTS[operation].parse({}) == expected
+
+
+def test_an_explicit_failure_is_kept():
+    assert ENDPOINTS["delete_schedule"].parse({"success": False}).success is False
+    assert ENDPOINTS["cancel_batch"].parse({"success": False, "message": "already done"}).success is False

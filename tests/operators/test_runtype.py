@@ -13,8 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
+from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeNotFoundError, RuntypeRunError
 from runtype_provider.operators.runtype import RuntypeRunScheduleOperator, RuntypeScheduleRunResultsOperator
+from runtype_provider.results import default_results_path
 from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
 from runtype_provider.version_compat import TaskDeferred
 
@@ -123,7 +124,9 @@ def test_run_now_answering_failed_raises_after_pushing_the_reference(requests_mo
 def test_timeout_cancels_the_batch_and_raises(requests_mock, run_now, running, context, clock, run_reference):
     cancel = requests_mock.post(CANCEL, json={"success": True, "message": "Batch cancelled"})
 
-    with pytest.raises(RuntypeRunError, match=r"Timed out after 10 s .* run-1; the run was cancelled") as exc:
+    with pytest.raises(
+        RuntypeRunError, match=r"run-1 did not finish within 10 s \(last seen running: .*\); the run was cancelled"
+    ) as exc:
         make_op(timeout=10, poll_interval=3).execute(context)
 
     assert cancel.call_count == 1
@@ -140,7 +143,9 @@ def test_timeout_says_when_the_run_was_not_cancelled(
 ):
     cancel = requests_mock.post(CANCEL, status_code=answer, json={"success": answer == 200, "error": "cannot cancel"})
 
-    with pytest.raises(RuntypeRunError, match=r"Timed out .*; the run was NOT cancelled and may still be running"):
+    with pytest.raises(
+        RuntypeRunError, match=r"did not finish within 4 s .*; the run was NOT cancelled and may still be running"
+    ):
         make_op(timeout=4, poll_interval=3, cancel_on_kill=cancel_on_kill).execute(context)
 
     assert cancel.call_count == cancels
@@ -170,6 +175,18 @@ def test_reuse_running_run_attaches_to_the_newest_active_run(requests_mock, run_
     assert run_now.call_count == 0
     url = "https://app.runtype.com/schedules/sch-1/runs/run-r"
     assert out == {**run_reference, "run_id": "run-r", "batch_execution_id": "b-9", "run_url": url}
+
+
+@pytest.mark.parametrize("status", ["warming_up", None])
+def test_reuse_running_run_attaches_to_a_run_of_unknown_status(requests_mock, run_now, context, status):
+    """The same rule as waiting: a status we do not know is still active, so no second run starts beside it."""
+    requests_mock.get(
+        RUNS, json={"data": [listed("run-old", "completed", 1, "b-0"), listed("run-u", status, 2, "b-7")]}
+    )
+
+    out = make_op(reuse_running_run=True, wait_for_completion=False).execute(context)
+
+    assert (run_now.call_count, out["run_id"], out["batch_execution_id"]) == (0, "run-u", "b-7")
 
 
 def test_reuse_running_run_starts_a_run_when_none_is_active(requests_mock, run_now, context, run_reference):
@@ -239,9 +256,7 @@ def test_execute_complete_of_a_timeout_cancels_the_batch_and_names_the_limit(
 ):
     cancel = requests_mock.post(CANCEL, json={"success": True, "message": "ok"})
 
-    with pytest.raises(
-        RuntypeRunError, match=rf"Timed out after {limit} s waiting for Runtype run run-1; the run was c"
-    ):
+    with pytest.raises(RuntypeRunError, match=rf"Runtype run run-1 did not finish within {limit} s .*; the run was c"):
         make_op(**kwargs).execute_complete(context, wait_event("timeout", status, status))
 
     assert cancel.call_count == 1
@@ -575,13 +590,32 @@ def test_no_results_gives_an_empty_list_and_a_zero_summary(requests_mock, contex
     )
 
 
-def test_status_filter_is_sent_as_a_query_parameter(requests_mock, context, results_op):
+@pytest.mark.parametrize(
+    ("wanted", "kept"), [("success", [1, 3, 4]), ("completed", [1, 3, 4]), ("failed", [2]), ("error", [2])]
+)
+def test_a_success_or_failure_filter_matches_every_spelling_and_is_applied_on_the_client(
+    requests_mock, context, results_op, wanted, kept
+):
+    """The docs spell success ``success`` on run results and ``completed`` on batch results: a server-side
+    filter could drop rows spelled the other way, so the client filters and sends no status parameter."""
     route = serve(requests_mock, BATCH_RESULTS, MIXED)
 
-    rows = results_op(status_filter="failed").execute(context)
+    rows = results_op(status_filter=wanted).execute(context)
 
-    assert rows == [outcome(2, "failed")]
-    assert queries(route)[0]["status"] == ["failed"]
+    assert [row["record_id"] for row in rows] == [f"rec-{i}" for i in kept]
+    assert all("status" not in query for query in queries(route))
+
+
+def test_any_other_status_filter_is_sent_and_applied_on_the_client_too(requests_mock, context, results_op):
+    rows = [*MIXED, api_row(5, "skipped")]
+    route = serve(requests_mock, BATCH_RESULTS, rows)
+    ignoring = requests_mock.get(RUN_RESULTS, json={"data": rows, "pagination": {"hasMore": False, "offset": 0}})
+
+    assert results_op(status_filter="skipped").execute(context) == [outcome(5, "skipped")]
+    assert queries(route)[0]["status"] == ["skipped"]
+    # A server that ignores the filter: the rows are filtered all the same.
+    assert results_op(run_id="run-1", status_filter="skipped").execute(context) == [outcome(5, "skipped")]
+    assert queries(ignoring)[0]["status"] == ["skipped"]
 
 
 def test_pages_through_every_page(requests_mock, context, results_op):
@@ -646,9 +680,11 @@ def test_above_max_xcom_rows_rows_go_to_a_jsonl_file(requests_mock, context, tmp
 
     out = results_op(max_xcom_rows=3, page_size=2).execute(context)
 
-    file = tmp_path / "runtype_results" / "my_dag" / "manual__2026-01-01T00_00_00_00_00" / "results.jsonl"
+    file = tmp_path / "runtype_results" / "my_dag" / "manual__2026-01-01T00%3A00%3A00%2B00%3A00" / "results.jsonl"
     summary = {"total": 6, "failed": 1, "succeeded": 5, "by_status": {"failed": 1, "success": 5}}
-    assert out == {"path": f"file://{file}", "row_count": 6, "summary": summary}
+    assert out == {"path": str(file), "row_count": 6, "summary": summary}
+    with open(out["path"]) as handle:  # a plain local reader opens the returned path
+        assert handle.read().count("\n") == 6
     assert read_jsonl(file) == [outcome(i, "failed" if i == 4 else "success") for i in range(1, 7)]
     ti.xcom_push.assert_called_once_with(key="summary", value=summary)
 
@@ -661,7 +697,7 @@ def test_mapped_task_file_name_carries_the_map_index(requests_mock, context, tmp
 
     out = results_op(max_xcom_rows=0).execute(context)
 
-    assert out["path"] == f"file://{tmp_path}/runtype_results/d/r/results_2.jsonl"
+    assert out["path"] == f"{tmp_path}/runtype_results/d/r/results@2.jsonl"
     assert out["row_count"] == 4
 
 
@@ -671,7 +707,7 @@ def test_output_path_forces_file_mode(requests_mock, context, tmp_path, results_
 
     out = results_op(output_path=f"file://{target}", include_result_payload=True).execute(context)
 
-    assert out == {"path": f"file://{target}", "row_count": 4, "summary": MIXED_SUMMARY}
+    assert out == {"path": str(target), "row_count": 4, "summary": MIXED_SUMMARY}
     assert read_jsonl(target) == [
         outcome(1, with_result=True),
         outcome(2, "failed", with_result=True),
@@ -680,6 +716,59 @@ def test_output_path_forces_file_mode(requests_mock, context, tmp_path, results_
     ]
     context["ti"].xcom_push.assert_called_once_with(key="summary", value=MIXED_SUMMARY)
     json.dumps(out)
+
+
+@pytest.mark.parametrize(
+    ("ids", "parts"),
+    [
+        (("d", "..", "t", -1), ["d", "%2E%2E", "t.jsonl"]),
+        (("..", ".", "t", 3), ["%2E%2E", "%2E", "t@3.jsonl"]),
+        (("d", "a/../../etc", "t", -1), ["d", "a%2F..%2F..%2Fetc", "t.jsonl"]),
+        (("d", "a:b", "t", -1), ["d", "a%3Ab", "t.jsonl"]),
+        (("d", "a_b", "t", -1), ["d", "a_b", "t.jsonl"]),
+        (("d", "r", "t_2", -1), ["d", "r", "t_2.jsonl"]),
+        (("d", "r", "t", 2), ["d", "r", "t@2.jsonl"]),
+    ],
+)
+def test_the_default_path_keeps_each_id_inside_its_own_directory_and_apart_from_others(ids, parts):
+    path = default_results_path("/home/af/", *ids)
+
+    assert path.split("/") == ["", "home", "af", "runtype_results", *parts]
+
+
+def test_a_failed_task_leaves_an_existing_file_untouched_and_no_partial_file(
+    requests_mock, context, tmp_path, results_op
+):
+    target = tmp_path / "rows.jsonl"
+    target.write_text("previous run\n")
+    pages = [{"json": {"data": [api_row(1)], "pagination": {"hasMore": True, "offset": 0}}}, {"status_code": 404}]
+    requests_mock.get(BATCH_RESULTS, pages)
+
+    with pytest.raises(RuntypeNotFoundError):
+        results_op(output_path=str(target), hook_params={"retry_limit": 0}).execute(context)
+
+    assert target.read_text() == "previous run\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.jsonl"]
+
+
+def test_the_final_path_never_holds_a_partial_file(requests_mock, context, tmp_path, results_op, monkeypatch):
+    import runtype_provider.results as results_module
+
+    target = tmp_path / "rows.jsonl"
+    serve(requests_mock, BATCH_RESULTS, [api_row(i) for i in range(1, 1200)])
+    seen: list[bool] = []
+    write_lines = results_module._write_lines
+
+    def spying(handle: Any, lines: list[str]) -> None:
+        seen.append(target.exists())
+        write_lines(handle, lines)
+
+    monkeypatch.setattr(results_module, "_write_lines", spying)
+
+    out = results_op(output_path=str(target)).execute(context)
+
+    assert seen == [False, False, False]  # three chunks of at most 500 rows, none written at the final path
+    assert out["row_count"] == 1199 and len(target.read_text().splitlines()) == 1199
 
 
 @pytest.fixture

@@ -124,10 +124,11 @@ def test_reschedule_mode_past_its_timeout_times_out_or_skips_with_soft_fail(
     context["ti"].get_first_reschedule_date.return_value = datetime.now(timezone.utc) - timedelta(seconds=120)
     sensor = make_sensor(mode="reschedule", poke_interval=30, timeout=60, soft_fail=soft_fail)
 
-    with pytest.raises(expected, match="timed out"):
+    with pytest.raises(expected, match=r"run-1 did not finish within 60 s \(last seen running: .*\); the run was NOT"):
         sensor.execute(context)
 
-    assert polls(requests_mock) == 1  # the run was checked once more before giving up
+    assert polls(requests_mock) == 1  # the run was checked once more before giving up, and not cancelled
+    assert not requests_mock.request_history[-1].path.startswith("/v1/batch/cancel")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ def test_deferred_sensor_honours_a_shorter_execution_timeout(status, context, cl
         sensor.execute(context)
 
     assert exc.value.trigger.serialize()[1]["end_time"] == clock.time() + 600
-    assert exc.value.timeout == timedelta(minutes=10)
+    assert exc.value.timeout == timedelta(minutes=10, seconds=60)  # a backstop: the trigger's deadline fires first
     with pytest.raises(AirflowSensorTimeout, match=r"run-1 did not finish within 600 s"):
         sensor.execute_complete(context, wait_event("timeout", "running", "running"))
 
@@ -178,6 +179,24 @@ def test_execute_complete_timeout_is_a_sensor_timeout(requests_mock, context, ma
     assert requests_mock.call_count == 0  # a sensor watches the run; it does not cancel it on timeout
 
 
+@pytest.mark.parametrize("path", ["poke", "reschedule", "deferred"])
+def test_cancel_on_timeout_cancels_the_run_and_says_so(requests_mock, status, context, make_sensor, wait_event, path):
+    status("running")
+    cancel = requests_mock.post(CANCEL, json={"success": True, "message": "cancelled"})
+    context["ti"].get_first_reschedule_date.return_value = datetime.now(timezone.utc) - timedelta(seconds=120)
+    limit = 0.05 if path == "poke" else 60  # poke mode times out on BaseSensorOperator's own (real) clock
+    mode = "reschedule" if path == "reschedule" else "poke"
+    sensor = make_sensor(mode=mode, timeout=limit, poke_interval=0.01, cancel_on_timeout=True)
+
+    with pytest.raises(AirflowSensorTimeout, match=rf"did not finish within {limit:g} s .*; the run was cancelled"):
+        if path == "deferred":
+            sensor.execute_complete(context, wait_event("timeout", "running", "running"))
+        else:
+            sensor.execute(context)
+
+    assert cancel.call_count == 1
+
+
 def test_execute_complete_timeout_with_soft_fail_skips(context, make_sensor, wait_event):
     with pytest.raises(AirflowSkipException, match="did not finish"):
         make_sensor(timeout=600, soft_fail=True).execute_complete(context, wait_event("timeout"))
@@ -194,7 +213,7 @@ TRIGGER_KWARG = {  # sensor argument -> trigger kwarg
     "hook_params": "hook_params",
 }
 IN_RUN_REFERENCE = {"run", "schedule_id", "run_id", "batch_execution_id", "product_id", "surface_id"}
-JUDGED_BY_EXECUTE_COMPLETE = {"allowed_failed_records"}
+JUDGED_BY_EXECUTE_COMPLETE = {"allowed_failed_records", "cancel_on_timeout"}
 NOT_ABOUT_WAITING = {"deferrable"}
 
 
@@ -263,7 +282,8 @@ def test_parity_waiting_arguments_reach_the_trigger(
     expected = {**defaults, **trigger_kwargs, "end_time": clock.time() + arguments["timeout"]}
     assert exc.value.trigger.serialize() == ("runtype_provider.triggers.runtype.RuntypeScheduleRunTrigger", expected)
     assert exc.value.method_name == "execute_complete"
-    assert exc.value.timeout == timedelta(seconds=arguments["timeout"])
+    backstop = max(60.0, 2 * arguments["poke_interval"])  # the trigger's end_time fires first
+    assert exc.value.timeout == timedelta(seconds=arguments["timeout"] + backstop)
     assert sum(route.call_count for route in first_check) == 1  # checked once before deferring
     # allowed_failed_records and soft_fail: the resumed sensor judges the trigger's event.
     with pytest.raises(RuntypeRunError, match="allowed: no failed records"):
