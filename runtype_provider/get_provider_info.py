@@ -51,6 +51,29 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 
+def legacy_ui_field_behaviour() -> dict[str, Any]:
+    """The form's behaviour as Airflow < 3.2 reads it from the hook (same labels and placeholders)."""
+    keys = {"hidden_fields": "hidden-fields", "relabeling": "relabeling", "placeholders": "placeholders"}
+    return {legacy: UI_FIELD_BEHAVIOUR[key] for legacy, key in keys.items()}
+
+
+def legacy_form_widgets() -> dict[str, Any]:
+    """The extra fields as Airflow < 3.2 builds them (WTForms widgets, same labels and defaults)."""
+    from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import StringField
+
+    return {
+        name: StringField(
+            lazy_gettext(spec["label"]),
+            widget=BS3TextFieldWidget(),
+            description=spec["description"],
+            default=None if spec["schema"].get("default") is None else str(spec["schema"]["default"]),
+        )
+        for name, spec in CONN_FIELDS.items()
+    }
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-runtype",

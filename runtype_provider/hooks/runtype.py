@@ -62,10 +62,9 @@ class RuntypeHook(BaseHook):
     :param retry_delay: first backoff delay in seconds; doubles each retry, with jitter.
     :param retry_max_delay: cap of the backoff delay in seconds.
     :param max_response_mb: largest decompressed answer accepted, in MiB (default 64).
-    :param deadline: an absolute deadline for every call of this hook, as a ``time.monotonic()`` value of
-        this process (None: unbounded). No attempt starts at or after it and no retry sleeps past it (the
-        call ends with :class:`~runtype_provider.exceptions.RuntypeDeadlineError`); an attempt in flight
-        gets only the time left. :meth:`bounded_by` sets one for a block of calls.
+    :param deadline: a ``time.monotonic()`` value bounding every call (None: unbounded): no attempt starts after
+        it and no retry sleeps past it (:class:`~runtype_provider.exceptions.RuntypeDeadlineError`); an attempt
+        in flight gets only the time left. :meth:`bounded_by` sets one for a block of calls.
     """
 
     conn_name_attr = "runtype_conn_id"
@@ -138,18 +137,8 @@ class RuntypeHook(BaseHook):
 
     @contextmanager
     def bounded_by(self, deadline: float | None) -> Iterator[RuntypeHook]:
-        """Bound every call made in the ``with`` block (sync and async) by ``deadline``.
-
-        ``deadline`` is a ``time.monotonic()`` value (None: no new bound); the nearer of it and any bound
-        already set applies, and the previous bound is restored on exit. Inside, no attempt starts at or
-        after the deadline and no retry sleeps past it: the call raises
-        :class:`~runtype_provider.exceptions.RuntypeDeadlineError` instead. Example::
-
-            with hook.bounded_by(time.monotonic() + 60):
-                progress = hook.get_run_progress(run)
-
-        The bound is hook state: hooks shared by concurrent tasks should each get their own hook.
-        """
+        """Bound the calls of the ``with`` block by ``deadline`` (see the ``deadline`` argument); the nearer bound
+        applies and the previous one is restored on exit. The bound is hook state: one hook per concurrent task."""
         previous = self.deadline
         if deadline is not None:
             self.deadline = deadline if previous is None else min(previous, deadline)
@@ -503,28 +492,12 @@ class RuntypeHook(BaseHook):
 
         @classmethod
         def get_ui_field_behaviour(cls) -> dict[str, Any]:
-            from runtype_provider.get_provider_info import UI_FIELD_BEHAVIOUR
+            from runtype_provider.get_provider_info import legacy_ui_field_behaviour
 
-            return {
-                "hidden_fields": UI_FIELD_BEHAVIOUR["hidden-fields"],
-                "relabeling": UI_FIELD_BEHAVIOUR["relabeling"],
-                "placeholders": UI_FIELD_BEHAVIOUR["placeholders"],
-            }
+            return legacy_ui_field_behaviour()
 
         @classmethod
         def get_connection_form_widgets(cls) -> dict[str, Any]:
-            from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
-            from flask_babel import lazy_gettext
-            from wtforms import StringField
+            from runtype_provider.get_provider_info import legacy_form_widgets
 
-            from runtype_provider.get_provider_info import CONN_FIELDS
-
-            return {
-                name: StringField(
-                    lazy_gettext(spec["label"]),
-                    widget=BS3TextFieldWidget(),
-                    description=spec["description"],
-                    default=None if spec["schema"].get("default") is None else str(spec["schema"]["default"]),
-                )
-                for name, spec in CONN_FIELDS.items()
-            }
+            return legacy_form_widgets()
