@@ -70,10 +70,10 @@ def _write_lines(handle: Any, lines: list[str]) -> None:
 LOCAL_PROTOCOLS = ("file", "local", "")
 
 
-def location(path: Any) -> str:
+def location(given: str, path: Any) -> str:
     """The one form a results location is handed on in: a plain absolute path for local files (``open()`` and
-    ``ObjectStoragePath`` both read it), else the object store's URI (``s3://bucket/key``)."""
-    return str(path.path) if path.protocol in LOCAL_PROTOCOLS else str(path)
+    ``ObjectStoragePath`` both read it), else the object store's URI as given (``s3://bucket/key``)."""
+    return str(path.path) if path.protocol in LOCAL_PROTOCOLS else given
 
 
 def write_jsonl(path: str, head: list[dict[str, Any]], rest: Iterable[dict[str, Any]], summary: ResultSummary) -> str:
@@ -98,7 +98,7 @@ def write_jsonl(path: str, head: list[dict[str, Any]], rest: Iterable[dict[str, 
         with contextlib.suppress(Exception):
             partial.unlink()
         raise
-    return location(target)
+    return location(path, target)
 
 
 def _write_rows(
