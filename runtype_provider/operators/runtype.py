@@ -33,9 +33,12 @@ from runtype_provider.models.status import (
 )
 from runtype_provider.results import ResultSummary, default_results_path, record_outcome, write_jsonl
 from runtype_provider.version_compat import BaseOperator, Context
-from runtype_provider.waiting import RunWaiter, wait_until_terminal
+from runtype_provider.waiting import RunWaiter, cancel_run, wait_until_terminal
 
 RUN_REFERENCE_KEY = "run_reference"
+RUN_STATE_KEY = "runtype_run_reference"
+"""Task state store key (Airflow 3.3+) of the run this task started; renaming it breaks in-flight retries."""
+ON_ACTIVE_RUN = ("start", "attach", "cancel")
 SUMMARY_KEY = "summary"
 
 
@@ -78,8 +81,11 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
     :param deferrable: wait in the triggerer instead of a worker slot (default ``[operators] default_deferrable``).
     :param allowed_failed_records: failed records a completed run may have: None (any, default; logged),
         an integer N (fail when more than N; 0 = any failure fails), or ``"X%"``.
-    :param reuse_running_run: attach to the schedule's active run (queued, running or of an unknown status), if
-        any, instead of starting another (makes task retries safe).
+    :param on_active_run: what to do when the schedule already has an active run (queued, running or of an
+        unknown status), on the first try and on retries alike: ``"start"`` another beside it (default),
+        ``"attach"`` to it (the newest), or ``"cancel"`` it and start a fresh run. On Airflow 3.3+ a retry of
+        this task first re-attaches to the run its earlier try started (kept in the task state store) whatever
+        this says, and returns its result if that run already succeeded.
     :param cancel_on_kill: cancel the remote batch when the task is killed or its wait times out (default True).
     :param max_poll_errors: consecutive failed polls tolerated while waiting (each poll retries itself too).
     :param runtype_conn_id: the Runtype connection.
@@ -101,7 +107,7 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         timeout: float | None = None,
         deferrable: bool | None = None,
         allowed_failed_records: int | str | None = None,
-        reuse_running_run: bool = False,
+        on_active_run: str = "start",
         cancel_on_kill: bool = True,
         max_poll_errors: int = 5,
         **kwargs: Any,
@@ -118,7 +124,11 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.allowed_failed_records = allowed_failed_records
         FailedRecordsPolicy.parse(allowed_failed_records)
-        self.reuse_running_run = reuse_running_run
+        self.on_active_run = on_active_run
+        if on_active_run not in ON_ACTIVE_RUN:
+            raise RuntypeConfigurationError(
+                f"'on_active_run' must be one of {', '.join(map(repr, ON_ACTIVE_RUN))}, got {on_active_run!r}"
+            )
         self.cancel_on_kill = cancel_on_kill
         self.max_poll_errors = count(max_poll_errors, "max_poll_errors")
         self.run_url: str | None = None
@@ -145,15 +155,51 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         )
         return run, started.status, started.error
 
+    def _earlier_tries_run(self, store: Any) -> RunReference | None:
+        """Airflow 3.3+: the run an earlier try of this task started, if it is still active or succeeded."""
+        saved = store.get(RUN_STATE_KEY) if store is not None else None
+        if not saved:
+            return None
+        run = RunReference.coerce(saved, argument="task state " + RUN_STATE_KEY)
+        progress = self.hook.get_run_progress(run)
+        if progress.outcome.is_active or progress.outcome is RunOutcome.SUCCESS:
+            self.log.info("Re-attaching to run %s, started by an earlier try (%s)", run.name, progress.describe())
+            return run
+        self.log.info("The run of an earlier try, %s, ended %s; starting a new run", run.name, progress.status)
+        return None
+
+    def _active_run(self) -> RunReference | None:
+        """Apply ``on_active_run``: the run to attach to, or None to start one (after cancelling, for "cancel")."""
+        if self.on_active_run == "start":
+            return None
+        active = self.hook.find_active_run(self.schedule_id, product_id=self.product_id, surface_id=self.surface_id)
+        if active is None or self.on_active_run == "attach":
+            return active
+        if not cancel_run(self.hook, active, "on_active_run='cancel'", self.log):
+            raise RuntypeRunError(
+                f"Could not cancel the schedule's active run {active.name} (on_active_run='cancel'); "
+                "no second run was started",
+                run=active.to_xcom(),
+            )
+        return None
+
     def execute(self, context: Context) -> dict[str, Any]:
-        run = None
-        if self.reuse_running_run:
-            run = self.hook.find_active_run(self.schedule_id, product_id=self.product_id, surface_id=self.surface_id)
+        store = context.get("task_state_store") if hasattr(context, "get") else None
+        run = self._earlier_tries_run(store)
+        if run is None:
+            run = self._active_run()
+            if run is not None:
+                self.log.info("Attaching to the schedule's active run %s", run.name)
         status = error = None
-        if run is not None:
-            self.log.info("Attaching to the schedule's active run %s", run.name)
-        else:
+        if run is None:
             run, status, error = self._start_run()
+            if store is not None:  # before anything else can fail: a retry re-attaches instead of starting another
+                try:
+                    store.set(RUN_STATE_KEY, run.to_xcom())
+                except Exception as err:
+                    self.log.warning(
+                        "Could not keep run %s in the task state store (%s): a retry may start another", run.name, err
+                    )
         self._run, self.run_url = run, run.run_url
         push_xcom(context, RUN_REFERENCE_KEY, run.to_xcom())
         push_xcom(context, RUN_URL_KEY, run.run_url)

@@ -14,7 +14,11 @@ import pytest
 import requests
 
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeNotFoundError, RuntypeRunError
-from runtype_provider.operators.runtype import RuntypeRunScheduleOperator, RuntypeScheduleRunResultsOperator
+from runtype_provider.operators.runtype import (
+    RUN_STATE_KEY,
+    RuntypeRunScheduleOperator,
+    RuntypeScheduleRunResultsOperator,
+)
 from runtype_provider.results import default_results_path
 from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
 from runtype_provider.version_compat import TaskDeferred
@@ -154,7 +158,7 @@ def test_timeout_says_when_the_run_was_not_cancelled(
 
 
 # --------------------------------------------------------------------------------------------------
-# reuse_running_run
+# on_active_run, and re-attaching to an earlier try's run (Airflow 3.3 task state store)
 
 
 def listed(run_id: str, status: str, day: int, batch_id: str) -> dict[str, Any]:
@@ -162,7 +166,7 @@ def listed(run_id: str, status: str, day: int, batch_id: str) -> dict[str, Any]:
             "batchExecutionId": batch_id}  # fmt: skip
 
 
-def test_reuse_running_run_attaches_to_the_newest_active_run(requests_mock, run_now, context, run_reference):
+def test_attach_attaches_to_the_newest_active_run(requests_mock, run_now, context, run_reference):
     runs = [
         listed("run-old", "completed", 1, "b-0"),
         listed("run-q", "queued", 2, "b-8"),
@@ -170,7 +174,7 @@ def test_reuse_running_run_attaches_to_the_newest_active_run(requests_mock, run_
     ]
     requests_mock.get(RUNS, json={"data": runs})
 
-    out = make_op(reuse_running_run=True, wait_for_completion=False).execute(context)
+    out = make_op(on_active_run="attach", wait_for_completion=False).execute(context)
 
     assert run_now.call_count == 0
     url = "https://app.runtype.com/schedules/sch-1/runs/run-r"
@@ -178,33 +182,115 @@ def test_reuse_running_run_attaches_to_the_newest_active_run(requests_mock, run_
 
 
 @pytest.mark.parametrize("status", ["warming_up", None])
-def test_reuse_running_run_attaches_to_a_run_of_unknown_status(requests_mock, run_now, context, status):
+def test_attach_attaches_to_a_run_of_unknown_status(requests_mock, run_now, context, status):
     """The same rule as waiting: a status we do not know is still active, so no second run starts beside it."""
     requests_mock.get(
         RUNS, json={"data": [listed("run-old", "completed", 1, "b-0"), listed("run-u", status, 2, "b-7")]}
     )
 
-    out = make_op(reuse_running_run=True, wait_for_completion=False).execute(context)
+    out = make_op(on_active_run="attach", wait_for_completion=False).execute(context)
 
     assert (run_now.call_count, out["run_id"], out["batch_execution_id"]) == (0, "run-u", "b-7")
 
 
-def test_reuse_running_run_starts_a_run_when_none_is_active(requests_mock, run_now, context, run_reference):
+def test_attach_starts_a_run_when_none_is_active(requests_mock, run_now, context, run_reference):
     requests_mock.get(RUNS, json={"data": [listed("run-old", "completed", 1, "b-0")]})
 
-    assert make_op(reuse_running_run=True, wait_for_completion=False).execute(context) == run_reference
+    assert make_op(on_active_run="attach", wait_for_completion=False).execute(context) == run_reference
     assert run_now.call_count == 1
 
 
-def test_reuse_running_run_on_a_surface_schedule_uses_recent_runs(requests_mock, context, surface_reference):
+def test_attach_on_a_surface_schedule_uses_recent_runs(requests_mock, context, surface_reference):
     start = requests_mock.post(f"{SURFACE}/run-now", json={"batchExecutionId": "b-new", "status": "queued"})
     recent = [listed("rr-1", "completed", 1, "b-0"), listed("rr-2", "running", 2, "b-1")]
     requests_mock.get(SURFACE, json={"id": "sch-1", "recentRuns": recent})
 
-    op = make_op(product_id="prod-1", surface_id="surf-1", reuse_running_run=True, wait_for_completion=False)
+    op = make_op(product_id="prod-1", surface_id="surf-1", on_active_run="attach", wait_for_completion=False)
 
     assert op.execute(context) == {**surface_reference, "run_id": "rr-2"}
     assert start.call_count == 0
+
+
+def test_start_never_looks_for_an_active_run(requests_mock, run_now, context, run_reference):
+    assert make_op(wait_for_completion=False).execute(context) == run_reference
+    assert [r.method for r in requests_mock.request_history] == ["POST"]
+
+
+def test_cancel_cancels_the_active_run_then_starts_a_fresh_one(requests_mock, run_now, context, run_reference):
+    requests_mock.get(RUNS, json={"data": [listed("run-r", "running", 3, "b-9")]})
+    cancel = requests_mock.post(f"{BASE}/v1/batch/cancel/b-9", json={"success": True})
+
+    assert make_op(on_active_run="cancel", wait_for_completion=False).execute(context) == run_reference
+    assert (cancel.call_count, run_now.call_count) == (1, 1)
+    assert requests_mock.request_history[-1].url == RUN_NOW  # cancelled first, then started
+
+
+def test_cancel_that_fails_starts_no_second_run(requests_mock, run_now, context):
+    requests_mock.get(RUNS, json={"data": [listed("run-r", "running", 3, "b-9")]})
+    requests_mock.post(f"{BASE}/v1/batch/cancel/b-9", status_code=400, json={"error": "already finishing"})
+
+    with pytest.raises(RuntypeRunError, match="Could not cancel the schedule's active run run-r"):
+        make_op(on_active_run="cancel", wait_for_completion=False, hook_params={"retry_limit": 0}).execute(context)
+    assert run_now.call_count == 0
+
+
+class FakeStateStore(dict):
+    """Airflow 3.3's ``task_state_store``: get/set by key, kept across tries of one task."""
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self[key] = value
+
+
+def test_the_run_is_kept_in_the_task_state_store_before_anything_else(
+    requests_mock, run_now, context, run_reference, batch_status_body
+):
+    store = FakeStateStore()
+    context["task_state_store"] = store
+    context["ti"].xcom_push.side_effect = lambda **_: store_seen.append(dict(store))
+    store_seen: list[dict[str, Any]] = []
+    requests_mock.get(STATUS, json=batch_status_body("completed"))
+
+    make_op().execute(context)
+
+    assert store == {RUN_STATE_KEY: run_reference}
+    assert store_seen[0] == {RUN_STATE_KEY: run_reference}  # already kept when the first XCom was pushed
+
+
+@pytest.mark.parametrize(("status", "reattaches"), [("running", True), ("mystery", True), ("completed", True),
+                                                   ("failed", False), ("cancelled", False)])  # fmt: skip
+def test_a_retry_reattaches_to_its_earlier_tries_run_unless_that_run_failed(
+    requests_mock, run_now, context, run_reference, batch_status_body, status, reattaches
+):
+    earlier = {**run_reference, "run_id": "run-0", "batch_execution_id": "b-0"}
+    context["task_state_store"] = store = FakeStateStore({RUN_STATE_KEY: earlier})
+    requests_mock.get(f"{BASE}/v1/batch/status/b-0", json=batch_status_body(status))
+
+    out = make_op(wait_for_completion=False).execute(context)
+
+    assert run_now.call_count == (0 if reattaches else 1)
+    assert out["run_id"] == ("run-0" if reattaches else "run-1")
+    assert store[RUN_STATE_KEY]["run_id"] == out["run_id"]
+
+
+def test_a_retry_whose_earlier_run_succeeded_returns_its_result_without_a_new_run(
+    requests_mock, run_now, context, run_reference, batch_status_body, run_result
+):
+    context["task_state_store"] = FakeStateStore({RUN_STATE_KEY: run_reference})
+    requests_mock.get(STATUS, json=batch_status_body("completed"))
+
+    assert make_op(on_active_run="cancel").execute(context) == run_result("completed", "success")
+    assert run_now.call_count == 0
+
+
+def test_a_store_that_cannot_keep_the_run_only_warns(requests_mock, run_now, context, run_reference, logs):
+    class Broken(FakeStateStore):
+        def set(self, key: str, value: Any, **_: Any) -> None:
+            raise RuntimeError("state store down")
+
+    context["task_state_store"] = Broken()
+
+    assert make_op(wait_for_completion=False).execute(context) == run_reference
+    assert any("Could not keep run run-1 in the task state store" in m for m in logs.messages("warning"))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -277,7 +363,7 @@ TRIGGER_KWARG = {
 }
 IN_RUN_REFERENCE = {"schedule_id", "product_id", "surface_id"}  # travel inside the trigger's ``run``
 JUDGED_BY_EXECUTE_COMPLETE = {"allowed_failed_records"}
-NOT_ABOUT_WAITING = {"wait_for_completion", "deferrable", "reuse_running_run"}
+NOT_ABOUT_WAITING = {"wait_for_completion", "deferrable", "on_active_run"}
 
 
 def test_parity_every_operator_argument_is_classified():
@@ -403,6 +489,8 @@ def test_on_kill_before_any_run_makes_no_request(requests_mock):
         ({"allowed_failed_records": "150%"}, "allowed_failed_records"),
         ({"max_poll_errors": -1}, "max_poll_errors"),
         ({"max_poll_errors": True}, "max_poll_errors"),
+        ({"on_active_run": "reuse"}, "on_active_run"),
+        ({"on_active_run": True}, "on_active_run"),
     ],
 )
 def test_constructor_errors_name_the_argument(requests_mock, kwargs, argument):
