@@ -9,20 +9,20 @@ VENV_FLOOR ?= .venv-floor
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_FLAGS ?= -q  # warnings policy (FutureWarning/DeprecationWarning = error) is in pyproject.toml
 
-.PHONY: test lint unit unit-floor browser screenshots bench demo clean
+.PHONY: test lint unit unit-floor browser postgres screenshots bench demo clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, coverage, hypothesis"
+	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, coverage, psycopg2, asyncpg, hypothesis"
 	touch $@
 
 $(VENV_FLOOR)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_FLOOR)
 	$(VENV_FLOOR)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV_FLOOR)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_FLOOR_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV_FLOOR)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, hypothesis"
+	$(VENV_FLOOR)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, hypothesis, psycopg2, asyncpg"
 	touch $@
 
 ## lint: ruff (lint + format) and mypy on the newest Airflow.
@@ -39,11 +39,18 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 ## unit: the whole suite on the newest Airflow, with branch coverage of runtype_provider/ (must stay >= 95%).
-unit: $(VENV)/.installed browser
+## postgres: Debian's PostgreSQL server for the two-triggerer tests (installed only when missing; started by the tests).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	  echo "Installing Debian postgresql for the deployment tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; }
+
+unit: $(VENV)/.installed browser postgres
 	$(VENV)/bin/python -m coverage run --branch --source=runtype_provider -m pytest $(PYTEST_FLAGS)
 	$(VENV)/bin/python -m coverage report --precision=1 --skip-covered --fail-under=95
 
-unit-floor: $(VENV_FLOOR)/.installed browser
+unit-floor: $(VENV_FLOOR)/.installed browser postgres
 	$(VENV_FLOOR)/bin/python -m pytest $(PYTEST_FLAGS)
 
 ## test: lint, types, and the whole suite (incl. the browser UI test) on Airflow 3.3 and on 3.1.

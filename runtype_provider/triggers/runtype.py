@@ -80,11 +80,43 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         yield TriggerEvent(event.to_payload())
 
     async def on_kill(self) -> None:
-        """Airflow 3.3+: a user killed the task (mark failed/success, clear): cancel the remote batch."""
+        """Airflow 3.3+: a user killed the task (mark failed/success, clear): cancel the remote batch.
+
+        Airflow 3.3.2 also calls this when a stalled triggerer wakes up and drops a trigger that another
+        triggerer has taken over (apache/airflow#73454); the task is then still deferred and the run must go on.
+        """
         if not self.cancel_on_kill:
+            return
+        if await self._task_still_deferred():
+            self.log.info("The task is still deferred: its wait moved to another triggerer; not cancelling the run")
             return
         hook = self._hook()
         try:
             await acancel_run(hook, RunReference.coerce(self.run_reference), "task killed", self.log)
         finally:
             await hook.aclose()
+
+    async def _task_still_deferred(self) -> bool:
+        """Whether the task instance is still DEFERRED (asked through the triggerer's supervisor).
+
+        Unknown (no task instance, or the question fails) counts as not deferred: a user's kill then cancels
+        the run as documented, rather than leave it running.
+        """
+        ti = self.task_instance
+        if ti is None:
+            return False
+        try:
+            from airflow.sdk.execution_time import task_runner
+            from airflow.sdk.execution_time.comms import GetTaskStates
+
+            map_index = getattr(ti, "map_index", -1)
+            mapped = isinstance(map_index, int) and map_index >= 0
+            question = GetTaskStates(
+                dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index if mapped else None
+            )
+            answer: Any = await task_runner.SUPERVISOR_COMMS.asend(question)
+            state = answer.task_states[ti.run_id][f"{ti.task_id}_{map_index}" if mapped else ti.task_id]
+        except Exception as err:
+            self.log.warning("Could not ask whether the task is still deferred (%s); cancelling as asked", err)
+            return False
+        return str(getattr(state, "value", state)) == "deferred"

@@ -8,6 +8,7 @@ import gc
 import importlib
 import inspect
 import json
+from types import SimpleNamespace
 from typing import Any
 from unittest.mock import AsyncMock, MagicMock
 
@@ -275,3 +276,45 @@ def test_on_kill_never_raises_when_cancel_fails(router, logs, trigger, failure):
 
     assert cancel.call_count == 1
     assert any("Could not cancel Runtype batch b-1 (task killed)" in m for m in logs.messages("warning"))
+
+
+class FakeSupervisor:
+    """The triggerer's supervisor channel, answering GetTaskStates with a fixed state (or failing)."""
+
+    def __init__(self, state: Any) -> None:
+        self.state, self.questions = state, []
+
+    async def asend(self, question: Any) -> Any:
+        if type(question).__name__ != "GetTaskStates":  # e.g. the hook asking for its connection: not here
+            raise LookupError(type(question).__name__)
+        self.questions.append(question)
+        if isinstance(self.state, Exception):
+            raise self.state
+        key = question.task_ids[0] + (f"_{question.map_index}" if question.map_index is not None else "")
+        return SimpleNamespace(task_states={question.run_ids[0]: {key: self.state}})
+
+
+@pytest.mark.parametrize(
+    ("state", "map_index", "cancels"),
+    [("deferred", -1, 0), ("deferred", 3, 0), ("failed", -1, 1), ("success", 2, 1), (RuntimeError("no comms"), -1, 1)],
+    ids=["moved", "moved-mapped", "marked-failed", "marked-success-mapped", "lookup-fails-cancels"],
+)
+def test_on_kill_does_not_cancel_when_the_task_is_still_deferred(
+    runtype_conn, router, trigger, monkeypatch, logs, state, map_index, cancels
+):
+    """Airflow 3.3.2 calls on_kill on a stalled triggerer whose trigger another triggerer took over
+    (apache/airflow#73454): the task is still deferred, so the run must go on."""
+    from airflow.sdk.execution_time import task_runner
+
+    supervisor = FakeSupervisor(state)
+    monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", supervisor, raising=False)
+    cancel = router.post(CANCEL).mock(return_value=httpx.Response(200, json={"success": True}))
+    killed = trigger()
+    killed.task_instance = SimpleNamespace(dag_id="d", task_id="run", run_id="r1", map_index=map_index)
+
+    asyncio.run(killed.on_kill())
+
+    assert cancel.call_count == cancels
+    [question] = supervisor.questions
+    assert (question.dag_id, question.task_ids, question.run_ids) == ("d", ["run"], ["r1"])
+    assert question.map_index == (map_index if map_index >= 0 else None)
