@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 from urllib.parse import SplitResult, urlsplit
 
+from runtype_provider.concurrent_paging import DEFAULT_MAX_CONCURRENT_PAGES, MAX_CONCURRENT_PAGES
 from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.limits import DEFAULT_MAX_RESPONSE_MB, MIB
 from runtype_provider.redaction import redact
@@ -43,6 +44,8 @@ class ConnectionSettings:
     retry: RetryPolicy
     dashboard_url: str
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_MB * MIB
+    max_concurrent_pages: int = DEFAULT_MAX_CONCURRENT_PAGES
+    """Result pages fetched at the same time (extra ``max_concurrent_pages``, 1 to 32)."""
 
 
 def is_loopback(host: str) -> bool:
@@ -237,4 +240,7 @@ def settings_from_connection(conn: Any, overrides: dict[str, Any], *, label: str
         retry=retry,
         dashboard_url=dashboard_url,
         max_response_bytes=int(max_mb * MIB),
+        max_concurrent_pages=reader.number(
+            "max_concurrent_pages", DEFAULT_MAX_CONCURRENT_PAGES, minimum=1, maximum=MAX_CONCURRENT_PAGES, integer=True
+        ),
     )

@@ -42,6 +42,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "the request. Default 64.",
         "schema": {"type": ["number", "null"], "minimum": 1, "maximum": 4096, "default": 64},
     },
+    "max_concurrent_pages": {
+        "label": "Concurrent result pages",
+        "description": "Pages of per-record results fetched at the same time (fewer when the API answers 429). "
+        "1 to 32, default 8; 1 fetches them one by one.",
+        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 32, "default": 8},
+    },
     "dashboard_url": {
         "label": "Dashboard URL",
         "description": "Base URL (http:// or https://) of the Runtype dashboard, for the 'Runtype run' link. "

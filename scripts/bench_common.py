@@ -39,6 +39,16 @@ def use_connection(url: str, api_key: str) -> None:
     os.environ["AIRFLOW_CONN_RUNTYPE_DEFAULT"] = json.dumps({"conn_type": "runtype", "host": url, "password": api_key})
 
 
+def set_latency(url: str, api_key: str, seconds: float) -> None:
+    """Make every API answer of the local Runtype wait ``seconds`` (admin route; the API key is the admin token)."""
+    import requests
+
+    headers = {"Authorization": f"Bearer {api_key}"}
+    answer = requests.put(f"{url}/_local/config", json={"latency_seconds": seconds}, headers=headers, timeout=30)
+    answer.raise_for_status()
+    assert answer.json()["latency_seconds"] == seconds, answer.text
+
+
 def start_run(url: str, records: int, schedule_id: str, **seed: Any) -> dict[str, Any]:
     """Seed a schedule of ``records`` records (5 % failing) over the admin API and run it; its run reference."""
     import requests

@@ -753,3 +753,37 @@ def test_reading_any_connection_gives_settings_or_a_typed_error_without_the_key(
     assert settings_.base_url.startswith(("https://", "http://"))
     assert math.isfinite(settings_.timeout) and 0 <= settings_.retry.retry_limit <= 20
     assert settings_.api_key == (password or "").strip()
+
+
+# ---- max_concurrent_pages: result pages fetched at the same time ---------------------------------------------------
+
+
+def test_max_concurrent_pages_defaults_to_8(use_conn, sleeps):
+    use_conn(host=BASE)
+    assert RuntypeHook().settings.max_concurrent_pages == 8
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"max_concurrent_pages": 1}, 1),
+        ({"max_concurrent_pages": 32}, 32),
+        ({"max_concurrent_pages": "4"}, 4),
+        ({"max_concurrent_pages": 16.0}, 16),
+        ({"extra__runtype__max_concurrent_pages": "3"}, 3),
+        ({"max_concurrent_pages": ""}, 8),
+    ],
+)
+def test_max_concurrent_pages_is_read_from_the_extra(use_conn, sleeps, extra, expected):
+    use_conn(host=BASE, extra=extra)
+    assert RuntypeHook().settings.max_concurrent_pages == expected
+
+
+@pytest.mark.parametrize("value", [0, 33, -1, 2.5, "many", True, "nan", [4]])
+def test_a_bad_max_concurrent_pages_extra_is_refused_by_name(use_conn, sleeps, value):
+    use_conn(host=BASE, extra={"max_concurrent_pages": value})
+    with pytest.raises(
+        RuntypeConfigurationError,
+        match="Runtype connection 'runtype_default': 'max_concurrent_pages' must be a whole number from 1 to 32",
+    ):
+        RuntypeHook().settings  # noqa: B018

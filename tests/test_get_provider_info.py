@@ -21,6 +21,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 import runtype_provider
+from runtype_provider.concurrent_paging import DEFAULT_MAX_CONCURRENT_PAGES, MAX_CONCURRENT_PAGES
 from runtype_provider.connection import DEFAULT_TIMEOUT, MAX_RESPONSE_MB, MAX_RETRY_LIMIT
 from runtype_provider.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR, get_provider_info
 from runtype_provider.hooks.runtype import RuntypeHook
@@ -134,6 +135,7 @@ def test_conn_fields_are_exactly_the_extras_the_hook_documents(connection_type):
         "retry_limit",
         "retry_delay",
         "max_response_mb",
+        "max_concurrent_pages",
         "dashboard_url",
     }
 
@@ -145,6 +147,7 @@ def test_conn_fields_are_exactly_the_extras_the_hook_documents(connection_type):
         ("retry_limit", 7, lambda s: s.retry.retry_limit),
         ("retry_delay", 0.25, lambda s: s.retry.retry_delay),
         ("max_response_mb", 3, lambda s: s.max_response_bytes / 2**20),
+        ("max_concurrent_pages", 4, lambda s: s.max_concurrent_pages),
         ("dashboard_url", "https://dash.example.com", lambda s: s.dashboard_url),
     ],
 )
@@ -162,6 +165,7 @@ def test_every_conn_field_is_read_by_the_hook(monkeypatch, connection_type, fiel
         ("retry_limit", DEFAULT_RETRY_LIMIT),
         ("retry_delay", DEFAULT_RETRY_DELAY),
         ("max_response_mb", DEFAULT_MAX_RESPONSE_MB),
+        ("max_concurrent_pages", DEFAULT_MAX_CONCURRENT_PAGES),
     ],
 )
 def test_conn_field_defaults_match_the_hook_defaults(connection_type, field, default):
@@ -218,6 +222,7 @@ def test_legacy_connection_form_widgets_only_before_airflow_3_2(monkeypatch):
             "retry_limit": "3",
             "retry_delay": "1",
             "max_response_mb": "64",
+            "max_concurrent_pages": "8",
             "dashboard_url": None,
         }
         assert widgets == {
@@ -226,6 +231,13 @@ def test_legacy_connection_form_widgets_only_before_airflow_3_2(monkeypatch):
         }
 
 
-@pytest.mark.parametrize(("field", "maximum"), [("retry_limit", MAX_RETRY_LIMIT), ("max_response_mb", MAX_RESPONSE_MB)])
+@pytest.mark.parametrize(
+    ("field", "maximum"),
+    [
+        ("retry_limit", MAX_RETRY_LIMIT),
+        ("max_response_mb", MAX_RESPONSE_MB),
+        ("max_concurrent_pages", MAX_CONCURRENT_PAGES),
+    ],
+)
 def test_the_form_and_the_hook_share_upper_bounds(connection_type, field, maximum):
     assert connection_type["conn-fields"][field]["schema"]["maximum"] == maximum

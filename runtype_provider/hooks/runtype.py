@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from runtype_provider.concurrent_paging import iter_record_results
 from runtype_provider.connection import ConnectionSettings, describe_host, settings_from_connection
 from runtype_provider.endpoints import ENDPOINTS, check_choice, check_page_size, join_ids
 from runtype_provider.exceptions import (
@@ -44,7 +45,7 @@ from runtype_provider.models.schemas import (
     SurfaceSchedule,
 )
 from runtype_provider.models.status import is_active_run_status
-from runtype_provider.pagination import DEFAULT_ITERATOR_PAGE_SIZE, DEFAULT_MAX_PAGES, iter_cursor, iter_offset
+from runtype_provider.pagination import DEFAULT_ITERATOR_PAGE_SIZE, DEFAULT_MAX_PAGES, iter_cursor
 from runtype_provider.transport import ApiRequest, AsyncTransport, M, RetryPolicy, SyncTransport
 from runtype_provider.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook
 
@@ -56,7 +57,7 @@ class RuntypeHook(BaseHook):
 
     :param runtype_conn_id: Airflow connection of type ``runtype``: password = API key, host = API base URL
         (default ``https://api.runtype.com``), extras ``timeout``, ``retry_limit``, ``retry_delay``,
-        ``max_response_mb``, ``dashboard_url``.
+        ``max_response_mb``, ``max_concurrent_pages``, ``dashboard_url``.
     :param timeout: seconds per attempt, connect plus the whole answer (overrides the connection's ``timeout``).
     :param retry_limit: retries after the first attempt for retryable failures (0 to 20).
     :param retry_delay: first backoff delay in seconds; doubles each retry, with jitter.
@@ -294,15 +295,15 @@ class RuntypeHook(BaseHook):
         page_size: int = DEFAULT_ITERATOR_PAGE_SIZE,
         status: str | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
+        max_concurrent_pages: int | None = None,
     ) -> Iterator[RecordResult]:
-        """Every per-record result of a run, fetched page by page (memory flat in the number of rows)."""
-        path = ENDPOINTS["get_run_results"].request(run_id=run_id).path
-        check_page_size(page_size)
-        return iter_offset(
-            lambda offset: self.get_run_results_page(run_id, offset=offset, page_size=page_size, status=status),
-            path,
-            max_pages=max_pages,
-        )
+        """Every per-record result of a run, in order, memory flat in the number of rows. Pages after the first
+        are fetched up to ``max_concurrent_pages`` at a time (default: the connection extra, 8; 1 = one by one;
+        see :mod:`runtype_provider.concurrent_paging`)."""
+        return iter_record_results(
+            self, "get_run_results", {"run_id": run_id}, page_size=page_size, status=status,
+            max_pages=max_pages, max_concurrent_pages=max_concurrent_pages,
+        )  # fmt: skip
 
     def get_batch_results_page(
         self, batch_id: str, *, offset: int = 0, page_size: int = DEFAULT_PAGE_SIZE, status: str | None = None
@@ -318,15 +319,13 @@ class RuntypeHook(BaseHook):
         page_size: int = DEFAULT_ITERATOR_PAGE_SIZE,
         status: str | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
+        max_concurrent_pages: int | None = None,
     ) -> Iterator[RecordResult]:
-        """Every per-record result of a batch execution, fetched page by page."""
-        path = ENDPOINTS["get_batch_results"].request(batch_id=batch_id).path
-        check_page_size(page_size)
-        return iter_offset(
-            lambda offset: self.get_batch_results_page(batch_id, offset=offset, page_size=page_size, status=status),
-            path,
-            max_pages=max_pages,
-        )
+        """Every per-record result of a batch execution, like :meth:`get_run_results`."""
+        return iter_record_results(
+            self, "get_batch_results", {"batch_id": batch_id}, page_size=page_size, status=status,
+            max_pages=max_pages, max_concurrent_pages=max_concurrent_pages,
+        )  # fmt: skip
 
     def get_schedule_sparklines(self, schedule_ids: list[str]) -> list[ScheduleSparkline]:
         """``GET /v1/schedules/sparklines``: 7-day run counts for up to 100 schedules.
@@ -419,14 +418,14 @@ class RuntypeHook(BaseHook):
         page_size: int = DEFAULT_ITERATOR_PAGE_SIZE,
         status: str | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
+        max_concurrent_pages: int | None = None,
     ) -> Iterator[RecordResult]:
         """Per-record results of a run: by batch id when known (documented paging), else by run id."""
+        options: dict[str, Any] = {"page_size": page_size, "status": status, "max_pages": max_pages}
         if run.batch_execution_id:
-            return self.get_batch_results(
-                run.batch_execution_id, page_size=page_size, status=status, max_pages=max_pages
-            )
+            return self.get_batch_results(run.batch_execution_id, **options, max_concurrent_pages=max_concurrent_pages)
         if run.run_id:
-            return self.get_run_results(run.run_id, page_size=page_size, status=status, max_pages=max_pages)
+            return self.get_run_results(run.run_id, **options, max_concurrent_pages=max_concurrent_pages)
         raise RuntypeConfigurationError("'run' needs 'batch_execution_id' or 'run_id' to fetch results")
 
     def find_active_run(

@@ -20,6 +20,7 @@ from runtype_provider.arguments import (
     push_xcom,
     require,
 )
+from runtype_provider.concurrent_paging import check_max_concurrent_pages
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.links import RUN_URL_KEY, RuntypeRunLink
@@ -279,6 +280,8 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         ``{AIRFLOW_HOME}/runtype_results/<dag_id>/<run_id>/<task_id>[@<map_index>].jsonl``, each id percent-encoded
         — set it to shared storage when workers do not share a disk.
     :param page_size: rows per API request (1-100).
+    :param max_concurrent_pages: pages fetched at the same time (1-32; 1 = one by one). Default: the connection
+        extra ``max_concurrent_pages`` (8). Fewer while the API answers 429; rows keep their order.
     """
 
     template_fields: Sequence[str] = ("run", "run_id", "batch_execution_id", "status_filter", "output_path")
@@ -296,6 +299,7 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         max_xcom_rows: int = 1000,
         output_path: str | None = None,
         page_size: int = 100,
+        max_concurrent_pages: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -306,6 +310,8 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         count(max_xcom_rows, "max_xcom_rows")
         if not isinstance(page_size, int) or not 1 <= page_size <= 100:
             raise RuntypeConfigurationError(f"'page_size' must be an integer from 1 to 100, got {page_size!r}")
+        if max_concurrent_pages is not None:
+            check_max_concurrent_pages(max_concurrent_pages)
         self.run = run
         self.run_id = run_id
         self.batch_execution_id = batch_execution_id
@@ -314,6 +320,7 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         self.max_xcom_rows = max_xcom_rows
         self.output_path = output_path
         self.page_size = page_size
+        self.max_concurrent_pages = max_concurrent_pages
 
     def _reference(self) -> RunReference:
         if self.run is not None:
@@ -333,7 +340,12 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
     def execute(self, context: Context) -> Any:
         run = self._reference()
         wanted = self.status_filter
-        results = self.hook.iter_run_results(run, page_size=self.page_size, status=server_record_status_filter(wanted))
+        results = self.hook.iter_run_results(
+            run,
+            page_size=self.page_size,
+            status=server_record_status_filter(wanted),
+            max_concurrent_pages=self.max_concurrent_pages,
+        )
         rows: Iterable[dict[str, Any]] = (
             record_outcome(r, self.include_result_payload)
             for r in results

@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--queued-seconds", type=float, default=0.5, help="time a run stays queued (default 0.5)")
     parser.add_argument("--running-seconds", type=float, default=2.0, help="time a run stays running (default 2)")
     parser.add_argument("--failure-share", type=float, default=0.0, help="share of records that fail (0-1)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds each API answer waits (0-60, default 0)")
     parser.add_argument("--record-count", type=int, default=10, help="records per run of a record-type schedule")
     parser.add_argument("--max-active-schedules", type=int, default=None, help="402 above this many active")
     parser.add_argument("--seed-demo", action="store_true", help="seed demo schedules (incl. a surface schedule)")
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                 queued_seconds=args.queued_seconds,
                 running_seconds=args.running_seconds,
                 failure_share=args.failure_share,
+                latency_seconds=args.latency,
                 default_record_count=args.record_count,
                 max_active_schedules=args.max_active_schedules,
             )

@@ -15,6 +15,9 @@ Request bodies (API and admin) are parsed strictly: ``NaN``/``Infinity`` and num
 infinity are invalid JSON, and a body nested deeper than ``MAX_JSON_DEPTH`` arrays/objects is refused; all
 answered 400 (``INVALID_JSON`` / ``JSON_TOO_DEEP``).
 
+Every ``/v1`` request waits ``Settings.latency_seconds`` (default 0) before it is handled, as over a real
+network; admin routes never wait.
+
 Admin routes (under ``/_local/``, see ``_ADMIN``) are never faulted and not logged. Except ``GET
 /_local/health`` (open, to wait for startup) they need ``Authorization: Bearer <admin token>``, where the
 admin token is ``Settings.admin_token`` or, when that is ``None`` (the default), the full-access API key
@@ -339,6 +342,9 @@ class RuntypeApp(FastAPI):
             "body": None,
         }
         self.runtype.log_request(entry)
+        latency = self.runtype.settings.latency_seconds
+        if latency:
+            await _sleep(latency)  # a network round trip: concurrent requests wait side by side
         body = _BodyRecorder(receive, entry)
         receive = body.receive
 

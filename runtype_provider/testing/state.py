@@ -50,6 +50,8 @@ MAX_RECORDS = 100_000
 """Cap on record counts and record-id lists (settings, seeds, schedule knobs, API ``recordIds``)."""
 MAX_SECONDS = 1_000_000_000.0
 """Cap on simulated durations (larger values would overflow the run timestamps)."""
+MAX_LATENCY = 60.0
+"""Cap on ``Settings.latency_seconds`` (a client's request timeout is 30 s by default)."""
 SECRET_SETTINGS = frozenset({"api_key", "read_only_api_key", "admin_token"})
 """Settings the admin routes never return."""
 TRIGGER_TYPES = ("recurring", "one_time")
@@ -181,6 +183,9 @@ class Settings:
     record_error: str = "Simulated record failure"
     user_id: str = "user_local"
     organization_id: str = "org_local"
+    latency_seconds: float = 0.0
+    """Seconds every ``/v1`` request waits before it is answered (a real network's round trip); admin routes never
+    wait. Requests wait concurrently, as on a real server."""
 
     def validate(self) -> None:
         """Raise :class:`InvalidSetting` (a ``ValueError``) for a wrong type or an impossible value."""
@@ -192,6 +197,7 @@ class Settings:
         _check_share("failure_share", self.failure_share)
         _check_count("default_record_count", self.default_record_count)
         _check_count("max_active_schedules", self.max_active_schedules, optional=True, high=None)
+        _check_number("latency_seconds", self.latency_seconds, high=MAX_LATENCY)
         for name in ("record_error", "user_id", "organization_id"):
             _check_text(name, getattr(self, name))
 

@@ -96,6 +96,13 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         finally:
             await hook.aclose()
 
+    @staticmethod
+    def _supervisor() -> Any:
+        """The triggerer's channel to its supervisor (set by Airflow in the trigger runner process)."""
+        from airflow.sdk.execution_time import task_runner
+
+        return task_runner.SUPERVISOR_COMMS
+
     async def _task_still_deferred(self) -> bool:
         """Whether the task instance is still DEFERRED (asked through the triggerer's supervisor).
 
@@ -106,7 +113,6 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         if ti is None:
             return False
         try:
-            from airflow.sdk.execution_time import task_runner
             from airflow.sdk.execution_time.comms import GetTaskStates
 
             map_index = getattr(ti, "map_index", -1)
@@ -114,7 +120,7 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
             question = GetTaskStates(
                 dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index if mapped else None
             )
-            answer: Any = await task_runner.SUPERVISOR_COMMS.asend(question)
+            answer: Any = await self._supervisor().asend(question)
             state = answer.task_states[ti.run_id][f"{ti.task_id}_{map_index}" if mapped else ti.task_id]
         except Exception as err:
             self.log.warning("Could not ask whether the task is still deferred (%s); cancelling as asked", err)

@@ -1428,3 +1428,112 @@ def test_sparkline_ids_with_the_separator_are_refused(hook, requests_mock):
     with pytest.raises(RuntypeConfigurationError, match="'schedule_ids': 'a,b' contains a comma"):
         hook.get_schedule_sparklines(["a,b"])
     assert requests_mock.call_count == 0
+
+
+# ---- results pages fetched concurrently (runtype_provider.concurrent_paging) -----------------------------------------
+
+RESULTS_CALLS = {
+    "get_run_results": (lambda h, **kw: h.get_run_results("r1", **kw), "/v1/schedules/runs/r1/results"),
+    "get_batch_results": (lambda h, **kw: h.get_batch_results("b1", **kw), "/v1/schedules/batch/b1/results"),
+    "iter_run_results": (
+        lambda h, **kw: h.iter_run_results(RunReference(run_id="r0", batch_execution_id="b1"), **kw),
+        "/v1/schedules/batch/b1/results",
+    ),
+}
+
+
+def results_server(requests_mock: Any, path: str, total: int, change: Any = None) -> list[tuple[int, str]]:
+    """A results endpoint of ``total`` rows (``r0``, ``r1``, ...) honouring limit and offset; ``change(offset,
+    body)`` may alter a page. Returns the (offset, thread name) of every request, in arrival order."""
+    import threading
+
+    seen: list[tuple[int, str]] = []
+
+    def page(request: Any, context: Any) -> Any:
+        limit, offset = int(query(request)["limit"]), int(query(request)["offset"])
+        seen.append((offset, threading.current_thread().name))
+        ids = [f"r{i}" for i in range(offset, min(offset + limit, total))]
+        body = offset_page(ids, offset, offset + len(ids) < total, total=total)
+        return body if change is None else change(offset, body, context)
+
+    def text(request: Any, context: Any) -> str:
+        body = page(request, context)
+        return body if isinstance(body, str) else json.dumps(body)
+
+    requests_mock.get(f"{BASE}{path}", text=text)
+    return seen
+
+
+@pytest.mark.parametrize("name", RESULTS_CALLS)
+def test_results_pages_after_the_first_are_fetched_concurrently_in_order_each_once(hook, requests_mock, name):
+    call, path = RESULTS_CALLS[name]
+    seen = results_server(requests_mock, path, 1_050)
+
+    assert [row.record_id for row in call(hook)] == [f"r{i}" for i in range(1_050)]
+    assert sorted(offset for offset, _ in seen) == list(range(0, 1_050, 100))
+    assert seen[0] == (0, "MainThread")
+    assert {thread for _, thread in seen[1:]} and all(thread.startswith("runtype-pages") for _, thread in seen[1:])
+
+
+@pytest.mark.parametrize("name", RESULTS_CALLS)
+def test_with_one_page_at_a_time_the_results_are_fetched_in_order_in_the_callers_thread(hook, requests_mock, name):
+    call, path = RESULTS_CALLS[name]
+    seen = results_server(requests_mock, path, 350)
+
+    assert [row.record_id for row in call(hook, max_concurrent_pages=1)] == [f"r{i}" for i in range(350)]
+    assert seen == [(offset, "MainThread") for offset in (0, 100, 200, 300)]
+
+
+def test_the_connection_extra_sets_how_many_pages_are_fetched_at_once(monkeypatch, runtype_conn, sleeps, requests_mock):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps({**runtype_conn, "extra": {"max_concurrent_pages": "1"}})
+    )
+    seen = results_server(requests_mock, "/v1/schedules/batch/b1/results", 350)
+
+    assert len(list(RuntypeHook().get_batch_results("b1"))) == 350
+    assert {thread for _, thread in seen} == {"MainThread"}
+
+
+@pytest.mark.parametrize("name", RESULTS_CALLS)
+@pytest.mark.parametrize("value", [0, 33, True, 2.5, "8"])
+def test_a_bad_max_concurrent_pages_is_refused_by_name_before_any_request(hook, requests_mock, name, value):
+    with pytest.raises(RuntypeConfigurationError, match=r"^'max_concurrent_pages' must be an integer from 1 to 32"):
+        RESULTS_CALLS[name][0](hook, max_concurrent_pages=value)
+    assert requests_mock.call_count == 0
+
+
+def test_rows_of_pages_fetched_by_workers_are_redacted_too(hook, requests_mock):
+    key = api_key_in_use()
+
+    def echo_key(offset: int, body: dict, context: Any) -> dict:
+        if offset == 300:
+            body["data"][0]["error"] = f"Bearer {key} refused"
+        return body
+
+    results_server(requests_mock, "/v1/schedules/batch/b1/results", 500, echo_key)
+    rows = list(hook.get_batch_results("b1"))
+
+    assert rows[300].error == "Bearer *** refused"
+    assert all(key not in repr(row) for row in rows)
+
+
+def test_a_later_page_that_is_not_json_is_a_typed_error_after_the_rows_before_it(hook, requests_mock):
+    results_server(requests_mock, "/v1/schedules/batch/b1/results", 500, lambda o, body, c: "{no" if o == 200 else body)
+    collected = []
+
+    with pytest.raises(RuntypeResponseError, match="returned HTTP 200 with a body that is not JSON"):
+        for row in hook.get_batch_results("b1"):
+            collected.append(row.record_id)
+    assert collected == [f"r{i}" for i in range(200)]
+
+
+def test_concurrent_paging_still_refuses_a_server_that_ignores_the_offset(hook, requests_mock):
+    full_first_page = offset_page([f"r{i}" for i in range(100)], 0, True, total=5_000)
+    requests_mock.get(f"{BASE}/v1/schedules/batch/b1/results", json=full_first_page)
+    collected = []
+
+    with pytest.raises(RuntypeResponseError, match=r"GET /v1/schedules/batch/b1/results ignored offset=100"):
+        for row in hook.get_batch_results("b1"):
+            collected.append(row.record_id)
+    assert collected == [f"r{i}" for i in range(100)]
+    assert requests_mock.call_count <= 1 + 2 * 8  # the first page and at most the read-ahead, not all 50 pages

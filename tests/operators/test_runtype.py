@@ -904,9 +904,11 @@ def _peak_bytes_writing(requests_mock, context, op: RuntypeScheduleRunResultsOpe
 
 def test_file_mode_memory_stays_flat_in_the_number_of_records(requests_mock, context, tmp_path, results_op):
     # Rows are streamed page by page into the file: ten times the records must not need ten times the memory.
+    # Two pages at a time: the read-ahead (at most twice that many pages) is full in both runs, so any growth
+    # would come from the rows themselves (the default, eight, is measured by scripts/bench_results.py).
     def peak(name: str, rows: int) -> int:
         path = tmp_path / name
-        op = results_op(output_path=f"file://{path}", include_result_payload=True)
+        op = results_op(output_path=f"file://{path}", include_result_payload=True, max_concurrent_pages=2)
         return _peak_bytes_writing(requests_mock, context, op, path, rows)
 
     small, large = peak("small.jsonl", 1_000), peak("large.jsonl", 10_000)
@@ -944,3 +946,49 @@ def test_ids_run_and_output_path_are_templated():
     fields = set(RuntypeScheduleRunResultsOperator.template_fields)
     assert fields >= {"run", "run_id", "batch_execution_id", "status_filter", "output_path"}
     assert RuntypeScheduleRunResultsOperator.template_fields_renderers["run"] == "json"
+
+
+# ---- result pages fetched concurrently -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [0, 33, True, 1.5, "4"])
+def test_max_concurrent_pages_is_checked_when_the_dag_is_parsed(requests_mock, value):
+    with pytest.raises(RuntypeConfigurationError, match=r"^'max_concurrent_pages' must be an integer from 1 to 32"):
+        RuntypeScheduleRunResultsOperator(task_id="results", run_id="run-1", max_concurrent_pages=value)
+
+    assert requests_mock.call_count == 0
+
+
+def test_max_concurrent_pages_reaches_the_hook_and_none_leaves_the_connections_extra(
+    requests_mock, context, results_op, monkeypatch
+):
+    from runtype_provider.hooks.runtype import RuntypeHook
+
+    serve(requests_mock, BATCH_RESULTS, MIXED)
+    asked: list[Any] = []
+    original = RuntypeHook.iter_run_results
+
+    def spy(self: RuntypeHook, run: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["max_concurrent_pages"])
+        return original(self, run, **kwargs)
+
+    monkeypatch.setattr(RuntypeHook, "iter_run_results", spy)
+
+    assert results_op(max_concurrent_pages=3).execute(context) == MIXED_OUT
+    assert results_op().execute(context) == MIXED_OUT
+    assert asked == [3, None]
+
+
+@pytest.mark.parametrize("max_concurrent_pages", [None, 1, 4])
+def test_rows_keep_their_order_and_every_page_is_asked_for_once_however_many_at_a_time(
+    requests_mock, context, tmp_path, results_op, max_concurrent_pages
+):
+    all_rows = [api_row(i % 60, "failed" if i % 7 == 0 else "success") for i in range(1_234)]
+    route = serve(requests_mock, BATCH_RESULTS, all_rows)
+    target = tmp_path / "rows.jsonl"
+
+    out = results_op(output_path=str(target), max_concurrent_pages=max_concurrent_pages).execute(context)
+
+    assert read_jsonl(target) == [outcome(i % 60, "failed" if i % 7 == 0 else "success") for i in range(1_234)]
+    assert out["row_count"] == 1_234 and out["summary"]["failed"] == len(range(0, 1_234, 7))
+    assert sorted(int(q["offset"][0]) for q in queries(route)) == list(range(0, 1_234, 100))

@@ -516,3 +516,49 @@ def test_api_bodies_with_non_finite_numbers_are_400(api, number):
     response = api("POST", "/v1/schedules", data=text, headers={"Content-Type": "application/json"}, expect=400)
     assert response["details"][0]["code"] == "INVALID_JSON"
     assert api("GET", "/v1/schedules")["data"] == []
+
+
+# ---------------------------------------------------------------------------- latency_seconds
+
+
+@pytest.fixture
+def server_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every wait of the local Runtype's server (latency and ``slow`` faults), recorded instead of waited."""
+    import runtype_provider.testing.server as server_module
+
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(server_module, "_sleep", record)
+    return waits
+
+
+def test_latency_is_set_through_the_config_route_and_delays_every_api_answer_only(admin, api, server_sleeps):
+    assert admin("GET", "/_local/config")["latency_seconds"] == 0
+    api("GET", "/v1/schedules")
+    assert server_sleeps == []
+
+    assert admin("PUT", "/_local/config", json={"latency_seconds": 0.03})["latency_seconds"] == 0.03
+    api("GET", "/v1/schedules")
+    api("GET", "/v1/schedules/sch_missing", expect=404)
+    admin("GET", "/_local/requests")
+    admin("GET", "/_local/config")
+
+    assert server_sleeps == [0.03, 0.03]  # the two API calls; admin routes never wait
+
+
+@pytest.mark.runtype(latency_seconds=0.25)
+def test_latency_can_be_given_when_the_server_starts(admin, api, server_sleeps):
+    api("GET", "/v1/schedules")
+    assert server_sleeps == [0.25]
+    assert admin("GET", "/_local/config")["latency_seconds"] == 0.25
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"latency_seconds": -1}', '{"latency_seconds": 61}', '{"latency_seconds": "0.1"}', '{"latency_seconds": true}'],
+)
+def test_a_refused_latency_leaves_the_settings_unchanged(admin, runtype_server, text):
+    refused_change_leaves_the_state_unchanged(admin, runtype_server, "PUT", "/_local/config", text)

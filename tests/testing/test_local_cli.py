@@ -108,6 +108,7 @@ def test_admin_routes_need_the_admin_token_and_never_return_it(tmp_path):
         (["--record-count", "100001"], "default_record_count must be at most 100000"),
         (["--running-seconds", "nan"], "running_seconds must be a finite number"),
         (["--admin-token", ""], "admin_token must be a non-empty string"),
+        (["--latency", "61"], "latency_seconds"),
     ],
 )
 def test_refuses_invalid_settings(args, message):
@@ -127,5 +128,5 @@ def test_console_script_is_installed():
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0
     assert "--port-file" in result.stdout and "--seed-demo" in result.stdout
-    assert "--admin-token" in result.stdout
+    assert "--admin-token" in result.stdout and "--latency" in result.stdout
     assert "GET /_local/health" in result.stdout and '"Authorization: Bearer <admin token>"' in result.stdout

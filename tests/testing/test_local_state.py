@@ -286,3 +286,22 @@ def test_the_request_log_masks_every_configured_secret():
     state = State(Settings(api_key="rt_test_k/1", read_only_api_key="rt_test_ro", admin_token="rt_test_adm"))
     state.log_request({"query": "a=rt_test_k%2F1&b=rt_test_ro", "body": {"rt_test_adm": ["x rt_test_k/1 y"]}})
     assert state.requests() == [{"query": "a=[redacted]&b=[redacted]", "body": {"[redacted]": ["x [redacted] y"]}}]
+
+
+# ---- latency_seconds: how long every API answer waits --------------------------------------------------------------
+
+
+def test_latency_defaults_to_zero_and_can_be_changed_at_runtime(state):
+    assert state.settings.latency_seconds == 0
+    assert state.configure(latency_seconds=0.03)["latency_seconds"] == 0.03
+    assert state.configure(latency_seconds=1)["latency_seconds"] == 1
+
+
+@pytest.mark.parametrize("latency", [-0.01, math.nan, math.inf, True, "0.1", None, 61])
+def test_a_latency_that_is_not_a_number_from_0_to_60_seconds_is_refused_by_name(state, latency):
+    before = asdict(state.settings)
+    with pytest.raises(ValueError, match="latency_seconds"):
+        state.configure(latency_seconds=latency)
+    assert asdict(state.settings) == before
+    with pytest.raises(ValueError, match="latency_seconds"):
+        State(Settings(latency_seconds=latency))
