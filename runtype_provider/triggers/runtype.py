@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,6 +11,9 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.models.runs import RunReference
 from runtype_provider.waiting import RunWatch, acancel_run, watch_until_terminal
+
+STATE_QUESTION_TIMEOUT = 5.0
+"""Seconds ``on_kill`` waits to learn whether the task is still deferred before cancelling anyway."""
 
 
 class RuntypeScheduleRunTrigger(BaseTrigger):
@@ -84,9 +88,13 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
 
         Airflow 3.3.2 also calls this when a stalled triggerer wakes up and drops a trigger that another
         triggerer has taken over (apache/airflow#73454); the task is then still deferred and the run must go on.
+        The triggerer may cancel this coroutine again while it waits for an answer, so the work runs shielded:
+        once started, the check and the cancel finish.
         """
-        if not self.cancel_on_kill:
-            return
+        if self.cancel_on_kill:
+            await asyncio.shield(asyncio.ensure_future(self._cancel_unless_still_deferred()))
+
+    async def _cancel_unless_still_deferred(self) -> None:
         if await self._task_still_deferred():
             self.log.info("The task is still deferred: its wait moved to another triggerer; not cancelling the run")
             return
@@ -120,7 +128,7 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
             question = GetTaskStates(
                 dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index if mapped else None
             )
-            answer: Any = await self._supervisor().asend(question)
+            answer: Any = await asyncio.wait_for(self._supervisor().asend(question), STATE_QUESTION_TIMEOUT)
             state = answer.task_states[ti.run_id][f"{ti.task_id}_{map_index}" if mapped else ti.task_id]
         except Exception as err:
             self.log.warning("Could not ask whether the task is still deferred (%s); cancelling as asked", err)

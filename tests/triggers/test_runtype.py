@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 import runtype_provider.hooks.runtype as hook_module
+import runtype_provider.triggers.runtype as trigger_module
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
 from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
@@ -314,3 +315,55 @@ def test_on_kill_does_not_cancel_when_the_task_is_still_deferred(
     [question] = supervisor.questions
     assert (question.dag_id, question.task_ids, question.run_ids) == ("d", ["run"], ["r1"])
     assert question.map_index == (map_index if map_index >= 0 else None)
+
+
+class SlowSupervisor(FakeSupervisor):
+    """Answers only when ``release`` is set (never, unless a test sets it)."""
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.asked, self.release = asyncio.Event(), asyncio.Event()
+
+    async def asend(self, question: Any) -> Any:
+        self.asked.set()
+        await self.release.wait()
+        return await super().asend(question)
+
+
+def test_on_kill_cancelled_again_while_asking_still_cancels_the_run(runtype_conn, router, trigger, monkeypatch):
+    """The triggerer cancels the trigger's task again while on_kill awaits (seen on 3.3.2 with real processes):
+    the question and the cancel run shielded and finish."""
+    cancel = router.post(CANCEL).mock(return_value=httpx.Response(200, json={"success": True}))
+    killed = trigger()
+    killed.task_instance = SimpleNamespace(dag_id="d", task_id="run", run_id="r1", map_index=-1)
+
+    async def main() -> None:
+        supervisor = SlowSupervisor("failed")
+        monkeypatch.setattr(RuntypeScheduleRunTrigger, "_supervisor", staticmethod(lambda: supervisor))
+        task = asyncio.ensure_future(killed.on_kill())
+        await supervisor.asked.wait()
+        task.cancel()  # the second cancel arrives before the supervisor answers
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        supervisor.release.set()
+        for _ in range(100):  # the shielded work goes on in the loop
+            if cancel.call_count:
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+
+    assert cancel.call_count == 1
+
+
+def test_on_kill_cancels_when_the_state_question_gets_no_answer(runtype_conn, router, trigger, monkeypatch, logs):
+    monkeypatch.setattr(trigger_module, "STATE_QUESTION_TIMEOUT", 0.05)
+    monkeypatch.setattr(RuntypeScheduleRunTrigger, "_supervisor", staticmethod(lambda: SlowSupervisor("deferred")))
+    cancel = router.post(CANCEL).mock(return_value=httpx.Response(200, json={"success": True}))
+    killed = trigger()
+    killed.task_instance = SimpleNamespace(dag_id="d", task_id="run", run_id="r1", map_index=-1)
+
+    asyncio.run(killed.on_kill())
+
+    assert cancel.call_count == 1
+    assert any("Could not ask whether the task is still deferred" in m for m in logs.messages("warning"))
