@@ -48,6 +48,19 @@ def runtype_conn(monkeypatch: pytest.MonkeyPatch) -> dict:
 
 
 @pytest.fixture
+def api_key(runtype_conn: dict) -> str:
+    return runtype_conn["password"]
+
+
+@pytest.fixture
+def hook(runtype_conn: dict, sleeps: list[float]) -> Any:
+    """A RuntypeHook on ``runtype_conn`` (retry_delay 0.01 s) whose retry sleeps are recorded, not slept."""
+    from runtype_provider.hooks.runtype import RuntypeHook
+
+    return RuntypeHook()
+
+
+@pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """A fake clock: records every retry wait instead of sleeping, for the sync and async paths."""
     recorded: list[float] = []

@@ -38,16 +38,6 @@ SCHEDULES_PAGE = {"data": [], "pagination": {"hasMore": False, "hasPrev": False,
 
 
 @pytest.fixture
-def api_key(runtype_conn: dict) -> str:
-    return runtype_conn["password"]
-
-
-@pytest.fixture
-def hook(runtype_conn: dict, sleeps: list[float]) -> RuntypeHook:
-    return RuntypeHook()
-
-
-@pytest.fixture
 def use_conn(monkeypatch: pytest.MonkeyPatch, api_key: str):
     """Replace ``runtype_default`` with a connection built from the given fields (the key by default)."""
 

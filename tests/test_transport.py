@@ -49,17 +49,6 @@ NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
 @pytest.fixture
-def api_key(runtype_conn: dict) -> str:
-    return runtype_conn["password"]
-
-
-@pytest.fixture
-def hook(runtype_conn: dict, sleeps: list[float]) -> RuntypeHook:
-    """retry_limit 3 (default), retry_delay 0.01 s (from the connection), fake clock."""
-    return RuntypeHook()
-
-
-@pytest.fixture
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> float:
     """Freeze the wall clock the hook reads for HTTP-date and reset-time hints."""
     monkeypatch.setattr(answers_module, "time", SimpleNamespace(time=lambda: NOW, sleep=time.sleep))

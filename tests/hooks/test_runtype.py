@@ -79,11 +79,6 @@ RECORD_FILTER = {"type": "company", "where": {"field": "tier", "op": "eq", "valu
 SURFACE = "/v1/products/prod_1/surfaces/surf_1/schedules"
 
 
-@pytest.fixture
-def hook(runtype_conn: dict, sleeps: list[float]) -> RuntypeHook:
-    return RuntypeHook()
-
-
 def api_key_in_use() -> str:
     return json.loads(os.environ["AIRFLOW_CONN_RUNTYPE_DEFAULT"])["password"]
 
