@@ -112,4 +112,11 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "extra-links": ["runtype_provider.links.RuntypeRunLink"],
+        "asset-uris": [
+            {
+                "schemes": ["runtype"],
+                "handler": "runtype_provider.assets.sanitize_uri",
+                "factory": "runtype_provider.assets.create_asset",
+            }
+        ],
     }
