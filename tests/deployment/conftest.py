@@ -135,7 +135,7 @@ def airflow_deployment_postgres(
         postgres.start()
         database_ready = time.monotonic() - began
         deployment = AirflowDeployment(
-            home, runtype_local, database_url=postgres.url, database_server=postgres.component
+            home, runtype_local, database_url=postgres.url, database_server=postgres.component, parallelism=8
         )
         yield from run_deployment(deployment, "PostgreSQL", extra_startup=database_ready)
     finally:
