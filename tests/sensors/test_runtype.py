@@ -212,7 +212,7 @@ TRIGGER_KWARG = {  # sensor argument -> trigger kwarg
     "cancel_on_kill": "cancel_on_kill",
     "hook_params": "hook_params",
 }
-IN_RUN_REFERENCE = {"run", "schedule_id", "run_id", "batch_execution_id", "product_id", "surface_id"}
+IN_RUN_REFERENCE = {"run", "schedule_id", "schedule_name", "run_id", "batch_execution_id", "product_id", "surface_id"}
 JUDGED_BY_EXECUTE_COMPLETE = {"allowed_failed_records", "cancel_on_timeout"}
 NOT_ABOUT_WAITING = {"deferrable"}
 
