@@ -370,3 +370,37 @@ def test_templated_payload_renders_nested_values(runtype_conn, requests_mock, co
         "trigger": {"type": "recurring", "cron": "0 3 * * *"},
         "inputs": {"day": "mon"},
     }
+
+
+@pytest.mark.parametrize(
+    ("cls", "method", "suffix", "answer", "extra"),
+    [
+        (RuntypeGetScheduleOperator, "GET", "", SCHEDULE, {}),
+        (RuntypeListScheduleRunsOperator, "GET", "/runs", {"data": [RUN]}, {}),
+        (RuntypeUpdateScheduleOperator, "PUT", "", {"id": "sch-1", "status": "updated"}, {"cron": "0 3 * * *"}),
+        (RuntypePauseScheduleOperator, "POST", "/pause", {"status": "paused"}, {}),
+        (RuntypeResumeScheduleOperator, "POST", "/resume", {"status": "resumed"}, {}),
+        (RuntypeDeleteScheduleOperator, "DELETE", "", {"success": True}, {}),
+    ],
+)
+@pytest.mark.parametrize("surface", [False, True], ids=["global", "surface"])
+def test_every_single_schedule_operator_acts_on_the_schedule_its_name_names(
+    runtype_conn, requests_mock, cls, method, suffix, answer, extra, surface
+):
+    listed = [{**SCHEDULE, "id": "sch-old", "name": "nightly backup"}, SCHEDULE]
+    if surface:
+        lookup = requests_mock.get(SURFACE, json={"data": listed})
+        extra = {**SURF_IDS, "enabled": False} if cls is RuntypeUpdateScheduleOperator else dict(SURF_IDS)
+        if cls is RuntypeListScheduleRunsOperator:
+            method, suffix, answer = "GET", "", SURFACE_SCHEDULE
+    else:
+        lookup = requests_mock.get(GLOBAL, json={"data": listed, "pagination": {"hasMore": False}})
+    base = SURFACE if surface else GLOBAL
+    action = requests_mock.register_uri(method, f"{base}/sch-1{suffix}", json=answer)
+    op = cls(task_id="t", schedule_name="{{ params.name }}", **extra)
+    op.render_template_fields({"params": {"name": "nightly"}})
+
+    op.execute({})
+
+    assert (lookup.call_count, action.call_count) == (1, 1)
+    assert surface or parse_qs(urlsplit(lookup.last_request.url).query)["search"] == ["nightly"]
