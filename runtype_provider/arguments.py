@@ -35,11 +35,6 @@ def check_surface(product_id: Any, surface_id: Any) -> None:
         )
 
 
-def require(value: Any, argument: str) -> None:
-    if _blank(value):
-        raise RuntypeConfigurationError(f"{argument!r} is required")
-
-
 def check_schedule_choice(schedule_id: Any, schedule_name: Any) -> None:
     """Exactly one of ``schedule_id`` and ``schedule_name`` (either may be a template, resolved at execute)."""
     given = [value for value in (schedule_id, schedule_name) if not _blank(value)]

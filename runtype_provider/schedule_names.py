@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from runtype_provider.arguments import check_schedule_choice
 from runtype_provider.exceptions import (
     RuntypeAmbiguousScheduleError,
     RuntypeConfigurationError,
@@ -96,17 +97,12 @@ def resolve_schedule_id(
     surface_id: str | None = None,
     log: Any = None,
 ) -> str:
-    """The schedule id a task means, after templating: ``schedule_id``, else the id ``schedule_name`` names."""
-    given_id = isinstance(schedule_id, str) and schedule_id.strip()
-    given_name = isinstance(schedule_name, str) and schedule_name.strip()
-    if given_id and given_name:
-        raise RuntypeConfigurationError("give either 'schedule_id' or 'schedule_name', not both")
-    if given_id:
+    """The schedule id a task means, after templating: ``schedule_id``, else the id ``schedule_name`` names.
+
+    Checked again here because a template may have rendered one of them empty."""
+    check_schedule_choice(schedule_id, schedule_name)
+    if schedule_name is None or (isinstance(schedule_name, str) and not schedule_name.strip()):
         return str(schedule_id)
-    if schedule_name is None or (isinstance(schedule_name, str) and not given_name):
-        raise RuntypeConfigurationError(
-            "'schedule_id' or 'schedule_name' is required (a template may have rendered it empty)"
-        )
     schedule = hook.find_schedule_by_name(schedule_name, product_id=product_id, surface_id=surface_id)
     if log is not None:
         log.info("Runtype schedule name %r is schedule %s", schedule_name_text(schedule_name), schedule.id)

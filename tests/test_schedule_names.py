@@ -154,7 +154,7 @@ def test_the_local_runtype_search_narrows_and_the_exact_match_decides(runtype_se
 
 @pytest.mark.parametrize(
     ("schedule_id", "schedule_name", "error"),
-    [("s", "n", "not both"), (None, None, "is required"), ("", "  ", "rendered it empty")],
+    [("s", "n", "not both"), (None, None, "is required"), ("", "  ", "is required")],
 )
 def test_resolving_after_templating_needs_exactly_one(schedule_id, schedule_name, error) -> None:
     with pytest.raises(RuntypeConfigurationError, match=error):
