@@ -35,9 +35,17 @@ def check_surface(product_id: Any, surface_id: Any) -> None:
         )
 
 
-def require(value: Any, argument: str) -> None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise RuntypeConfigurationError(f"{argument!r} is required")
+def check_schedule_choice(schedule_id: Any, schedule_name: Any) -> None:
+    """Exactly one of ``schedule_id`` and ``schedule_name`` (either may be a template, resolved at execute)."""
+    given = [value for value in (schedule_id, schedule_name) if not _blank(value)]
+    if len(given) == 2:
+        raise RuntypeConfigurationError("give either 'schedule_id' or 'schedule_name', not both")
+    if not given:
+        raise RuntypeConfigurationError("'schedule_id' or 'schedule_name' is required")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def push_xcom(context: Context, key: str, value: Any) -> None:

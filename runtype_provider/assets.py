@@ -122,3 +122,52 @@ def run_event_payload_of(event: Any) -> dict[str, Any]:
     if not isinstance(payload, dict) or "run_id" not in payload:
         raise ValueError(f"Asset event has no Runtype run payload under extra['payload']: {extra!r}")
     return payload
+
+
+# ---- the operators' outlets ----------------------------------------------------------------------------
+
+
+def runtype_outlets(outlets: Any) -> list[Any]:
+    """The Runtype assets among a task's ``outlets`` (other assets and aliases are Airflow's business)."""
+    return [asset for asset in outlets or () if is_runtype_asset(asset)]
+
+
+def check_outlet_schedules(outlets: Any, schedule_id: str, task: str) -> None:
+    """Every Runtype outlet must name ``schedule_id``: a Runtype asset's event means "a run of *that* schedule
+    finished" (the same as its watcher's events), so another schedule's run must not be reported on it."""
+    for asset in runtype_outlets(outlets):
+        named = schedule_id_from_uri(asset.uri)
+        if named != schedule_id:
+            from runtype_provider.exceptions import RuntypeConfigurationError
+
+            raise RuntypeConfigurationError(
+                f"Task {task!r} handles runs of schedule {schedule_id!r}, but its outlet {asset.uri} names schedule "
+                f"{named!r}; a Runtype asset's events mean that schedule's runs finished. Use "
+                f"create_asset(schedule_id={schedule_id!r}) or drop the outlet"
+            )
+
+
+def attach_run_event(context: Any, outlets: Any, payload: dict[str, Any]) -> int:
+    """Set the finished run's payload as the extra of each Runtype outlet's event; returns how many.
+
+    Airflow emits the events only when the task succeeds, so a failed task reports nothing."""
+    events = context.get("outlet_events") if hasattr(context, "get") else None
+    assets = runtype_outlets(outlets)
+    if events is None or not assets:
+        return 0
+    for asset in assets:
+        events[asset].extra.update(run_event_extra(payload))
+    return len(assets)
+
+
+# ---- OpenLineage ----------------------------------------------------------------------------------------
+
+OPENLINEAGE_NAMESPACE = f"{SCHEME}://{RESOURCE}"
+"""The OpenLineage dataset of ``runtype://schedule/<id>``: this namespace, named by the schedule id."""
+
+
+def to_openlineage_dataset(asset: Any, lineage_context: Any = None) -> Any:
+    """Airflow's ``to_openlineage_converter`` for ``runtype://`` assets (imports OpenLineage only when called)."""
+    from airflow.providers.common.compat.openlineage.facet import Dataset
+
+    return Dataset(namespace=OPENLINEAGE_NAMESPACE, name=schedule_id_from_uri(asset.uri))

@@ -231,3 +231,22 @@ TRANSIENT_ERRORS: tuple[type[RuntypeException], ...] = (
     RuntypeResponseError,
 )
 """Poll failures a wait tolerates (up to ``max_poll_errors`` in a row): the next poll may well succeed."""
+
+
+class RuntypeScheduleLookupError(RuntypeException):
+    """A ``schedule_name`` did not name exactly one schedule; ``name`` is the name looked up and
+    ``candidates`` the ids of the schedules carrying exactly that name (at most a bounded number)."""
+
+    def __init__(self, message: str, *, name: str, candidates: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.candidates = list(candidates or [])
+
+
+class RuntypeScheduleNotFoundError(RuntypeScheduleLookupError):
+    """No schedule is named exactly ``name``."""
+
+
+class RuntypeAmbiguousScheduleError(RuntypeScheduleLookupError):
+    """Several schedules are named exactly ``name`` (their ids in ``candidates``), or too many schedules
+    matched the search to tell."""

@@ -117,6 +117,7 @@ def get_provider_info() -> dict[str, Any]:
                 "schemes": ["runtype"],
                 "handler": "runtype_provider.assets.sanitize_uri",
                 "factory": "runtype_provider.assets.create_asset",
+                "to_openlineage_converter": "runtype_provider.assets.to_openlineage_dataset",
             }
         ],
     }

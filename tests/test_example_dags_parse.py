@@ -25,7 +25,21 @@ def test_parsing_an_example_dag_makes_no_api_call_and_reads_no_connection(path: 
 
     spec.loader.exec_module(module)
 
-    dags = [value for value in vars(module).values() if isinstance(value, DAG)]
-    assert [d.dag_id for d in dags] == [path.stem]
-    assert len(dags[0].tasks) >= 3
+    dags = {value.dag_id: value for value in vars(module).values() if isinstance(value, DAG)}
+    assert len(dags[path.stem].tasks) >= 3  # the file's main DAG; others (e.g. an asset's consumer) extend its id
+    assert all(dag_id.startswith(f"{path.stem}_") for dag_id in dags if dag_id != path.stem)
     assert calls == []
+
+
+def test_every_schedule_name_an_example_dag_uses_names_one_demo_schedule() -> None:
+    import re
+
+    from runtype_provider.testing.examples import DEMO_SCHEDULES
+
+    used = {
+        name
+        for path in DAG_FILES
+        for name in re.findall(r'(?:schedule_name=|SCHEDULE_NAME = )"([^"]+)"', path.read_text())
+    }
+    demo_names = [spec["name"] for spec in DEMO_SCHEDULES if "product_id" not in spec]
+    assert used and all(demo_names.count(name) == 1 for name in used), (used, demo_names)

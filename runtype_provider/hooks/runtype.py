@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from itertools import islice
 from typing import Any
 
 from runtype_provider.concurrent_paging import iter_record_results
@@ -46,6 +47,7 @@ from runtype_provider.models.schemas import (
 )
 from runtype_provider.models.status import is_active_run_status
 from runtype_provider.pagination import DEFAULT_ITERATOR_PAGE_SIZE, DEFAULT_MAX_PAGES, iter_cursor
+from runtype_provider.schedule_names import MAX_NAME_CANDIDATES, pick_schedule_by_name, schedule_name_text
 from runtype_provider.transport import ApiRequest, AsyncTransport, M, RetryPolicy, SyncTransport
 from runtype_provider.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook
 
@@ -447,6 +449,18 @@ class RuntypeHook(BaseHook):
             product_id=product_id,
             surface_id=surface_id,
         )
+
+    def find_schedule_by_name(
+        self, name: str, *, product_id: str | None = None, surface_id: str | None = None
+    ) -> Schedule:
+        """The one schedule named exactly ``name`` (case-sensitive, outer spaces ignored), among global schedules
+        (``GET /v1/schedules?search=``, at most 11 pages) or a product surface's. Raises
+        ``RuntypeScheduleNotFoundError`` or ``RuntypeAmbiguousScheduleError`` (see ``schedule_names``)."""
+        wanted = schedule_name_text(name)
+        if product_id and surface_id:
+            listed = self.list_surface_schedules(product_id, surface_id)
+            return pick_schedule_by_name(wanted, listed, where=f"of product {product_id} surface {surface_id}")
+        return pick_schedule_by_name(wanted, islice(self.list_schedules(search=wanted), MAX_NAME_CANDIDATES + 1))
 
     def run_reference(self, **ids: Any) -> RunReference:
         """A run reference with its dashboard URL (base from the connection's ``dashboard_url``)."""

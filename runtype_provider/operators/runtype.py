@@ -13,12 +13,19 @@ from functools import cached_property
 from typing import Any, NoReturn
 
 from runtype_provider.arguments import (
+    check_schedule_choice,
     check_surface,
     count,
     default_deferrable,
     positive_seconds,
     push_xcom,
-    require,
+)
+from runtype_provider.assets import (
+    attach_run_event,
+    check_outlet_schedules,
+    run_event_payload,
+    runtype_outlets,
+    schedule_id_from_uri,
 )
 from runtype_provider.concurrent_paging import check_max_concurrent_pages
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
@@ -33,6 +40,7 @@ from runtype_provider.models.status import (
     server_record_status_filter,
 )
 from runtype_provider.results import ResultSummary, default_results_path, record_outcome, write_jsonl
+from runtype_provider.schedule_names import resolve_schedule_id
 from runtype_provider.version_compat import BaseOperator, Context
 from runtype_provider.waiting import RunWaiter, cancel_run, wait_until_terminal
 
@@ -73,6 +81,9 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
     or :class:`RuntypeScheduleRunResultsOperator`.
 
     :param schedule_id: the schedule to run (templated).
+    :param schedule_name: alternatively, the schedule's exact name (templated; case-sensitive, outer spaces
+        ignored), looked up when the task runs; exactly one of ``schedule_id`` and ``schedule_name``. The id it
+        names is used from then on (run reference, link, outlets, lineage).
     :param product_id: product of a product-surface schedule (templated; with ``surface_id``).
     :param surface_id: surface of a product-surface schedule (templated; with ``product_id``).
     :param wait_for_completion: wait until the run is terminal (default True).
@@ -91,16 +102,24 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
     :param max_poll_errors: consecutive failed polls tolerated while waiting (each poll retries itself too).
     :param runtype_conn_id: the Runtype connection.
     :param hook_params: extra RuntypeHook arguments (``timeout``, ``retry_limit``, ``retry_delay``, ...).
+
+    ``outlets`` may hold the schedule's Runtype asset (``create_asset(schedule_id=...)``): when the run finished
+    and the task succeeds, its event carries the run's payload as ``extra["payload"]`` (the keys of
+    :data:`~runtype_provider.assets.PAYLOAD_KEYS`, the same a watcher's events carry). A Runtype outlet must
+    name the schedule this task runs (checked when the DAG is parsed for a literal ``schedule_id``, else before
+    the run starts) and needs ``wait_for_completion=True``. With the OpenLineage provider installed, the run is
+    reported as lineage (:mod:`runtype_provider.lineage`).
     """
 
-    template_fields: Sequence[str] = ("schedule_id", "product_id", "surface_id")
+    template_fields: Sequence[str] = ("schedule_id", "schedule_name", "product_id", "surface_id")
     operator_extra_links = (RuntypeRunLink(),)
     ui_color = "#e0e7ff"
 
     def __init__(
         self,
         *,
-        schedule_id: str,
+        schedule_id: str | None = None,
+        schedule_name: str | None = None,
         product_id: str | None = None,
         surface_id: str | None = None,
         wait_for_completion: bool = True,
@@ -114,9 +133,17 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        require(schedule_id, "schedule_id")
+        check_schedule_choice(schedule_id, schedule_name)
         check_surface(product_id, surface_id)
+        if runtype_outlets(self.outlets):
+            if not wait_for_completion:
+                raise RuntypeConfigurationError(
+                    "Runtype assets in 'outlets' need wait_for_completion=True: their events mean the run finished"
+                )
+            if schedule_id and "{{" not in str(schedule_id):
+                check_outlet_schedules(self.outlets, schedule_id, self.task_id)
         self.schedule_id = schedule_id
+        self.schedule_name = schedule_name
         self.product_id = product_id
         self.surface_id = surface_id
         self.wait_for_completion = wait_for_completion
@@ -134,6 +161,8 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         self.max_poll_errors = count(max_poll_errors, "max_poll_errors")
         self.run_url: str | None = None
         self._run: RunReference | None = None
+        self._progress: RunProgress | None = None
+        self._error: str | None = None
 
     @property
     def is_surface(self) -> bool:
@@ -142,7 +171,9 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
     def _start_run(self) -> tuple[RunReference, str | None, str | None]:
         """Start a run: (reference, immediate status, immediate error)."""
         if self.is_surface:
-            answer = self.hook.run_surface_schedule_now(self.product_id or "", self.surface_id or "", self.schedule_id)
+            answer = self.hook.run_surface_schedule_now(
+                self.product_id or "", self.surface_id or "", self.schedule_id or ""
+            )
             run = self.hook.run_reference(
                 schedule_id=self.schedule_id,
                 batch_execution_id=answer.batch_execution_id,
@@ -150,7 +181,7 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
                 surface_id=self.surface_id,
             )
             return run, answer.status, None
-        started = self.hook.run_schedule_now(self.schedule_id)
+        started = self.hook.run_schedule_now(self.schedule_id or "")
         run = self.hook.run_reference(
             schedule_id=self.schedule_id, run_id=started.run_id, batch_execution_id=started.batch_execution_id
         )
@@ -173,7 +204,9 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         """Apply ``on_active_run``: the run to attach to, or None to start one (after cancelling, for "cancel")."""
         if self.on_active_run == "start":
             return None
-        active = self.hook.find_active_run(self.schedule_id, product_id=self.product_id, surface_id=self.surface_id)
+        active = self.hook.find_active_run(
+            self.schedule_id or "", product_id=self.product_id, surface_id=self.surface_id
+        )
         if active is None or self.on_active_run == "attach":
             return active
         if not cancel_run(self.hook, active, "on_active_run='cancel'", self.log):
@@ -184,7 +217,27 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
             )
         return None
 
+    def _resolve_schedule(self) -> None:
+        """Look ``schedule_name`` up (once per task process) and check the outlets against the schedule's id."""
+        self.schedule_id = resolve_schedule_id(
+            self.hook,
+            self.schedule_id,
+            self.schedule_name,
+            product_id=self.product_id,
+            surface_id=self.surface_id,
+            log=self.log,
+        )
+        check_outlet_schedules(self.outlets, self.schedule_id, self.task_id)
+
     def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            return self._run_and_wait(context)
+        except Exception as err:  # kept for the OpenLineage failure event; a deferral is not an Exception
+            self._error = str(err)
+            raise
+
+    def _run_and_wait(self, context: Context) -> dict[str, Any]:
+        self._resolve_schedule()
         store = context.get("task_state_store") if hasattr(context, "get") else None
         run = self._earlier_tries_run(store)
         if run is None:
@@ -225,7 +278,7 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
                 "the run cannot be tracked; set wait_for_completion=False for such schedules",
                 run=run.to_xcom(),
             )
-        return self._wait(run)
+        return self._finish(context, self._wait(run))
 
     def _wait(self, run: RunReference) -> dict[str, Any]:
         limit = self._wait_limit()
@@ -250,10 +303,47 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: same judgement as the sync path."""
-        wait = self._resume(event)
-        if wait.event == "timeout" or wait.progress is None:
-            self._timed_out(wait.run, self._wait_limit(), wait.progress)
-        return self._conclude(wait.progress, wait.run)
+        try:
+            wait = self._resume(event)
+            if wait.event == "timeout" or wait.progress is None:
+                self._timed_out(wait.run, self._wait_limit(), wait.progress)
+            return self._finish(context, self._conclude(wait.progress, wait.run))
+        except Exception as err:
+            self._error = str(err)
+            raise
+
+    def _conclude(self, progress: RunProgress, run: RunReference) -> dict[str, Any]:
+        self._run, self._progress = run, progress
+        return super()._conclude(progress, run)
+
+    def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """The run succeeded: put its payload on the Runtype outlets' events (Airflow emits them on success)."""
+        if self._run is not None and self._progress is not None:
+            attached = attach_run_event(context, self.outlets, run_event_payload(self._run, self._progress))
+            if attached:
+                self.log.info("Run %s reported on %d Runtype asset event(s)", self._run.name, attached)
+        return result
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (when its provider is installed): the schedule, the run and the schedule's dataset."""
+        return self._lineage(error=None)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Like :meth:`get_openlineage_facets_on_complete`, plus the error that failed the task."""
+        return self._lineage(error=self._error or "The Runtype run task failed")
+
+    def _lineage(self, error: str | None) -> Any:
+        from runtype_provider.lineage import run_lineage
+
+        return run_lineage(
+            schedule_id=self.schedule_id,
+            schedule_name=self.schedule_name,
+            product_id=self.product_id,
+            surface_id=self.surface_id,
+            run=self._run,
+            progress=self._progress,
+            error=error,
+        )
 
 
 class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
@@ -282,6 +372,9 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
     :param page_size: rows per API request (1-100).
     :param max_concurrent_pages: pages fetched at the same time (1-32; 1 = one by one). Default: the connection
         extra ``max_concurrent_pages`` (8). Fewer while the API answers 429; rows keep their order.
+
+    ``outlets`` may hold the run's schedule asset: the task then reads the run's status once more after the
+    results (one request) and puts the same payload on the event as the run operator does.
     """
 
     template_fields: Sequence[str] = ("run", "run_id", "batch_execution_id", "status_filter", "output_path")
@@ -338,6 +431,27 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         )
 
     def execute(self, context: Context) -> Any:
+        reported = self._outlet_run()  # checked before any result is read
+        result = self._collect(context)
+        if reported is not None:
+            progress = self.hook.get_run_progress(reported)
+            if not progress.outcome.is_terminal:
+                self.log.warning("Reporting run %s on its asset while it is still %s", reported.name, progress.status)
+            attach_run_event(context, self.outlets, run_event_payload(reported, progress))
+        return result
+
+    def _outlet_run(self) -> RunReference | None:
+        """The run as its Runtype outlets report it (schedule id from the run, else from the outlets), or None."""
+        assets = runtype_outlets(self.outlets)
+        if not assets:
+            return None
+        run = self._reference()
+        schedule_id = run.schedule_id or schedule_id_from_uri(assets[0].uri)
+        check_outlet_schedules(self.outlets, schedule_id, self.task_id)
+        run = run.model_copy(update={"schedule_id": schedule_id})
+        return run if run.run_url else self.hook.run_reference(**run.model_dump(exclude={"run_url"}))
+
+    def _collect(self, context: Context) -> Any:
         run = self._reference()
         wanted = self.status_filter
         results = self.hook.iter_run_results(

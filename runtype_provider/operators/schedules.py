@@ -1,6 +1,8 @@
 """Schedule management: one small operator per action, for global and product-surface schedules.
 
-Each returns the API's answer as JSON with the API's field names.
+Each returns the API's answer as JSON with the API's field names. Operators that act on one schedule take
+``schedule_id`` or ``schedule_name`` (its exact name, looked up when the task runs; see
+:mod:`runtype_provider.schedule_names`).
 """
 
 from __future__ import annotations
@@ -8,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from runtype_provider.arguments import check_surface, require
+from runtype_provider.arguments import check_schedule_choice, check_surface
 from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.operators.runtype import RuntypeBaseOperator
+from runtype_provider.schedule_names import resolve_schedule_id
 from runtype_provider.version_compat import Context
 
 
 class _ScheduleOperator(RuntypeBaseOperator):
     """Base of the schedule operators: optional surface ids, JSON-serializable results."""
 
-    template_fields: Sequence[str] = ("schedule_id", "product_id", "surface_id")
+    template_fields: Sequence[str] = ("schedule_id", "schedule_name", "product_id", "surface_id")
     ui_color = "#eef2ff"
     needs_schedule_id = True
 
@@ -26,15 +29,19 @@ class _ScheduleOperator(RuntypeBaseOperator):
         self,
         *,
         schedule_id: str | None = None,
+        schedule_name: str | None = None,
         product_id: str | None = None,
         surface_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if self.needs_schedule_id:
-            require(schedule_id, "schedule_id")
+            check_schedule_choice(schedule_id, schedule_name)
+        elif schedule_name is not None:
+            raise RuntypeConfigurationError(f"{type(self).__name__} acts on no existing schedule: drop 'schedule_name'")
         check_surface(product_id, surface_id)
         self.schedule_id = schedule_id
+        self.schedule_name = schedule_name
         self.product_id = product_id
         self.surface_id = surface_id
 
@@ -43,6 +50,15 @@ class _ScheduleOperator(RuntypeBaseOperator):
         return (self.product_id, self.surface_id) if self.product_id and self.surface_id else None
 
     def execute(self, context: Context) -> Any:
+        if self.needs_schedule_id:
+            self.schedule_id = resolve_schedule_id(
+                self.hook,
+                self.schedule_id,
+                self.schedule_name,
+                product_id=self.product_id,
+                surface_id=self.surface_id,
+                log=self.log,
+            )
         result = self.call(self.hook)
         if isinstance(result, list):
             return [item.to_api() for item in result]
@@ -146,7 +162,14 @@ _JSON_RENDERERS = {"execution_options": "json", "record_filter": "json", "inputs
 class _ScheduleSpecOperator(_ScheduleOperator):
     """Create/update: the schedule's fields as keyword arguments, validated against its API family."""
 
-    template_fields: Sequence[str] = ("schedule_id", "product_id", "surface_id", *_GLOBAL_FIELDS, "enabled")
+    template_fields: Sequence[str] = (
+        "schedule_id",
+        "schedule_name",
+        "product_id",
+        "surface_id",
+        *_GLOBAL_FIELDS,
+        "enabled",
+    )
     template_fields_renderers = _JSON_RENDERERS
 
     def __init__(

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from runtype_provider.arguments import count, default_deferrable, positive_seconds
+from runtype_provider.arguments import check_schedule_choice, count, default_deferrable, positive_seconds
 from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.links import RuntypeRunLink
 from runtype_provider.models.conclusion import FailedRecordsPolicy
 from runtype_provider.models.runs import RunProgress, RunReference
+from runtype_provider.schedule_names import resolve_schedule_id
 from runtype_provider.version_compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
@@ -31,7 +32,8 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
     """Wait for a Runtype schedule run: succeeds when it completes, fails when it fails or is cancelled.
 
     Give the run reference from :class:`~runtype_provider.operators.runtype.RuntypeRunScheduleOperator`
-    (``run=run_task.output``), or explicit ids: ``batch_execution_id``, or ``schedule_id`` + ``run_id``.
+    (``run=run_task.output``), or explicit ids: ``batch_execution_id``, or ``schedule_id`` + ``run_id``
+    (``schedule_name`` may stand for ``schedule_id``: the schedule's exact name, looked up when the task runs).
     Works in ``poke``, ``reschedule`` and deferrable mode; ``timeout`` gives ``AirflowSensorTimeout`` (and
     ``soft_fail`` skips). The return value (XCom) is the run reference plus ``status``, ``outcome`` and record
     counts, so it can feed :class:`~runtype_provider.operators.runtype.RuntypeScheduleRunResultsOperator`.
@@ -49,6 +51,7 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
     template_fields: Sequence[str] = (
         "run",
         "schedule_id",
+        "schedule_name",
         "run_id",
         "batch_execution_id",
         "product_id",
@@ -63,6 +66,7 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
         *,
         run: Any = None,
         schedule_id: str | None = None,
+        schedule_name: str | None = None,
         run_id: str | None = None,
         batch_execution_id: str | None = None,
         product_id: str | None = None,
@@ -82,12 +86,17 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
             raise RuntypeConfigurationError(
                 "give 'run' (the run operator's output) or 'batch_execution_id', or 'schedule_id' with 'run_id'"
             )
-        if run is not None and explicit:
+        if run is not None and (explicit or schedule_name):
             raise RuntypeConfigurationError("give either 'run' or explicit ids, not both")
-        if run_id and not batch_execution_id and not schedule_id:
-            raise RuntypeConfigurationError("'run_id' needs 'schedule_id' (or give 'batch_execution_id')")
+        if schedule_id and schedule_name:
+            check_schedule_choice(schedule_id, schedule_name)  # raises: not both
+        if run_id and not batch_execution_id and not (schedule_id or schedule_name):
+            raise RuntypeConfigurationError(
+                "'run_id' needs 'schedule_id' or 'schedule_name' (or give 'batch_execution_id')"
+            )
         self.run = run
         self.schedule_id = schedule_id
+        self.schedule_name = schedule_name
         self.run_id = run_id
         self.batch_execution_id = batch_execution_id
         self.product_id = product_id
@@ -123,6 +132,15 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
                 if not run.run_url:
                     run = self.hook.run_reference(**run.model_dump(exclude={"run_url"}))
             else:
+                if self.schedule_name is not None:
+                    self.schedule_id = resolve_schedule_id(
+                        self.hook,
+                        self.schedule_id,
+                        self.schedule_name,
+                        product_id=self.product_id,
+                        surface_id=self.surface_id,
+                        log=self.log,
+                    )
                 run = self.hook.run_reference(
                     schedule_id=self.schedule_id,
                     run_id=self.run_id,

@@ -13,6 +13,8 @@ CORE_RECORDS = ["rec_acme", "rec_globex", "rec_initech", "rec_umbrella", "rec_ho
 CORE_FAILING = ["rec_initech"]
 CHAIN_RECORDS = ["rec_a", "rec_b", "rec_c", "rec_d", "rec_e", "rec_f"]
 CHAIN_FAILING = ["rec_b", "rec_e"]
+ASSET_RECORDS = ["acc_north", "acc_south", "acc_east", "acc_west"]
+ASSET_FAILING = ["acc_east"]
 SURFACE = {"product_id": "prod_demo", "surface_id": "surf_weekly_digest"}
 
 DEMO_SCHEDULES: tuple[dict[str, Any], ...] = (
@@ -54,6 +56,14 @@ DEMO_SCHEDULES: tuple[dict[str, Any], ...] = (
         "timezone": "America/New_York",
         "record_ids": ["rec_1", "rec_2", "rec_3", "rec_4", "rec_5"],
         "failing_record_ids": ["rec_3"],
+    },
+    {
+        "schedule_id": "sch_account_refresh",
+        "name": "Account refresh",
+        "flow_id": "flow_refresh_accounts",
+        "record_type": "account",
+        "record_ids": ASSET_RECORDS,
+        "failing_record_ids": ASSET_FAILING,
     },
     {
         "schedule_id": "sch_broken_pipeline",

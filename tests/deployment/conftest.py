@@ -92,11 +92,11 @@ def runtype_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun
 
 
 def run_deployment(
-    deployment: AirflowDeployment, label: str, extra_startup: float = 0.0
+    deployment: AirflowDeployment, label: str, extra_startup: float = 0.0, dag_ids: tuple[str, ...] = DAG_IDS
 ) -> Iterator[AirflowDeployment]:
-    """Start ``deployment`` (DAGs parsed), yield it, stop it; fail if any process it started survives."""
+    """Start ``deployment`` (``dag_ids`` parsed), yield it, stop it; fail if any process it started survives."""
     try:
-        deployment.start(dag_ids=DAG_IDS)
+        deployment.start(dag_ids=dag_ids)
         t = deployment.timings
         report(
             f"{label}: ready in {t['startup'] + extra_startup:.1f} s"

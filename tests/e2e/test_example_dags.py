@@ -146,3 +146,36 @@ def test_api_key_reaches_no_xcom_rendered_field_or_log(runtype, capfd, caplog) -
     everywhere = repr(result.xcoms) + repr(rendered) + output.out + output.err + caplog.text
     assert "collect_results" in everywhere and runtype.url in everywhere  # the scan sees real content
     assert runtype.api_key not in everywhere
+
+
+def test_asset_outlets_producer_runs_by_name_and_records_one_asset_event_with_the_payload(runtype) -> None:
+    """The producer half with dag.test(); the consumer, which needs a scheduler, runs in tests/deployment."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from runtype_provider.assets import PAYLOAD_KEYS
+    from runtype_provider.testing.examples import ASSET_FAILING, ASSET_RECORDS
+
+    result = run("runtype_asset_outlets")
+
+    reference = result.xcom("run_schedule", key="run_reference")
+    assert reference["schedule_id"] == "sch_account_refresh"  # resolved from the name "Account refresh"
+    assert result.xcom("fetch_schedule")["name"] == "Account refresh"
+    searches = [r for r in runtype.requests if r["operation"] == "list_schedules"]
+    assert len(searches) == 2  # one lookup per task that names the schedule
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetModel.uri, AssetEvent.source_task_id, AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetEvent.source_run_id == result.run_id)
+        ).all()
+    assert [(uri, task) for uri, task, _ in rows] == [("runtype://schedule/sch_account_refresh", "run_schedule")]
+    payload = rows[0][2]["payload"]
+    assert tuple(payload) == PAYLOAD_KEYS
+    assert {k: payload[k] for k in ("run_id", "batch_execution_id", "run_url")} == {
+        k: reference[k] for k in ("run_id", "batch_execution_id", "run_url")
+    }
+    assert (payload["status"], payload["outcome"]) == ("completed", "success")
+    assert (payload["total_records"], payload["failed_records"]) == (len(ASSET_RECORDS), len(ASSET_FAILING))
+    assert payload["finished_at"]

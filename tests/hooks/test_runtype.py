@@ -29,6 +29,7 @@ from runtype_provider.exceptions import (
     RuntypeNotFoundError,
     RuntypeRateLimitError,
     RuntypeResponseError,
+    RuntypeScheduleNotFoundError,
     RuntypeServerError,
     api_error_class,
 )
@@ -1257,6 +1258,13 @@ ANY_ANSWER = {
     "pagination": {"hasMore": False, "offset": 0, "total": 0},
 }
 P_ = "/v1/products/{product_id}/surfaces/{surface_id}/schedules"
+
+
+def lookup_unknown_name(hook: RuntypeHook, product_id: str, surface_id: str) -> None:
+    with pytest.raises(RuntypeScheduleNotFoundError):
+        hook.find_schedule_by_name("n", product_id=product_id, surface_id=surface_id)
+
+
 S_ = "/v1/schedules/{schedule_id}"
 # hook method -> its calls with the ids: (call, method, documented path of the one request the call sends)
 PATH_CALLS: dict[str, list[tuple[Any, str, str]]] = {
@@ -1323,6 +1331,8 @@ PATH_CALLS: dict[str, list[tuple[Any, str, str]]] = {
          "GET", "/v1/schedules/batch/{batch_id}/results"),
         (lambda h, i: list(h.iter_run_results(RunReference(run_id=i["run_id"]))),
          "GET", "/v1/schedules/runs/{run_id}/results")],
+    "find_schedule_by_name": [  # ANY_ANSWER lists no schedule: the lookup ends in "not found" after its request
+        (lambda h, i: lookup_unknown_name(h, i["product_id"], i["surface_id"]), "GET", P_)],
     "find_active_run": [
         (lambda h, i: h.find_active_run(i["schedule_id"]), "GET", S_ + "/runs"),
         (lambda h, i: h.find_active_run(i["schedule_id"], product_id=i["product_id"], surface_id=i["surface_id"]),

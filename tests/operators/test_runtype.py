@@ -361,7 +361,7 @@ TRIGGER_KWARG = {
     "cancel_on_kill": "cancel_on_kill",
     "hook_params": "hook_params",
 }
-IN_RUN_REFERENCE = {"schedule_id", "product_id", "surface_id"}  # travel inside the trigger's ``run``
+IN_RUN_REFERENCE = {"schedule_id", "schedule_name", "product_id", "surface_id"}  # in the ``run`` (a name as its id)
 JUDGED_BY_EXECUTE_COMPLETE = {"allowed_failed_records"}
 NOT_ABOUT_WAITING = {"wait_for_completion", "deferrable", "on_active_run"}
 

@@ -270,14 +270,17 @@ def test_list_max_items_must_be_a_positive_integer(requests_mock, bad):
          "'inputs' not accepted"),
         (RuntypeCreateScheduleOperator, {"product_id": "p", "flow_id": "f", "cron": "0 * * * *"}, "'surface_id'"),
         (RuntypeUpdateScheduleOperator, {"schedule_id": "sch-1"}, "at least one field"),
-        (RuntypeUpdateScheduleOperator, {"flow_id": "f"}, "'schedule_id' is required"),
+        (RuntypeUpdateScheduleOperator, {"flow_id": "f"}, "'schedule_id' or 'schedule_name' is required"),
         (RuntypeUpdateScheduleOperator, {"schedule_id": "s", "enabled": False}, "'enabled' not accepted by global"),
-        (RuntypeGetScheduleOperator, {}, "'schedule_id' is required"),
+        (RuntypeGetScheduleOperator, {}, "'schedule_id' or 'schedule_name' is required"),
         (RuntypeGetScheduleOperator, {"schedule_id": "s", "surface_id": "x"}, "'product_id'"),
-        (RuntypeListScheduleRunsOperator, {"schedule_id": ""}, "'schedule_id' is required"),
-        (RuntypePauseScheduleOperator, {}, "'schedule_id' is required"),
-        (RuntypeResumeScheduleOperator, {}, "'schedule_id' is required"),
-        (RuntypeDeleteScheduleOperator, {}, "'schedule_id' is required"),
+        (RuntypeListScheduleRunsOperator, {"schedule_id": ""}, "'schedule_id' or 'schedule_name' is required"),
+        (RuntypePauseScheduleOperator, {}, "'schedule_id' or 'schedule_name' is required"),
+        (RuntypeResumeScheduleOperator, {}, "'schedule_id' or 'schedule_name' is required"),
+        (RuntypeDeleteScheduleOperator, {}, "'schedule_id' or 'schedule_name' is required"),
+        (RuntypeDeleteScheduleOperator, {"schedule_id": "s", "schedule_name": "n"}, "not both"),
+        (RuntypeCreateScheduleOperator, {"flow_id": "f", "cron": "0 * * * *", "schedule_name": "n"},
+         "drop 'schedule_name'"),
         (RuntypeListSchedulesOperator, {"status": "sleeping"}, "'status'"),
         (RuntypeListSchedulesOperator, {**SURF_IDS, "search": "x"}, "'search' and 'status'"),
     ],
@@ -367,3 +370,37 @@ def test_templated_payload_renders_nested_values(runtype_conn, requests_mock, co
         "trigger": {"type": "recurring", "cron": "0 3 * * *"},
         "inputs": {"day": "mon"},
     }
+
+
+@pytest.mark.parametrize(
+    ("cls", "method", "suffix", "answer", "extra"),
+    [
+        (RuntypeGetScheduleOperator, "GET", "", SCHEDULE, {}),
+        (RuntypeListScheduleRunsOperator, "GET", "/runs", {"data": [RUN]}, {}),
+        (RuntypeUpdateScheduleOperator, "PUT", "", {"id": "sch-1", "status": "updated"}, {"cron": "0 3 * * *"}),
+        (RuntypePauseScheduleOperator, "POST", "/pause", {"status": "paused"}, {}),
+        (RuntypeResumeScheduleOperator, "POST", "/resume", {"status": "resumed"}, {}),
+        (RuntypeDeleteScheduleOperator, "DELETE", "", {"success": True}, {}),
+    ],
+)
+@pytest.mark.parametrize("surface", [False, True], ids=["global", "surface"])
+def test_every_single_schedule_operator_acts_on_the_schedule_its_name_names(
+    runtype_conn, requests_mock, cls, method, suffix, answer, extra, surface
+):
+    listed = [{**SCHEDULE, "id": "sch-old", "name": "nightly backup"}, SCHEDULE]
+    if surface:
+        lookup = requests_mock.get(SURFACE, json={"data": listed})
+        extra = {**SURF_IDS, "enabled": False} if cls is RuntypeUpdateScheduleOperator else dict(SURF_IDS)
+        if cls is RuntypeListScheduleRunsOperator:
+            method, suffix, answer = "GET", "", SURFACE_SCHEDULE
+    else:
+        lookup = requests_mock.get(GLOBAL, json={"data": listed, "pagination": {"hasMore": False}})
+    base = SURFACE if surface else GLOBAL
+    action = requests_mock.register_uri(method, f"{base}/sch-1{suffix}", json=answer)
+    op = cls(task_id="t", schedule_name="{{ params.name }}", **extra)
+    op.render_template_fields({"params": {"name": "nightly"}})
+
+    op.execute({})
+
+    assert (lookup.call_count, action.call_count) == (1, 1)
+    assert surface or parse_qs(urlsplit(lookup.last_request.url).query)["search"] == ["nightly"]

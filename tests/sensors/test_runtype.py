@@ -212,7 +212,7 @@ TRIGGER_KWARG = {  # sensor argument -> trigger kwarg
     "cancel_on_kill": "cancel_on_kill",
     "hook_params": "hook_params",
 }
-IN_RUN_REFERENCE = {"run", "schedule_id", "run_id", "batch_execution_id", "product_id", "surface_id"}
+IN_RUN_REFERENCE = {"run", "schedule_id", "schedule_name", "run_id", "batch_execution_id", "product_id", "surface_id"}
 JUDGED_BY_EXECUTE_COMPLETE = {"allowed_failed_records", "cancel_on_timeout"}
 NOT_ABOUT_WAITING = {"deferrable"}
 
@@ -340,7 +340,9 @@ def test_on_kill_cancels_the_batch_it_watches(
         ({}, "'run'.*'batch_execution_id'"),
         ({"run": {"batch_execution_id": "b-1"}, "batch_execution_id": "b-1"}, "'run' or explicit ids"),
         ({"run": {"batch_execution_id": "b-1"}, "run_id": "r"}, "'run' or explicit ids"),
-        ({"run_id": "run-1"}, "'run_id' needs 'schedule_id'"),
+        ({"run_id": "run-1"}, "'run_id' needs 'schedule_id' or 'schedule_name'"),
+        ({"run_id": "run-1", "schedule_id": "s", "schedule_name": "n"}, "not both"),
+        ({"run": {"batch_execution_id": "b-1"}, "schedule_name": "n"}, "'run' or explicit ids"),
         ({"batch_execution_id": "b", "allowed_failed_records": "many"}, "'allowed_failed_records'"),
         ({"batch_execution_id": "b", "allowed_failed_records": "101%"}, "'allowed_failed_records'"),
         ({"batch_execution_id": "b", "poke_interval": 0}, "'poke_interval'"),
@@ -365,3 +367,16 @@ def test_templated_run_reference_renders(requests_mock, context, batch_status_bo
     sensor.render_template_fields({"params": {"batch": "b-42"}})
 
     assert sensor.poke(context).xcom_value["batch_execution_id"] == "b-42"
+
+
+def test_a_schedule_name_stands_for_the_schedule_id(requests_mock, context):
+    lookup = requests_mock.get(
+        f"{BASE}/v1/schedules", json={"data": [{"id": "sch-1", "name": "Nightly"}], "pagination": {"hasMore": False}}
+    )
+    runs = requests_mock.get(f"{BASE}/v1/schedules/sch-1/runs", json={"data": [{"id": "run-1", "status": "completed"}]})
+    sensor = RuntypeScheduleRunSensor(task_id="wait", schedule_name="Nightly", run_id="run-1", deferrable=False)
+
+    done = sensor.poke(context)
+
+    assert done.xcom_value["schedule_id"] == "sch-1" and done.xcom_value["status"] == "completed"
+    assert (lookup.call_count, runs.call_count) == (1, 1)

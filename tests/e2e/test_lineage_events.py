@@ -1,0 +1,60 @@
+"""The OpenLineage provider's own listener, on a real ``dag.test()`` of the example producer DAG, emits the run
+operator's facets (in a subprocess: OpenLineage reads its transport once per process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = """
+import os
+from airflow.utils.db import initdb
+initdb()
+from runtype_provider.testing import LocalRuntype
+from runtype_provider.testing.dag_runs import load_dag, run_dag_test
+from runtype_provider.testing.examples import seed_demo
+with LocalRuntype(queued_seconds=0.1, running_seconds=0.5) as server:
+    seed_demo(server)
+    os.environ["AIRFLOW_CONN_RUNTYPE_DEFAULT"] = server.airflow_connection_json()
+    result = run_dag_test(load_dag("example_dags/runtype_asset_outlets.py", "runtype_asset_outlets"))
+    print("STATE", result.state)
+"""
+
+
+def test_the_listener_emits_the_runs_facets_and_the_schedules_dataset(tmp_path: Path) -> None:
+    events_file = tmp_path / "lineage.jsonl"
+    transport = {"type": "file", "log_file_path": str(events_file), "append": True}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "runtype-test",
+    }
+    env.pop("AIRFLOW_CONN_RUNTYPE_DEFAULT", None)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert "STATE success" in done.stdout, (done.stdout[-3000:], done.stderr[-3000:])
+
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    complete = [e for e in events if e["job"]["name"].endswith(".run_schedule") and e["eventType"] == "COMPLETE"]
+    assert len(complete) == 1
+    event = complete[0]
+    run = event["run"]["facets"]["runtype_run"]
+    assert (run["scheduleId"], run["status"], run["outcome"]) == ("sch_account_refresh", "completed", "success")
+    assert run["runId"] and run["batchExecutionId"] and run["runUrl"].endswith(run["runId"])
+    assert (run["totalRecords"], run["failedRecords"]) == (4, 1)
+    assert run["_schemaURL"].endswith("lineage_facets.json#/$defs/RuntypeRunFacet")
+    job = event["job"]["facets"]["runtype_schedule"]
+    assert (job["scheduleId"], job["scheduleName"]) == ("sch_account_refresh", "Account refresh")
+    assert [(o["namespace"], o["name"]) for o in event["outputs"]] == [("runtype://schedule", "sch_account_refresh")]

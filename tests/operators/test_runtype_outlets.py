@@ -1,0 +1,202 @@
+"""Runtype assets in the operators' ``outlets`` (the finished run's payload on the event, sync and deferred; nothing
+on failure; an outlet must name the run's schedule) and the run operator by ``schedule_name``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from airflow.sdk import Asset
+
+from runtype_provider.assets import PAYLOAD_KEYS, create_asset, run_event_payload_of
+from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError, RuntypeScheduleNotFoundError
+from runtype_provider.operators.runtype import RuntypeRunScheduleOperator, RuntypeScheduleRunResultsOperator
+
+try:  # the accessor Airflow puts in the task context (the same class on 3.1 and 3.3)
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+except ImportError:  # pragma: no cover
+    from airflow.utils.context import OutletEventAccessors  # type: ignore[no-redef,attr-defined,unused-ignore]
+
+pytestmark = pytest.mark.usefixtures("runtype_conn", "clock")
+
+BASE = "https://api.runtype.com"
+STATUS = f"{BASE}/v1/batch/status/b-1"
+RUN_URL = "https://app.runtype.com/schedules/sch-1/runs/run-1"
+ASSET = create_asset(schedule_id="sch-1")
+OTHER = Asset("s3://bucket/report.csv")
+
+
+@pytest.fixture
+def context(ti) -> dict[str, Any]:
+    return {"ti": ti, "outlet_events": OutletEventAccessors()}
+
+
+@pytest.fixture
+def run_now(requests_mock):
+    return requests_mock.post(
+        f"{BASE}/v1/schedules/sch-1/run-now", json={"status": "queued", "runId": "run-1", "batchExecutionId": "b-1"}
+    )
+
+
+def make_op(**kwargs: Any) -> RuntypeRunScheduleOperator:
+    kwargs = {"schedule_id": "sch-1", "poll_interval": 5, "deferrable": False, "outlets": [ASSET, OTHER], **kwargs}
+    return RuntypeRunScheduleOperator(task_id="run", **kwargs)
+
+
+def expected_payload(status: str = "completed", outcome: str = "success", failed: int = 0) -> dict[str, Any]:
+    return {
+        "schedule_id": "sch-1",
+        "run_id": "run-1",
+        "batch_execution_id": "b-1",
+        "status": status,
+        "outcome": outcome,
+        "total_records": 10,
+        "processed_records": 10,
+        "failed_records": failed,
+        "finished_at": "2026-01-01T00:05:00Z",
+        "run_url": RUN_URL,
+    }
+
+
+def event_extras(context: dict[str, Any]) -> dict[str, Any]:
+    return {asset.uri: context["outlet_events"][asset].extra for asset in context["outlet_events"]}
+
+
+@pytest.mark.parametrize("given_as", ["factory", "uri"])
+def test_a_finished_run_puts_its_payload_on_the_runtype_outlet_only(
+    requests_mock, run_now, context, batch_status_body, given_as
+):
+    asset = ASSET if given_as == "factory" else Asset("runtype://schedules/sch-1/")
+    body = {**batch_status_body("completed", failed=2), "completedAt": "2026-01-01T00:05:00Z"}
+    requests_mock.get(STATUS, json=body)
+
+    make_op(outlets=[asset, OTHER]).execute(context)
+
+    extras = event_extras(context)
+    assert extras == {"runtype://schedule/sch-1": {"payload": expected_payload(failed=2)}}
+    assert tuple(run_event_payload_of(context["outlet_events"][asset])) == PAYLOAD_KEYS
+
+
+def test_the_deferred_path_puts_the_same_payload_on_the_event(context, wait_event):
+    event = wait_event("finished", "completed", "success", completed_at="2026-01-01T00:05:00Z")
+
+    make_op(deferrable=True).execute_complete(context, event)
+
+    assert event_extras(context) == {"runtype://schedule/sch-1": {"payload": expected_payload()}}
+
+
+@pytest.mark.parametrize(
+    ("status", "kwargs"),
+    [("failed", {}), ("cancelled", {}), ("completed", {"allowed_failed_records": 0})],
+)
+def test_a_failed_task_attaches_nothing(context, wait_event, status, kwargs):
+    event = wait_event("finished", status, "success" if status == "completed" else status, failed_records=3)
+
+    with pytest.raises(RuntypeRunError):
+        make_op(**kwargs).execute_complete(context, event)
+
+    assert len(context["outlet_events"]) == 0
+
+
+def test_an_outlet_of_another_schedule_is_refused_when_the_dag_is_parsed():
+    with pytest.raises(RuntypeConfigurationError, match=r"outlet runtype://schedule/sch-2 names schedule 'sch-2'"):
+        make_op(outlets=[create_asset(schedule_id="sch-2")])
+
+
+def test_runtype_outlets_need_the_wait():
+    with pytest.raises(RuntypeConfigurationError, match="need wait_for_completion=True"):
+        make_op(wait_for_completion=False)
+    assert make_op(wait_for_completion=False, outlets=[OTHER]).outlets == [OTHER]  # other assets: Airflow's business
+
+
+def test_a_templated_id_naming_another_schedule_fails_before_the_run_starts(requests_mock, run_now, context):
+    op = make_op(schedule_id="{{ params.schedule }}")  # accepted at parse: the id is not known yet
+    op.schedule_id = "sch-9"  # as rendered
+
+    with pytest.raises(RuntypeConfigurationError, match="handles runs of schedule 'sch-9'"):
+        op.execute(context)
+
+    assert requests_mock.call_count == 0
+
+
+# ---- by name ------------------------------------------------------------------------------------------------
+
+
+def listing(*pairs: tuple[str, str]) -> dict[str, Any]:
+    return {"data": [{"id": i, "name": n} for i, n in pairs], "pagination": {"hasMore": False}}
+
+
+def test_a_run_by_name_uses_the_resolved_id_for_the_run_the_reference_and_the_outlet(
+    requests_mock, run_now, context, batch_status_body, run_reference
+):
+    search = requests_mock.get(f"{BASE}/v1/schedules", json=listing(("sch-1", "Nightly"), ("sch-7", "Nightly 2")))
+    requests_mock.get(STATUS, json={**batch_status_body("completed"), "completedAt": "2026-01-01T00:05:00Z"})
+
+    out = make_op(schedule_id=None, schedule_name="Nightly").execute(context)
+
+    assert search.call_count == 1 and "search=Nightly" in search.last_request.url
+    assert run_now.call_count == 1
+    assert out["schedule_id"] == "sch-1" and out["run_url"] == RUN_URL
+    assert context["ti"].xcom_push.call_args_list[0].kwargs["value"] == run_reference
+    assert event_extras(context)["runtype://schedule/sch-1"]["payload"]["schedule_id"] == "sch-1"
+
+
+def test_a_name_naming_another_schedule_than_the_outlet_starts_no_run(requests_mock, run_now, context):
+    requests_mock.get(f"{BASE}/v1/schedules", json=listing(("sch-2", "Nightly")))
+
+    with pytest.raises(RuntypeConfigurationError, match="handles runs of schedule 'sch-2'"):
+        make_op(schedule_id=None, schedule_name="Nightly").execute(context)
+
+    assert run_now.call_count == 0
+
+
+def test_an_unknown_name_fails_the_task_before_any_run(requests_mock, run_now, context):
+    requests_mock.get(f"{BASE}/v1/schedules", json=listing(("sch-1", "Nightly enrichment")))
+
+    with pytest.raises(RuntypeScheduleNotFoundError, match="'Nightly'"):
+        make_op(schedule_id=None, schedule_name="Nightly", outlets=[]).execute(context)
+
+    assert run_now.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [({"schedule_id": None}, "is required"), ({"schedule_name": "Nightly"}, "not both")],
+)
+def test_exactly_one_of_id_and_name(kwargs, error):
+    with pytest.raises(RuntypeConfigurationError, match=error):
+        make_op(**kwargs)
+
+
+# ---- the results operator -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("run_given_as", ["reference", "batch id"])
+def test_the_results_operator_reports_the_run_it_read(
+    requests_mock, context, batch_status_body, run_reference, run_given_as
+):
+    requests_mock.get(
+        f"{BASE}/v1/schedules/batch/b-1/results",
+        json={"data": [], "pagination": {"hasMore": False, "offset": 0, "total": 0}},
+    )
+    status = requests_mock.get(STATUS, json={**batch_status_body("completed"), "completedAt": "2026-01-01T00:05:00Z"})
+    given = {"run": run_reference} if run_given_as == "reference" else {"batch_execution_id": "b-1"}
+    op = RuntypeScheduleRunResultsOperator(task_id="results", outlets=[ASSET], **given)
+
+    assert op.execute(context) == []
+
+    payload = event_extras(context)["runtype://schedule/sch-1"]["payload"]
+    # A batch id alone: the schedule comes from the outlet, the run id and link are not known.
+    assert payload == (expected_payload() if run_given_as == "reference" else {
+        **expected_payload(), "run_id": None, "run_url": "https://app.runtype.com/schedules/sch-1"
+    })  # fmt: skip
+    assert status.call_count == 1
+
+
+def test_the_results_operator_refuses_an_outlet_of_another_schedule_before_reading(
+    requests_mock, context, run_reference
+):
+    op = RuntypeScheduleRunResultsOperator(task_id="r", outlets=[create_asset(schedule_id="x")], run=run_reference)
+    with pytest.raises(RuntypeConfigurationError, match="handles runs of schedule 'sch-1'"):
+        op.execute(context)
+    assert requests_mock.call_count == 0
