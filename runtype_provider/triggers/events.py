@@ -200,9 +200,7 @@ class RuntypeScheduleRunEventTrigger(BaseEventTrigger):
             yield event
 
     def payload(self, run: ScheduleRun, dashboard_url: str) -> dict[str, Any]:
-        reference = RunReference(
-            schedule_id=self.schedule_id, run_id=run.id, batch_execution_id=run.batch_execution_id
-        )
+        reference = RunReference(schedule_id=self.schedule_id, run_id=run.id, batch_execution_id=run.batch_execution_id)
         reference.run_url = build_run_url(dashboard_url, reference)
         return run_event_payload(reference, RunProgress.from_run(run))
 
@@ -214,7 +212,7 @@ class _CursorKeeper:
     def __init__(self, trigger: RuntypeScheduleRunEventTrigger) -> None:
         self.trigger = trigger
         self.log = trigger.log
-        self.store = getattr(trigger, "asset_state_store", None)
+        self.store: Any = getattr(trigger, "asset_state_store", None)
         self.cursor: RunCursor | None = None
         self.loaded = self.store is None
         self.dirty = False
@@ -235,7 +233,9 @@ class _CursorKeeper:
             )
             self.store = None
         except Exception as err:  # the triggerer's supervisor did not answer: keep polling, read it next time
-            self.log.warning("Could not read the stored cursor of schedule %s (%s); retrying", self.trigger.schedule_id, err)
+            self.log.warning(
+                "Could not read the stored cursor of schedule %s (%s); retrying", self.trigger.schedule_id, err
+            )
             return False
         self.loaded = True
         if self.cursor is not None:
@@ -293,7 +293,7 @@ class _AllRunsPoller:
             page = await hook.list_all_schedule_runs_page_async(cursor=cursor, page_size=PAGE_SIZE)
             runs.extend(page.data)
             created = [parse_time(r.created_at) for r in page.data]
-            reached = self.horizon is not None and any(c is not None and c < self.horizon for c in created)
+            reached = self.horizon is not None and any(c is not None and c <= self.horizon for c in created)
             if reached or not page.pagination.has_more or not page.pagination.next_cursor:
                 break
             cursor = page.pagination.next_cursor
@@ -325,7 +325,9 @@ async def _poll_forever(trigger: RuntypeScheduleRunEventTrigger, poller: Any) ->
             except Exception as err:
                 failures += 1
                 delay = backoff_delay(failures, trigger.poll_interval, err)
-                if isinstance(err, RuntypeAuthError | RuntypeConfigurationError) or not isinstance(err, RuntypeApiError):
+                if isinstance(err, RuntypeAuthError | RuntypeConfigurationError) or not isinstance(
+                    err, RuntypeApiError
+                ):
                     # A fixed connection (new key, host) is read again on the next poll.
                     await hook.aclose()
                     hook = RuntypeHook(trigger.runtype_conn_id, **trigger.hook_params)

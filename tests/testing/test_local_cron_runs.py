@@ -49,7 +49,7 @@ def test_cron_runs_start_at_their_firing_times_and_finish_as_time_advances() -> 
     # Another minute: no firing; a run started by hand still works beside cron runs.
     assert advance(state, 60)["cronRuns"] == []
     state.run_schedule_now("sch_cron")
-    assert [r["status"] for r in runs_of(state, "sch_cron")][0] == "queued"
+    assert runs_of(state, "sch_cron")[0]["status"] == "queued"
 
 
 def test_cron_runs_are_off_by_default_and_count_from_when_switched_on() -> None:
