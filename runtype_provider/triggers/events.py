@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -221,6 +222,7 @@ class _CursorKeeper:
         """Whether the stored cursor has been read (or there is no store); retried on every poll."""
         if self.loaded:
             return True
+        began = time.monotonic()
         try:
             self.cursor = RunCursor.from_json(await self.store.aget(CURSOR_KEY))
         except ValueError as err:
@@ -238,8 +240,12 @@ class _CursorKeeper:
             )
             return False
         self.loaded = True
-        if self.cursor is not None:
-            self.log.info("Resuming the watcher of schedule %s from its stored cursor", self.trigger.schedule_id)
+        self.log.info(
+            "Watching schedule %s from %s (read in %.1f s)",
+            self.trigger.schedule_id,
+            "its stored cursor" if self.cursor is not None else f"start_after={self.trigger.start_after}",
+            time.monotonic() - began,
+        )
         return True
 
     def take_new(self, runs: list[ScheduleRun]) -> list[ScheduleRun]:
@@ -259,12 +265,14 @@ class _CursorKeeper:
     async def commit(self) -> None:
         if not self.dirty or self.cursor is None or self.store is None:
             return
+        began = time.monotonic()
         try:
             await self.store.aset(CURSOR_KEY, self.cursor.to_json())
         except Exception as err:  # stored on the next commit; a restart before then may repeat these runs
             self.log.warning("Could not store the cursor of schedule %s (%s); retrying", self.trigger.schedule_id, err)
             return
         self.dirty = False
+        self.log.debug("Stored the cursor of schedule %s in %.1f s", self.trigger.schedule_id, time.monotonic() - began)
 
 
 class _ScheduleRunsPoller:
