@@ -307,7 +307,7 @@ class _AllRunsPoller:
             cursor = page.pagination.next_cursor
         else:
             self.log.warning(
-                "More than %d runs were listed since the last poll; older runs beyond them are not looked at",
+                "More than %d runs may have changed since the last poll; runs beyond them are not looked at",
                 MAX_PAGES * PAGE_SIZE,
             )
         active = [parse_time(r.created_at) for r in runs if RunProgress.from_run(r).outcome.is_active]
