@@ -227,18 +227,15 @@ class _CursorKeeper:
             self.cursor = RunCursor.from_json(await self.store.aget(CURSOR_KEY))
         except ValueError as err:
             if _MULTI_ASSET not in str(err):
-                raise
+                return self._read_failed(err)
             self.log.warning(
                 "The watcher of schedule %s serves several assets: its cursor is kept in memory only, so a "
                 "triggerer restart starts from 'start_after' again",
                 self.trigger.schedule_id,
             )
             self.store = None
-        except Exception as err:  # the triggerer's supervisor did not answer: keep polling, read it next time
-            self.log.warning(
-                "Could not read the stored cursor of schedule %s (%s); retrying", self.trigger.schedule_id, err
-            )
-            return False
+        except Exception as err:
+            return self._read_failed(err)
         self.loaded = True
         self.log.info(
             "Watching schedule %s from %s (read in %.1f s)",
@@ -247,6 +244,13 @@ class _CursorKeeper:
             time.monotonic() - began,
         )
         return True
+
+    def _read_failed(self, err: Exception) -> bool:
+        """Keep polling and read the cursor again next time: starting afresh could skip or repeat runs."""
+        self.log.warning(
+            "Could not read the stored cursor of schedule %s (%s); retrying", self.trigger.schedule_id, err
+        )
+        return False
 
     def take_new(self, runs: list[ScheduleRun]) -> list[ScheduleRun]:
         """The new finished runs, in finishing order, recorded as reported (a first start sets a baseline)."""

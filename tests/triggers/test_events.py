@@ -31,19 +31,22 @@ class Stop(Exception):
 class FakeStore:
     """The asset state store accessor the 3.3 triggerer injects (``aget``/``aset``), in memory."""
 
-    def __init__(self, fail_reads: int = 0, error: Exception | None = None) -> None:
+    def __init__(self, fail_reads: int = 0, error: Exception | None = None, fail_writes: int = 0) -> None:
         self.values: dict[str, Any] = {}
-        self.fail_reads, self.error, self.writes = fail_reads, error, 0
+        self.fail_reads, self.error, self.fail_writes, self.writes = fail_reads, error, fail_writes, 0
 
     async def aget(self, key: str, default: Any = None) -> Any:
-        if self.error is not None:
-            raise self.error
         if self.fail_reads:
             self.fail_reads -= 1
-            raise RuntimeError("supervisor did not answer")
+            raise self.error or RuntimeError("supervisor did not answer")
+        if self.error is not None:
+            raise self.error
         return self.values.get(key, default)
 
     async def aset(self, key: str, value: Any) -> None:
+        if self.fail_writes:
+            self.fail_writes -= 1
+            raise RuntimeError("supervisor did not answer")
         self.writes += 1
         self.values[key] = value
 
@@ -220,10 +223,17 @@ def test_a_store_that_fails_to_answer_delays_events_and_a_multi_asset_trigger_ke
     runtype_server, clock, logs
 ) -> None:
     flaky, shared = make(), make()
-    flaky.asset_state_store = FakeStore(fail_reads=2)
+    flaky.asset_state_store = FakeStore(fail_reads=2, fail_writes=1)
     shared.asset_state_store = FakeStore(error=ValueError("Task has 2 concrete inlets and outlets — use ..."))
-    clock.script = [idle, idle, idle, idle, idle, run_now(runtype_server), idle, idle, idle]
+    clock.script = [idle, idle, idle, idle, idle, run_now(runtype_server), idle, idle, idle, idle, idle]
     assert len(collect(flaky)) == 1  # the first polls wait for the cursor: the run is reported, not baselined
+    # The first write failed; a later commit stored the cursor with the reported run.
+    assert flaky.asset_state_store.writes >= 1 and len(flaky.asset_state_store.values[CURSOR_KEY]["seen"]) == 1
+    broken = make()
+    # A store that keeps failing: polling goes on, nothing is reported (rather than replayed or skipped).
+    broken.asset_state_store = FakeStore(fail_reads=10**6, error=ValueError("state backend broke"))
+    clock.script = [idle, run_now(runtype_server), idle, idle]
+    assert collect(broken) == [] and broken.asset_state_store.writes == 0
     clock.script = [idle, run_now(runtype_server), idle, idle]
     assert len(collect(shared)) == 1 and shared.asset_state_store.writes == 0
     assert any("serves several assets" in m for m in logs.messages())
@@ -258,10 +268,10 @@ def test_shared_stream_one_poll_for_every_watcher_on_a_connection(runtype_server
         assert [(p["schedule_id"], p["run_id"]) for p in payloads] == [(schedule_id, started[schedule_id])]
 
 
-def test_shared_poll_pages_only_as_far_as_runs_can_have_changed(runtype_server, clock, monkeypatch) -> None:
+def test_shared_poll_pages_only_as_far_as_runs_can_have_changed(runtype_server, clock, monkeypatch, logs) -> None:
     monkeypatch.setattr(events, "PAGE_SIZE", 5)
     monkeypatch.setattr(events, "MAX_PAGES", 3)
-    for _ in range(12):
+    for _ in range(16):
         run_now(runtype_server)()
     runtype_server.advance_clock(5)
     clock.script = [idle, run_now(runtype_server), idle, idle]
@@ -271,6 +281,7 @@ def test_shared_poll_pages_only_as_far_as_runs_can_have_changed(runtype_server, 
 
     pages = [r["query"] for r in runtype_server.requests]
     assert len(pages) == 3 + 1 + 1  # first poll: up to the bound; later polls: the first page reaches the horizon
+    assert any("runs beyond them are not looked at" in m for m in logs.messages("warning"))
 
 
 @pytest.mark.parametrize(
