@@ -10,8 +10,9 @@ How it polls: on Airflow 3.3+ every watcher on one connection (and poll interval
 and picks its schedule's runs from it; elsewhere each watcher polls ``GET /v1/schedules/:id/runs``.
 
 What survives a restart: the cursor (:mod:`runtype_provider.triggers.run_cursor`) is kept in the asset state
-store on Airflow 3.3+, written :data:`PERSIST_GRACE` seconds after the events it covers were handed to the
-triggerer (so they are stored first). Before 3.3 there is no store: a (re)started watcher begins from "now"
+store on Airflow 3.3+, written :data:`PERSIST_GRACE` seconds (at most half the poll interval) after the
+events it covers were handed to the triggerer, so they are stored first (a crash in between repeats them
+rather than losing them). Before 3.3 there is no store: a (re)started watcher begins from "now"
 (or ``start_after``). Nothing the API answers ends ``run()``: errors are logged and the poll backs off
 (Retry-After honoured), because a watcher that exits is recreated by the triggerer about once a second.
 """
