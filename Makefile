@@ -60,11 +60,13 @@ test: lint unit unit-floor
 screenshots: $(VENV)/.installed browser
 	RUNTYPE_UI_SCREENSHOTS=docs/screenshots $(VENV)/bin/python -m pytest $(PYTEST_FLAGS) -m ui
 
-## bench: import cost, results collection at scale, many deferred waits in one loop (ratios to baselines).
+## bench: import cost, results collection at scale, many deferred waits in one loop (ratios to baselines),
+##        API requests per poll interval of 1/10/100 asset watchers (shared poll vs one poll each).
 bench: $(VENV)/.installed
 	$(VENV)/bin/python scripts/bench_import.py
 	$(VENV)/bin/python scripts/bench_results.py
 	$(VENV)/bin/python scripts/bench_triggers.py
+	$(VENV)/bin/python scripts/bench_watchers.py
 
 ## demo: start the local Runtype, run the core example DAG with `airflow dags test`, print the outcomes.
 demo: $(VENV)/.installed

@@ -101,7 +101,12 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.sensors.runtype"]}],
-        "triggers": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.triggers.runtype"]}],
+        "triggers": [
+            {
+                "integration-name": "Runtype",
+                "python-modules": ["runtype_provider.triggers.runtype", "runtype_provider.triggers.events"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "runtype",

@@ -272,6 +272,13 @@ class RuntypeHook(BaseHook):
         }
         return self._call("list_all_schedule_runs", query=query)
 
+    async def list_all_schedule_runs_page_async(
+        self, *, cursor: str | None = None, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> ScheduleRunPage:
+        """Async twin of :meth:`list_all_schedule_runs_page` (the event trigger's shared poll), newest first."""
+        query = {"limit": str(check_page_size(page_size)), "cursor": cursor}
+        return await self._acall("list_all_schedule_runs", query=query)
+
     def list_all_schedule_runs(
         self, *, page_size: int = DEFAULT_ITERATOR_PAGE_SIZE, max_pages: int = DEFAULT_MAX_PAGES
     ) -> Iterator[ScheduleRun]:

@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds each API answer waits (0-60, default 0)")
     parser.add_argument("--record-count", type=int, default=10, help="records per run of a record-type schedule")
     parser.add_argument("--max-active-schedules", type=int, default=None, help="402 above this many active")
+    parser.add_argument("--cron-runs", action="store_true", help="start runs at the schedules' cron times")
     parser.add_argument("--seed-demo", action="store_true", help="seed demo schedules (incl. a surface schedule)")
     parser.add_argument("--port-file", type=Path, default=None, help="write the bound port to this file")
     parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 latency_seconds=args.latency,
                 default_record_count=args.record_count,
                 max_active_schedules=args.max_active_schedules,
+                cron_runs=args.cron_runs,
             )
         )
         sock = bind_socket(args.host, args.port)

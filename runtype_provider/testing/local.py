@@ -226,6 +226,13 @@ class LocalRuntype:
         """Change a schedule's simulation knobs (failing_record_ids, failure_share, run_outcome, ...)."""
         return self.state.configure_schedule(schedule_id, **changes)
 
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move the server's clock forward: runs progress, and with ``cron_runs=True`` its cron starts runs
+        (``cron_runs.advance``; ``POST /_local/clock/advance`` from another process)."""
+        from runtype_provider.testing.cron_runs import advance
+
+        return advance(self.state, seconds)
+
     def configure(self, **changes: Any) -> dict[str, Any]:
         """Change server settings at runtime (queued_seconds, running_seconds, failure_share, ...).
 

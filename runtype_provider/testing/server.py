@@ -47,6 +47,7 @@ from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
 from runtype_provider.endpoints import ENDPOINTS
+from runtype_provider.testing.cron_runs import advance, start_due_runs
 from runtype_provider.testing.faults import DEFAULT_MALFORMED_BODY, OPERATIONS, Fault
 from runtype_provider.testing.state import ApiError, Settings, State, detail
 
@@ -127,6 +128,7 @@ def _api_endpoint(state: State, operation: str) -> Callable[[Request], Awaitable
     async def endpoint(request: Request) -> Response:
         try:
             state.authorize(request.headers.get("authorization"), request.method)
+            start_due_runs(state)  # the local cron (Settings.cron_runs) starts what is due before anyone looks
             kwargs: dict[str, Any] = dict(request.path_params)
             if "query" in inputs:
                 kwargs["query"] = dict(request.query_params)
@@ -182,6 +184,7 @@ _ADMIN: tuple[tuple[str, str, Callable[[State, Any, dict[str, Any]], Any]], ...]
     ("GET", "requests", lambda s, b, p: {"data": s.requests()}),
     ("DELETE", "requests", lambda s, b, p: _ok(s.clear_requests)),
     ("POST", "reset", lambda s, b, p: _ok(s.reset)),
+    ("POST", "clock/advance", lambda s, b, p: advance(s, b.get("seconds"))),
 )
 
 

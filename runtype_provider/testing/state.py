@@ -38,6 +38,7 @@ from urllib.parse import quote, quote_plus
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from runtype_provider.testing._cron import parse_cron
+from runtype_provider.testing.cron_runs import CronRuns, SimClock
 from runtype_provider.testing.faults import FaultRegistry
 
 UTC = timezone.utc  # datetime.UTC needs Python 3.11
@@ -186,6 +187,8 @@ class Settings:
     latency_seconds: float = 0.0
     """Seconds every ``/v1`` request waits before it is answered (a real network's round trip); admin routes never
     wait. Requests wait concurrently, as on a real server."""
+    cron_runs: bool = False
+    """Start runs at the schedules' own cron times (``cron_runs.py``); off: only run-now starts runs."""
 
     def validate(self) -> None:
         """Raise :class:`InvalidSetting` (a ``ValueError``) for a wrong type or an impossible value."""
@@ -198,6 +201,8 @@ class Settings:
         _check_count("default_record_count", self.default_record_count)
         _check_count("max_active_schedules", self.max_active_schedules, optional=True, high=None)
         _check_number("latency_seconds", self.latency_seconds, high=MAX_LATENCY)
+        if not isinstance(self.cron_runs, bool):
+            raise InvalidSetting("cron_runs", f"must be a boolean, got {self.cron_runs!r}", "INVALID_TYPE")
         for name in ("record_error", "user_id", "organization_id"):
             _check_text(name, getattr(self, name))
 
@@ -547,7 +552,9 @@ class State:
         self.settings.validate()
         self._initial_settings = asdict(self.settings)
         self.faults = FaultRegistry()
-        self._clock = clock
+        self.clock = SimClock(clock)
+        self._clock = self.clock.monotonic
+        self._cron = CronRuns(self.clock.now())
         self._lock = threading.RLock()
         self._seq = itertools.count(1)
         self._schedules: dict[str, Schedule] = {}
@@ -569,6 +576,8 @@ class State:
             self._batches.clear()
             self._log.clear()
             self.faults.clear()
+            self.clock.reset()
+            self._cron.restart(self.clock.now())
 
     def configure(self, **changes: Any) -> dict[str, Any]:
         """Change server settings at runtime (e.g. ``running_seconds``); returns the settings without secrets.
@@ -581,6 +590,8 @@ class State:
                 raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
             candidate = Settings(**{**asdict(self.settings), **changes})
             candidate.validate()
+            if candidate.cron_runs and not self.settings.cron_runs:
+                self._cron.restart(self.clock.now())
             self.settings = candidate
             return candidate.public()
 
@@ -758,7 +769,7 @@ class State:
     # ----------------------------------------------------------------- internals
 
     def _now(self) -> tuple[float, datetime]:
-        return self._clock(), datetime.now(UTC)
+        return self._clock(), self.clock.now()
 
     def _insert(
         self,
@@ -768,7 +779,7 @@ class State:
         product_id: str | None,
         surface_id: str | None,
     ) -> Schedule:
-        stamp = iso(datetime.now(UTC))
+        stamp = iso(self.clock.now())
         sid = schedule_id or _new_id("sch")
         doc: dict[str, Any] = {name: None for name in SCHEDULE_FIELDS if name != "nextRunAt"}
         doc.update(
@@ -799,7 +810,7 @@ class State:
 
     def _render(self, schedule: Schedule, *, flow_name: bool = False, recent_runs: bool = False) -> dict[str, Any]:
         doc = copy.deepcopy(schedule.doc)
-        doc["nextRunAt"] = self._next_run_at(doc, datetime.now(UTC))
+        doc["nextRunAt"] = self._next_run_at(doc, self.clock.now())
         if flow_name:
             doc["flowName"] = self._flow_name(schedule)
         if recent_runs:
@@ -857,9 +868,12 @@ class State:
         fraction = Fraction(str(self.settings.failure_share if share is None else share))
         return tuple(math.floor((i + 1) * fraction) > math.floor(i * fraction) for i in range(len(records)))
 
-    def _start_run(self, schedule: Schedule) -> Run:
+    def _start_run(self, schedule: Schedule, *, at: datetime | None = None) -> Run:
+        """Start a run now, or as if it had started at ``at`` (a cron firing in the past)."""
         records = self._records(schedule)
         mono, wall = self._now()
+        if at is not None and at < wall:
+            mono, wall = mono - (wall - at).total_seconds(), at
         sim, doc = schedule.sim, schedule.doc
         run = Run(
             id=_new_id("run"),
@@ -1082,7 +1096,7 @@ class State:
         with self._lock:
             schedule = self._get(schedule_id)
             schedule.doc.update(self._apply(schedule, updates, _GLOBAL_PATHS))
-            schedule.doc["updatedAt"] = iso(datetime.now(UTC))
+            schedule.doc["updatedAt"] = iso(self.clock.now())
         return {"id": schedule_id, "status": "updated"}
 
     def delete_schedule(self, schedule_id: str) -> dict[str, Any]:
@@ -1096,7 +1110,7 @@ class State:
         if enabled and not schedule.doc["enabled"]:
             self._check_entitlement()
         schedule.doc["enabled"] = enabled
-        schedule.doc["updatedAt"] = iso(datetime.now(UTC))
+        schedule.doc["updatedAt"] = iso(self.clock.now())
 
     def pause_schedule(self, schedule_id: str) -> dict[str, Any]:
         """POST /v1/schedules/:id/pause (idempotent)."""
@@ -1145,7 +1159,7 @@ class State:
             return self._results(self._batch(batch_id), query, "completed")
 
     def _runs_by_day(self, runs: Iterable[Run], now: float) -> list[dict[str, Any]]:
-        today = datetime.now(UTC).date()
+        today = self.clock.now().date()
         days = {(today - timedelta(days=back)).isoformat(): [0, 0] for back in range(6, -1, -1)}
         for run in runs:
             counts = days.get(run.created_wall.date().isoformat())
@@ -1234,7 +1248,7 @@ class State:
             schedule = self._surface_schedule(product_id, surface_id, schedule_id)
             assert schedule is not None
             schedule.doc.update(self._apply(schedule, updates, {}))
-            schedule.doc["updatedAt"] = iso(datetime.now(UTC))
+            schedule.doc["updatedAt"] = iso(self.clock.now())
             return self._render(schedule)
 
     def delete_surface_schedule(self, product_id: str, surface_id: str, schedule_id: str) -> dict[str, Any]:
@@ -1249,7 +1263,7 @@ class State:
             schedule = self._surface_schedule(product_id, surface_id, schedule_id)
             assert schedule is not None
             schedule.doc["enabled"] = enabled
-            schedule.doc["updatedAt"] = iso(datetime.now(UTC))
+            schedule.doc["updatedAt"] = iso(self.clock.now())
         return {"status": "resumed" if enabled else "paused"}
 
     def pause_surface_schedule(self, product_id: str, surface_id: str, schedule_id: str) -> dict[str, Any]:

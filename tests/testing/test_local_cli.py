@@ -40,7 +40,17 @@ def wait_for_file(path: Path, process: subprocess.Popen, timeout: float = 20) ->
 def test_starts_on_a_free_port_serves_demo_data_and_stops_cleanly(tmp_path, stop_signal):
     port_file = tmp_path / "port"
     process = subprocess.Popen(
-        [*COMMAND, "--port", "0", "--port-file", str(port_file), "--seed-demo", "--running-seconds", "0"],
+        [
+            *COMMAND,
+            "--port",
+            "0",
+            "--port-file",
+            str(port_file),
+            "--seed-demo",
+            "--running-seconds",
+            "0",
+            "--cron-runs",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -49,6 +59,8 @@ def test_starts_on_a_free_port_serves_demo_data_and_stops_cleanly(tmp_path, stop
         port = int(wait_for_file(port_file, process))
         url = f"http://127.0.0.1:{port}"
         assert requests.get(url + "/_local/health", timeout=5).json() == {"status": "ok"}
+        config = requests.get(url + "/_local/config", headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}, timeout=5)
+        assert config.json()["cron_runs"] is True
         listed = requests.get(url + "/v1/schedules", headers={"Authorization": f"Bearer {DEFAULT_API_KEY}"}, timeout=5)
         assert {s["id"] for s in listed.json()["data"]} == {spec["schedule_id"] for spec in DEMO_SCHEDULES}
         assert {s["id"] for s in listed.json()["data"]} >= EXAMPLE_DAG_SCHEDULES

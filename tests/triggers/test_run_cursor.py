@@ -1,0 +1,109 @@
+"""The event trigger's cursor over hostile run lists (hypothesis): each finished run once, in order, bounded."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import datetime, timedelta, timezone
+
+import hypothesis.configuration
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runtype_provider.models.schemas import ScheduleRun
+from runtype_provider.triggers.run_cursor import LOOKBACK, MAX_SEEN, RunCursor, finished_at, parse_time
+
+hypothesis.configuration.set_hypothesis_home_dir(tempfile.mkdtemp(prefix="runtype-hypothesis-"))
+FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+UTC = timezone.utc
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+times = st.one_of(
+    st.none(),
+    st.integers(0, 3_600).map(lambda s: (T0 + timedelta(seconds=s)).isoformat().replace("+00:00", "Z")),
+    st.integers(0, 3_600).map(lambda s: (T0 + timedelta(seconds=s)).replace(tzinfo=None).isoformat()),  # naive
+    st.sampled_from(["", "yesterday", "2026-13-45T00:00:00Z", "0", "Z" * 80, "2026-01-01T00:00:00+99:00"]),
+    st.text(max_size=20),
+)
+statuses = st.one_of(
+    st.none(),
+    st.sampled_from(["completed", "FAILED", " cancelled ", "running", "queued", "weird"]),
+    st.text(max_size=8),
+)
+runs = st.lists(
+    st.builds(ScheduleRun, id=st.sampled_from([f"r{i}" for i in range(12)]), status=statuses, completed_at=times),
+    max_size=40,
+)
+
+
+@FAST
+@given(runs, runs)
+def test_each_finished_run_is_new_once_in_finishing_order(first: list[ScheduleRun], second: list[ScheduleRun]) -> None:
+    cursor = RunCursor.starting_at(T0)
+    reported: list[str] = []
+    for batch in (first, second, first + second):
+        new = cursor.new_runs(batch)
+        keys = [(finished_at(r), r.id) for r in new]
+        assert keys == sorted(keys)  # finishing order, ties by id
+        assert all(finished_at(r) is not None for r in new)  # unknown status / odd completed_at: not final
+        for run in new:
+            cursor.record(run)
+        reported += [r.id for r in new]
+        assert cursor.new_runs(batch) == []  # listing the same runs again reports nothing
+    assert len(reported) == len(set(reported))
+
+
+@FAST
+@given(runs, runs)
+def test_a_stored_cursor_answers_like_the_live_one(history: list[ScheduleRun], later: list[ScheduleRun]) -> None:
+    cursor = RunCursor.baseline(history, T0)
+    for run in cursor.new_runs(later):
+        cursor.record(run)
+
+    restored = RunCursor.from_json(json.loads(json.dumps(cursor.to_json())))
+
+    assert restored is not None
+    assert [r.id for r in restored.new_runs(history + later)] == [r.id for r in cursor.new_runs(history + later)] == []
+    assert len(json.dumps(cursor.to_json())) < 20_000
+
+
+@FAST
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=30),
+        lambda c: st.lists(c) | st.dictionaries(st.text(max_size=10), c),
+        max_leaves=20,
+    )
+)
+def test_any_stored_value_is_a_cursor_or_none_never_an_error(value) -> None:
+    for candidate in (
+        value,
+        {"version": 1, "after": value, "seen": value},
+        {"version": 1, "after": None, "seen": {"a": value}},
+    ):
+        cursor = RunCursor.from_json(candidate)
+        assert cursor is None or isinstance(cursor, RunCursor)
+
+
+def test_the_cursor_stays_bounded_and_never_reports_a_dropped_run_again() -> None:
+    cursor = RunCursor.starting_at(T0)
+    many = [
+        ScheduleRun(id=f"r{i}", status="completed", completed_at=f"2026-01-01T00:00:{i % 60:02d}Z") for i in range(500)
+    ]
+    for run in cursor.new_runs(many):
+        cursor.record(run)
+    assert len(cursor.seen) <= 2 * MAX_SEEN
+    assert cursor.new_runs(many) == []
+    # Far later, the lookback forgets old ids but moves 'after' past them.
+    late = ScheduleRun(id="late", status="completed", completed_at=(T0 + 2 * LOOKBACK).isoformat())
+    cursor.record(late)
+    assert cursor.seen.keys() == {"late"} and cursor.new_runs(many) == []
+
+
+def test_baseline_treats_what_already_finished_as_history() -> None:
+    history = [ScheduleRun(id="old", status="completed", completed_at="2026-01-01T00:00:00Z")]
+    cursor = RunCursor.baseline(history, T0 - timedelta(hours=5))  # the triggerer's clock behind the server's
+    assert cursor.new_runs(history) == []
+    fresh = ScheduleRun(id="new", status="failed", completed_at="2026-01-01T00:00:00Z")
+    assert cursor.new_runs([fresh]) == [fresh]
+    assert parse_time("2026-01-01T01:00:00+01:00") == T0
