@@ -48,11 +48,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from runtype_provider.endpoints import ENDPOINTS, check_page_size
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRateLimitError
-from runtype_provider.pagination import DEFAULT_MAX_PAGES, OffsetPaging, check_max_pages, iter_offset
+from runtype_provider.pagination import DEFAULT_MAX_PAGES, OffsetPaging, check_max_pages, flatten, iter_offset_pages
 from runtype_provider.transport import MAX_RETRY_AFTER, ApiRequest, M, SyncTransport
 
 if TYPE_CHECKING:
     from runtype_provider.hooks.runtype import RuntypeHook
+    from runtype_provider.models.runs import RunReference
 
 DEFAULT_MAX_CONCURRENT_PAGES = 8
 """Default of the connection extra ``max_concurrent_pages``: result pages fetched at once."""
@@ -294,8 +295,9 @@ class _Concurrent:
                 self._top_up(executor)
         return future
 
-    def rows(self) -> Iterator[Any]:
-        """Rows of the planned pages in order; returns early (paging not done) to let the caller go sequential."""
+    def pages(self) -> Iterator[list[Any]]:
+        """Rows of the planned pages in order, a page at a time; returns early (paging not done) to let the caller
+        go sequential."""
         paging, throttle = self.paging, self.throttle
         executor = ThreadPoolExecutor(max_workers=throttle.bound, thread_name_prefix="runtype-pages")
         try:
@@ -317,7 +319,8 @@ class _Concurrent:
                 del page, future
                 if not paging.done and len(rows) == self.page_size:  # the plan holds: keep the window full
                     self._top_up(executor)  # while the consumer reads these rows
-                yield from rows
+                yield rows
+                del rows
         finally:
             throttle.stop()
             for future in self.held.values():
@@ -348,29 +351,57 @@ def iter_offset_concurrently(
     ``open_worker_fetch(throttle)`` is called once in each worker thread and returns that thread's fetch, which
     reports 429s and waits with ``throttle``. ``sleep`` and ``clock`` are those of the caller (retry waits).
     """
+    return flatten(
+        iter_offset_pages_concurrently(
+            fetch,
+            open_worker_fetch,
+            path,
+            page_size=page_size,
+            max_concurrent_pages=max_concurrent_pages,
+            max_pages=max_pages,
+            sleep=sleep,
+            clock=clock,
+            stats=stats,
+        )
+    )
+
+
+def iter_offset_pages_concurrently(
+    fetch: Callable[[int], Any],
+    open_worker_fetch: Callable[[Throttle], WorkerFetch],
+    path: str,
+    *,
+    page_size: int,
+    max_concurrent_pages: int,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    sleep: Callable[[float], Any] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    stats: PagingStats | None = None,
+) -> Iterator[list[Any]]:
+    """:func:`iter_offset_concurrently` a page at a time: the rows of each page, as a list."""
     check_page_size(page_size)
     check_max_concurrent_pages(max_concurrent_pages)
     if max_concurrent_pages == 1:
-        return iter_offset(fetch, path, max_pages=max_pages)
+        return iter_offset_pages(fetch, path, max_pages=max_pages)
     paging = OffsetPaging(path, max_pages=max_pages)
 
-    def rows() -> Iterator[Any]:
+    def pages() -> Iterator[list[Any]]:
         first = fetch(paging.next_offset())
         first_rows = paging.receive(first)
         total = first.pagination.total
         concurrent = not paging.done and total is not None and len(first_rows) == page_size
         del first
-        yield from first_rows
+        yield first_rows
         del first_rows
         if concurrent and total is not None:
             throttle = Throttle(max_concurrent_pages, path=path, sleep=sleep, clock=clock, stats=stats)
             throttle.stats.concurrent = True
             log.debug("Runtype API GET %s: %d rows, up to %d pages at a time", path, total, max_concurrent_pages)
-            yield from _Concurrent(paging, open_worker_fetch, throttle, page_size=page_size, total=total).rows()
+            yield from _Concurrent(paging, open_worker_fetch, throttle, page_size=page_size, total=total).pages()
         while not paging.done:
-            yield from paging.receive(fetch(paging.next_offset()))
+            yield paging.receive(fetch(paging.next_offset()))
 
-    return rows()
+    return pages()
 
 
 # ---- the hook's results iterators --------------------------------------------------------------------------------
@@ -390,12 +421,40 @@ class Unread:
         return self._read()
 
 
-class _WorkerTransport(SyncTransport):
+ReadPage = Callable[[bytes, "str | None", Callable[[], Any]], Any]
+"""Reads a 2xx page from its bytes (given the API key, and the normal reading to fall back to)."""
+
+
+class _PageTransport(SyncTransport):
+    """A transport whose 2xx answers are read by ``read`` when given (else parsed into the request's model); with
+    ``session``, it sends through that session (the hook's) and leaves it open on :meth:`close`."""
+
+    def __init__(self, hook: RuntypeHook, read: ReadPage | None, session: Any = None) -> None:
+        super().__init__(hook.settings, hook.sleep, hook.clock)
+        self.read = read
+        self._session, self._borrowed = session, session is not None
+
+    def _reading(self, request: ApiRequest[M], url: str, status: int, headers: Any, content: bytes) -> Any:
+        normal = partial(super()._answer, request, url, status, headers, content)
+        return normal if self.read is None else partial(self.read, content, self.settings.api_key, normal)
+
+    def _answer(self, request: ApiRequest[M], url: str, status: int, headers: Any, content: bytes) -> M:
+        if 200 <= status < 300:
+            return cast(M, self._reading(request, url, status, headers, content)())
+        return super()._answer(request, url, status, headers, content)
+
+    def close(self) -> None:
+        if not self._borrowed:
+            super().close()
+
+
+class _WorkerTransport(_PageTransport):
     """A worker thread's own transport: the hook's settings, with the throttle told of every attempt and 429,
     and 2xx answers handed back :class:`Unread`."""
 
-    def __init__(self, hook: RuntypeHook, throttle: Throttle) -> None:
-        super().__init__(hook.settings, throttle.sleep, hook.clock)
+    def __init__(self, hook: RuntypeHook, throttle: Throttle, read: ReadPage | None = None) -> None:
+        super().__init__(hook, read)
+        self.sleep = throttle.sleep
         self.throttle = throttle
 
     def _send_once(self, request: ApiRequest[M], deadline: float | None) -> M:
@@ -408,21 +467,32 @@ class _WorkerTransport(SyncTransport):
 
     def _answer(self, request: ApiRequest[M], url: str, status: int, headers: Any, content: bytes) -> M:
         if 200 <= status < 300:
-            return cast(M, Unread(partial(super()._answer, request, url, status, headers, content)))
+            return cast(M, Unread(self._reading(request, url, status, headers, content)))
         return super()._answer(request, url, status, headers, content)
 
 
 class _WorkerFetch:
-    def __init__(self, hook: RuntypeHook, throttle: Throttle, request: Callable[[int], ApiRequest[Any]]) -> None:
+    def __init__(
+        self, hook: RuntypeHook, throttle: Throttle, request: Callable[[int], ApiRequest[Any]], read: ReadPage | None
+    ) -> None:
         self.hook = hook
         self.request = request
-        self.transport = _WorkerTransport(hook, throttle)
+        self.transport = _WorkerTransport(hook, throttle, read)
 
     def __call__(self, offset: int) -> Any:
         return self.transport.send(self.request(offset), deadline=self.hook.deadline)
 
     def close(self) -> None:
         self.transport.close()
+
+
+def results_operation(run: RunReference) -> tuple[str, dict[str, Any]]:
+    """The operation and ids that list a run's results: by batch id when known (documented paging), else by run id."""
+    if run.batch_execution_id:
+        return "get_batch_results", {"batch_id": run.batch_execution_id}
+    if run.run_id:
+        return "get_run_results", {"run_id": run.run_id}
+    raise RuntypeConfigurationError("'run' needs 'batch_execution_id' or 'run_id' to fetch results")
 
 
 def iter_record_results(
@@ -434,11 +504,16 @@ def iter_record_results(
     status: str | None,
     max_pages: int,
     max_concurrent_pages: int | None,
-) -> Iterator[Any]:
-    """The per-record results of ``operation`` (``get_run_results`` or ``get_batch_results``) for ``ids``.
+    read: ReadPage | None = None,
+) -> Iterator[list[Any]]:
+    """The per-record results of ``operation`` (``get_run_results`` or ``get_batch_results``) for ``ids``, a page
+    at a time (the rows of each page, as a list; :func:`~runtype_provider.pagination.flatten` gives the rows).
 
-    ``max_concurrent_pages`` None means the connection's extra (read when the first row is asked for).
-    Arguments are checked now, before any request.
+    Each row is a :class:`~runtype_provider.models.schemas.RecordResult`, or, with ``read`` (such as
+    :func:`runtype_provider.result_pages.read_result_page`), whatever ``read`` makes of the page's bytes; the first
+    page and sequential paging then go through the hook's session with their own reader. ``max_concurrent_pages``
+    None means the connection's extra (read when the first page is asked for). Arguments are checked now, before
+    any request.
     """
     endpoint = ENDPOINTS[operation]
     path = endpoint.request(**ids).path
@@ -450,11 +525,15 @@ def iter_record_results(
     def request(offset: int) -> ApiRequest[Any]:
         return endpoint.request(**ids, query={"limit": str(page_size), "offset": str(offset), "status": status})
 
-    def rows() -> Iterator[Any]:
+    def pages() -> Iterator[list[Any]]:
         bound = hook.settings.max_concurrent_pages if max_concurrent_pages is None else max_concurrent_pages
-        yield from iter_offset_concurrently(
-            lambda offset: hook.send(request(offset)),
-            lambda throttle: _WorkerFetch(hook, throttle, request),
+        fetch: Callable[[int], Any] = lambda offset: hook.send(request(offset))  # noqa: E731
+        if read is not None:
+            consumer = _PageTransport(hook, read, session=hook.get_conn())
+            fetch = lambda offset: consumer.send(request(offset), deadline=hook.deadline)  # noqa: E731
+        yield from iter_offset_pages_concurrently(
+            fetch,
+            lambda throttle: _WorkerFetch(hook, throttle, request, read),
             path,
             page_size=page_size,
             max_concurrent_pages=bound,
@@ -463,4 +542,4 @@ def iter_record_results(
             clock=hook.clock,
         )
 
-    return rows()
+    return pages()

@@ -966,13 +966,13 @@ def test_max_concurrent_pages_reaches_the_hook_and_none_leaves_the_connections_e
 
     serve(requests_mock, BATCH_RESULTS, MIXED)
     asked: list[Any] = []
-    original = RuntypeHook.iter_run_results
+    original = RuntypeHook.iter_run_result_pages
 
     def spy(self: RuntypeHook, run: Any, **kwargs: Any) -> Any:
         asked.append(kwargs["max_concurrent_pages"])
         return original(self, run, **kwargs)
 
-    monkeypatch.setattr(RuntypeHook, "iter_run_results", spy)
+    monkeypatch.setattr(RuntypeHook, "iter_run_result_pages", spy)
 
     assert results_op(max_concurrent_pages=3).execute(context) == MIXED_OUT
     assert results_op().execute(context) == MIXED_OUT
