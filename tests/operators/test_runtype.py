@@ -992,3 +992,33 @@ def test_rows_keep_their_order_and_every_page_is_asked_for_once_however_many_at_
     assert read_jsonl(target) == [outcome(i % 60, "failed" if i % 7 == 0 else "success") for i in range(1_234)]
     assert out["row_count"] == 1_234 and out["summary"]["failed"] == len(range(0, 1_234, 7))
     assert sorted(int(q["offset"][0]) for q in queries(route)) == list(range(0, 1_234, 100))
+
+
+@pytest.mark.parametrize("include_result_payload", [False, True])
+def test_rows_read_fast_or_by_the_models_are_written_alike_and_the_api_key_never(
+    requests_mock, context, tmp_path, results_op, api_key, include_result_payload
+):
+    # Page 1 (read in the task's thread) and page 3 (read by a worker) hold the key: the models read them and redact
+    # it; the other pages are read straight from their bytes. The file is one format throughout.
+    all_rows = [api_row(i % 60, "failed" if i % 7 == 0 else "success") for i in range(350)]
+    for index in (5, 260):
+        all_rows[index] = api_row(index % 60, "failed", error=f"rejected key {api_key}")
+    serve(requests_mock, BATCH_RESULTS, all_rows)
+    target = tmp_path / "rows.jsonl"
+
+    out = results_op(
+        output_path=str(target), max_concurrent_pages=4, include_result_payload=include_result_payload
+    ).execute(context)
+
+    text = target.read_text()
+    expected = [
+        outcome(i % 60, "failed" if i % 7 == 0 else "success", with_result=include_result_payload) for i in range(350)
+    ]
+    for index in (5, 260):
+        expected[index] = {
+            **outcome(index % 60, "failed", with_result=include_result_payload),
+            "error": "rejected key ***",
+        }
+    assert api_key not in text
+    assert text == "".join(json.dumps(row) + "\n" for row in expected)
+    assert out["row_count"] == 350 and out["summary"]["failed"] == len(range(0, 350, 7)) + 2
