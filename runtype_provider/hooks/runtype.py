@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from runtype_provider.concurrent_paging import iter_record_results, results_operation
 from runtype_provider.connection import ConnectionSettings, describe_host, settings_from_connection
 from runtype_provider.endpoints import ENDPOINTS, check_choice, check_page_size, join_ids
 from runtype_provider.exceptions import (
@@ -45,6 +44,7 @@ from runtype_provider.models.schemas import (
 )
 from runtype_provider.models.status import is_active_run_status
 from runtype_provider.pagination import DEFAULT_ITERATOR_PAGE_SIZE, DEFAULT_MAX_PAGES, flatten, iter_cursor
+from runtype_provider.results_listing import iter_record_results, results_operation
 from runtype_provider.transport import ApiRequest, AsyncTransport, M, RetryPolicy, SyncTransport
 from runtype_provider.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook
 
@@ -425,15 +425,9 @@ class RuntypeHook(BaseHook):
         ))  # fmt: skip
 
     def iter_run_result_pages(
-        self,
-        run: RunReference,
-        *,
-        page_size: int = DEFAULT_ITERATOR_PAGE_SIZE,
-        status: str | None = None,
-        max_pages: int = DEFAULT_MAX_PAGES,
-        max_concurrent_pages: int | None = None,
-        fast: bool = False,
-    ) -> Iterator[list[Any]]:
+        self, run: RunReference, *, page_size: int = DEFAULT_ITERATOR_PAGE_SIZE, status: str | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES, max_concurrent_pages: int | None = None, fast: bool = False,
+    ) -> Iterator[list[Any]]:  # fmt: skip
         """:meth:`iter_run_results` a page at a time (each page's rows as a list). ``fast``: rows are
         :class:`~runtype_provider.result_pages.ResultRow` structs read straight from the answer's bytes where the
         answer allows (else models; same attributes), as the results operator writes them."""
