@@ -12,12 +12,12 @@ network latency (``latency_seconds`` of ``runtype-local``: every API answer wait
 * ``RuntypeScheduleRunResultsOperator`` in file mode (per-record outcomes, summary, atomic JSON Lines file).
 
 Rounds are interleaved (every latency and method once per round, the order rotated each round). For each it
-prints rows/s (median), the ratio of that to the sequential loop's, min / median / max wall time and the median
-CPU time of this process (all threads); every count is counted (rows iterated, lines in the written file). At
-30 ms and more the two sequential clients read N/10 records (one page at a time, their rows/s does not depend on
-N); the ratio compares rows/s. Then peak traced memory (``tracemalloc``) of each method at N/10 and N records on
-loopback, and a plot of rows/s against latency for the sequential loop, HttpOperator and the results operator
-(``docs/perf/rows_per_second_vs_latency.svg``). Loopback only; about 3 minutes with the defaults on 2 cores.
+prints rows/s (median), its ratios to the sequential loop's and to HttpOperator's rows/s, min / median / max wall
+time and the median CPU time of this process (all threads); every count is counted (rows iterated, lines in the
+written file). At 30 ms and more the two sequential clients read N/10 records (one page at a time, their rows/s
+does not depend on N). Then peak traced memory (``tracemalloc``) of each method at N/10 and N records on loopback,
+and a plot of rows/s against latency for the sequential loop, HttpOperator and the results operator
+(``docs/perf/rows_per_second_vs_latency.svg``). Loopback only; about 2 minutes with the defaults on 2 cores.
 
 Usage: python scripts/bench_results.py [--records 20000] [--rounds 3] [--latencies 0,0.01,0.03,0.1] [--plot PATH]
 """
@@ -207,10 +207,10 @@ def main() -> None:
             f"Results collection: {args.records} records, 100 per page, {args.rounds} interleaved rounds "
             f"({timed:.0f} s), {cores} cores, runtype-local in its own process, max_concurrent_pages {bound}. "
             f"At {SLOW_LATENCY * 1000:.0f} ms and more the sequential loop and HttpOperator read {small} records "
-            "(one page at a time: rows/s does not depend on N); 'vs loop' compares rows/s."
+            "(one page at a time: rows/s does not depend on N); 'vs loop' and 'vs Http' compare rows/s."
         )
         print(
-            f"  {'latency':>7s}  {'method':17s} {'records':>7s} {'rows/s':>7s} {'vs loop':>7s} "
+            f"  {'latency':>7s}  {'method':17s} {'records':>7s} {'rows/s':>7s} {'vs loop':>7s} {'vs Http':>7s} "
             f"{'wall min / median / max (s)':>27s} {'CPU (s)':>7s}"
         )
         rates: dict[str, list[float]] = {name: [] for name in METHODS}
@@ -223,7 +223,8 @@ def main() -> None:
                 cpu = statistics.median(cpu for _, cpu, _ in timings[(latency, name)])
                 print(
                     f"  {latency * 1000:5.0f}ms  {name:17s} {records_for(name, latency):7d} {rate:7.0f} "
-                    f"{per_row[LOOP] / per_row[name]:6.2f}x {min(walls):7.2f} / {statistics.median(walls):6.2f} / "
+                    f"{per_row[LOOP] / per_row[name]:6.2f}x {per_row[HTTP] / per_row[name]:6.2f}x "
+                    f"{min(walls):7.2f} / {statistics.median(walls):6.2f} / "
                     f"{max(walls):6.2f}   {cpu:7.2f}"
                 )
         print(f"  peak traced memory (tracemalloc, loopback), {small} -> {args.records} records:")
