@@ -117,7 +117,7 @@ def read_result_page(content: bytes, secret: str | None, normal: Callable[[], An
     if text.startswith("\ufeff") or may_contain(text, secret):
         return normal()
     try:
-        return _DECODER.decode(text)
+        return _DECODER.decode(content)  # the bytes checked above: rows keep no second copy of a page
     except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
         return normal()
 
