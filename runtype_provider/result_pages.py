@@ -14,7 +14,9 @@ back to the normal path (``json.loads``, key redaction, :class:`~runtype_provide
 which parses it or raises its usual typed error: invalid UTF-8, a byte-order mark, an empty body, a lone
 surrogate, JSON the strict types refuse (``"5"`` for a count, ``1.0`` for an integer, ``NaN``), nesting deeper
 than the recursion limit, a snake_case spelling of a field (the models accept ``record_id`` for ``recordId``), and
-any body whose text could hold the API key (the normal path redacts it).
+any body whose text could hold the API key (the normal path redacts it). One difference is left: ``msgspec``
+accepts a ``result`` nested a few levels deeper than ``json.loads`` does (both stop near Python's recursion limit,
+about 990 levels); such a row is written when its result is not (``include_result_payload=False``).
 """
 
 from __future__ import annotations
@@ -123,6 +125,21 @@ def read_result_page(content: bytes, secret: str | None, normal: Callable[[], An
 
 
 def result_value(row: Any) -> Any:
-    """A row's ``result`` as the models give it (decoded with ``json.loads``, as the normal path decodes it)."""
+    """A row's ``result`` as the models give it (decoded with ``json.loads``, as the normal path decodes it).
+
+    Both decoders stop at Python's recursion limit, at depths that differ by a few levels (and with the caller's
+    stack depth): a result nested just too deeply for ``json.loads`` is the normal path's typed error here too.
+    """
     value = row.result
-    return json.loads(bytes(value)) if isinstance(value, msgspec.Raw) else value
+    if not isinstance(value, msgspec.Raw):
+        return value
+    try:
+        return json.loads(bytes(value))
+    except RecursionError:
+        from runtype_provider.exceptions import RuntypeResponseError
+
+        raise RuntypeResponseError(
+            f"Runtype API results: the result of record {row.record_id!r} is nested too deeply to read",
+            method="GET",
+            path="results",
+        ) from None

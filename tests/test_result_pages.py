@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -209,3 +210,13 @@ def test_every_snake_case_spelling_of_a_field_is_handed_to_the_models(name: str)
         content = content.replace(b'"recordsWithFailedSteps": 1', b'"records_with_failed_steps": 1')
 
     assert fast_reading(content) is HANDED_OVER
+
+
+def test_a_result_too_deep_for_json_loads_is_a_typed_error_when_it_is_written():
+    from runtype_provider.result_pages import ResultRow
+
+    row = ResultRow(record_id="r1", result=msgspec.Raw(b"[" * 5000 + b"]" * 5000))
+
+    with pytest.raises(RuntypeResponseError, match="'r1' is nested too deeply"):
+        outcome_lines([row], include_result=True)
+    assert outcome_lines([row], include_result=False)[0].startswith('{"record_id": "r1"')
