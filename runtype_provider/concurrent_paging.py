@@ -25,7 +25,8 @@ another number of rows than planned, the rest is fetched sequentially from where
   deadline).
 * *memory*: at most twice the window (so at most ``2 x max_concurrent_pages``) pages are held, in flight or
   complete and waiting for their turn, whatever the number of records; a page waiting for its turn holds its
-  bytes, parsed when its turn comes (:class:`Unread`); no page is started while the consumer is not asking for
+  bytes, parsed when its turn comes
+  (:class:`Unread`); no page is started while the consumer is not asking for
   rows (the iterator is a generator: it runs only inside ``next()``; requests in flight still finish).
 * *threads*: the first page (and any sequential paging) is fetched in the caller's thread with the hook's own
   session; each worker thread has its own ``requests`` session (sessions are not thread-safe). On an error, or
@@ -43,16 +44,12 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from functools import partial
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from runtype_provider.endpoints import ENDPOINTS, check_page_size
-from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRateLimitError
-from runtype_provider.pagination import DEFAULT_MAX_PAGES, OffsetPaging, check_max_pages, iter_offset
-from runtype_provider.transport import MAX_RETRY_AFTER, ApiRequest, M, SyncTransport
-
-if TYPE_CHECKING:
-    from runtype_provider.hooks.runtype import RuntypeHook
+from runtype_provider.endpoints import check_page_size
+from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.pagination import DEFAULT_MAX_PAGES, OffsetPaging, flatten, iter_offset_pages
+from runtype_provider.transport import MAX_RETRY_AFTER
 
 DEFAULT_MAX_CONCURRENT_PAGES = 8
 """Default of the connection extra ``max_concurrent_pages``: result pages fetched at once."""
@@ -294,8 +291,9 @@ class _Concurrent:
                 self._top_up(executor)
         return future
 
-    def rows(self) -> Iterator[Any]:
-        """Rows of the planned pages in order; returns early (paging not done) to let the caller go sequential."""
+    def pages(self) -> Iterator[list[Any]]:
+        """Rows of the planned pages in order, a page at a time; returns early (paging not done) to let the caller
+        go sequential."""
         paging, throttle = self.paging, self.throttle
         executor = ThreadPoolExecutor(max_workers=throttle.bound, thread_name_prefix="runtype-pages")
         try:
@@ -317,7 +315,8 @@ class _Concurrent:
                 del page, future
                 if not paging.done and len(rows) == self.page_size:  # the plan holds: keep the window full
                     self._top_up(executor)  # while the consumer reads these rows
-                yield from rows
+                yield rows
+                del rows
         finally:
             throttle.stop()
             for future in self.held.values():
@@ -348,32 +347,57 @@ def iter_offset_concurrently(
     ``open_worker_fetch(throttle)`` is called once in each worker thread and returns that thread's fetch, which
     reports 429s and waits with ``throttle``. ``sleep`` and ``clock`` are those of the caller (retry waits).
     """
+    return flatten(
+        iter_offset_pages_concurrently(
+            fetch,
+            open_worker_fetch,
+            path,
+            page_size=page_size,
+            max_concurrent_pages=max_concurrent_pages,
+            max_pages=max_pages,
+            sleep=sleep,
+            clock=clock,
+            stats=stats,
+        )
+    )
+
+
+def iter_offset_pages_concurrently(
+    fetch: Callable[[int], Any],
+    open_worker_fetch: Callable[[Throttle], WorkerFetch],
+    path: str,
+    *,
+    page_size: int,
+    max_concurrent_pages: int,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    sleep: Callable[[float], Any] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    stats: PagingStats | None = None,
+) -> Iterator[list[Any]]:
+    """:func:`iter_offset_concurrently` a page at a time: the rows of each page, as a list."""
     check_page_size(page_size)
     check_max_concurrent_pages(max_concurrent_pages)
     if max_concurrent_pages == 1:
-        return iter_offset(fetch, path, max_pages=max_pages)
+        return iter_offset_pages(fetch, path, max_pages=max_pages)
     paging = OffsetPaging(path, max_pages=max_pages)
 
-    def rows() -> Iterator[Any]:
+    def pages() -> Iterator[list[Any]]:
         first = fetch(paging.next_offset())
         first_rows = paging.receive(first)
         total = first.pagination.total
         concurrent = not paging.done and total is not None and len(first_rows) == page_size
         del first
-        yield from first_rows
+        yield first_rows
         del first_rows
         if concurrent and total is not None:
             throttle = Throttle(max_concurrent_pages, path=path, sleep=sleep, clock=clock, stats=stats)
             throttle.stats.concurrent = True
             log.debug("Runtype API GET %s: %d rows, up to %d pages at a time", path, total, max_concurrent_pages)
-            yield from _Concurrent(paging, open_worker_fetch, throttle, page_size=page_size, total=total).rows()
+            yield from _Concurrent(paging, open_worker_fetch, throttle, page_size=page_size, total=total).pages()
         while not paging.done:
-            yield from paging.receive(fetch(paging.next_offset()))
+            yield paging.receive(fetch(paging.next_offset()))
 
-    return rows()
-
-
-# ---- the hook's results iterators --------------------------------------------------------------------------------
+    return pages()
 
 
 class Unread:
@@ -388,79 +412,3 @@ class Unread:
 
     def __call__(self) -> Any:
         return self._read()
-
-
-class _WorkerTransport(SyncTransport):
-    """A worker thread's own transport: the hook's settings, with the throttle told of every attempt and 429,
-    and 2xx answers handed back :class:`Unread`."""
-
-    def __init__(self, hook: RuntypeHook, throttle: Throttle) -> None:
-        super().__init__(hook.settings, throttle.sleep, hook.clock)
-        self.throttle = throttle
-
-    def _send_once(self, request: ApiRequest[M], deadline: float | None) -> M:
-        self.throttle.before_attempt(deadline)
-        try:
-            return super()._send_once(request, deadline)
-        except RuntypeRateLimitError as err:
-            self.throttle.rate_limited(err.retry_after)
-            raise
-
-    def _answer(self, request: ApiRequest[M], url: str, status: int, headers: Any, content: bytes) -> M:
-        if 200 <= status < 300:
-            return cast(M, Unread(partial(super()._answer, request, url, status, headers, content)))
-        return super()._answer(request, url, status, headers, content)
-
-
-class _WorkerFetch:
-    def __init__(self, hook: RuntypeHook, throttle: Throttle, request: Callable[[int], ApiRequest[Any]]) -> None:
-        self.hook = hook
-        self.request = request
-        self.transport = _WorkerTransport(hook, throttle)
-
-    def __call__(self, offset: int) -> Any:
-        return self.transport.send(self.request(offset), deadline=self.hook.deadline)
-
-    def close(self) -> None:
-        self.transport.close()
-
-
-def iter_record_results(
-    hook: RuntypeHook,
-    operation: str,
-    ids: dict[str, Any],
-    *,
-    page_size: int,
-    status: str | None,
-    max_pages: int,
-    max_concurrent_pages: int | None,
-) -> Iterator[Any]:
-    """The per-record results of ``operation`` (``get_run_results`` or ``get_batch_results``) for ``ids``.
-
-    ``max_concurrent_pages`` None means the connection's extra (read when the first row is asked for).
-    Arguments are checked now, before any request.
-    """
-    endpoint = ENDPOINTS[operation]
-    path = endpoint.request(**ids).path
-    check_page_size(page_size)
-    check_max_pages(max_pages)
-    if max_concurrent_pages is not None:
-        check_max_concurrent_pages(max_concurrent_pages)
-
-    def request(offset: int) -> ApiRequest[Any]:
-        return endpoint.request(**ids, query={"limit": str(page_size), "offset": str(offset), "status": status})
-
-    def rows() -> Iterator[Any]:
-        bound = hook.settings.max_concurrent_pages if max_concurrent_pages is None else max_concurrent_pages
-        yield from iter_offset_concurrently(
-            lambda offset: hook.send(request(offset)),
-            lambda throttle: _WorkerFetch(hook, throttle, request),
-            path,
-            page_size=page_size,
-            max_concurrent_pages=bound,
-            max_pages=max_pages,
-            sleep=hook.sleep,
-            clock=hook.clock,
-        )
-
-    return rows()

@@ -170,10 +170,32 @@ def iter_cursor(fetch: Callable[[str | None], Any], path: str, *, max_pages: int
 
 def iter_offset(fetch: Callable[[int], Any], path: str, *, max_pages: int = DEFAULT_MAX_PAGES) -> Iterator[Any]:
     """Every row of an offset-paged listing, fetched lazily page by page with ``fetch(offset)``."""
+    return flatten(iter_offset_pages(fetch, path, max_pages=max_pages))
+
+
+def iter_offset_pages(
+    fetch: Callable[[int], Any], path: str, *, max_pages: int = DEFAULT_MAX_PAGES
+) -> Iterator[list[Any]]:
+    """:func:`iter_offset` a page at a time: the rows of each page, as a list."""
     paging = OffsetPaging(path, max_pages=max_pages)
 
-    def rows() -> Iterator[Any]:
+    def pages() -> Iterator[list[Any]]:
         while not paging.done:
-            yield from paging.receive(fetch(paging.next_offset()))
+            yield paging.receive(fetch(paging.next_offset()))
+
+    return pages()
+
+
+def flatten(pages: Iterator[list[Any]]) -> Iterator[Any]:
+    """The rows of ``pages``, in order; closing this iterator closes ``pages`` (no request starts after)."""
+
+    def rows() -> Iterator[Any]:
+        try:
+            for page in pages:
+                yield from page
+        finally:
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
 
     return rows()

@@ -6,18 +6,21 @@ import contextlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from runtype_provider.models.schemas import RecordResult
-from runtype_provider.models.status import is_failed_record_status, is_succeeded_record_status
+from runtype_provider.models.status import (
+    is_failed_record_status,
+    is_succeeded_record_status,
+    record_status_matches,
+)
 
 WRITE_CHUNK_ROWS = 500
 
 
-def record_outcome(row: RecordResult, include_result: bool) -> dict[str, Any]:
-    """The XCom-friendly view of one per-record result."""
+def record_outcome(row: Any, include_result: bool) -> dict[str, Any]:
+    """The XCom-friendly view of one per-record result (a :class:`RecordResult` or a ``ResultRow``)."""
     outcome = {
         "record_id": row.record_id,
         "record_name": row.record.name if row.record else None,
@@ -28,8 +31,35 @@ def record_outcome(row: RecordResult, include_result: bool) -> dict[str, Any]:
         "result_id": row.record_result_id,
     }
     if include_result:
-        outcome["result"] = row.result
+        from runtype_provider.result_pages import result_value
+
+        outcome["result"] = result_value(row)
     return outcome
+
+
+_text = json.encoder.encode_basestring_ascii  # what json.dumps writes a string with (C)
+
+
+def _maybe(value: str | None) -> str:
+    return "null" if value is None else _text(value)
+
+
+def outcome_lines(rows: list[Any], include_result: bool) -> list[str]:
+    """Each row's :func:`record_outcome` as one JSON line, byte for byte what ``json.dumps(outcome, default=str)``
+    writes (same keys, order, separators and ASCII escapes), formatted without building the dict."""
+    lines = [
+        f'{{"record_id": {_text(r.record_id)}, "record_name": {_maybe(r.record.name) if r.record else "null"}, '
+        f'"status": {_maybe(r.status)}, "error": {_maybe(r.error)}, "executed_at": {_maybe(r.executed_at)}, '
+        f'"failed_at": {_maybe(r.failed_at)}, "result_id": {_maybe(r.record_result_id)}}}'
+        for r in rows
+    ]
+    if include_result:
+        from runtype_provider.result_pages import result_value
+
+        for index, row in enumerate(rows):
+            value = json.dumps(result_value(row), default=str)
+            lines[index] = f'{lines[index][:-1]}, "result": {value}}}'
+    return lines
 
 
 class ResultSummary:
@@ -45,11 +75,13 @@ class ResultSummary:
         self.succeeded = 0
         self.by_status: Counter[str] = Counter()
 
-    def add(self, row: dict[str, Any]) -> None:
-        self.total += 1
-        self.by_status[str(row["status"])] += 1
-        self.failed += is_failed_record_status(row["status"])
-        self.succeeded += is_succeeded_record_status(row["status"])
+    def add(self, rows: list[Any]) -> None:
+        """Count a page of rows (anything with a ``status``), each status classified once per page."""
+        for status, times in Counter([row.status for row in rows]).items():
+            self.total += times
+            self.by_status[str(status)] += times
+            self.failed += times * is_failed_record_status(status)
+            self.succeeded += times * is_succeeded_record_status(status)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +90,16 @@ class ResultSummary:
             "succeeded": self.succeeded,
             "by_status": dict(sorted(self.by_status.items())),
         }
+
+
+def selected_pages(pages: Iterable[list[Any]], wanted: str | None, summary: ResultSummary) -> Iterator[list[Any]]:
+    """The rows of each page whose status is the ``status_filter`` ``wanted`` (all rows when None; applied here
+    also when the server ignored the filter), counted in ``summary`` as they pass."""
+    for rows in pages:
+        if wanted is not None:
+            rows = [row for row in rows if record_status_matches(row.status, wanted)]
+        summary.add(rows)
+        yield rows
 
 
 def _write_lines(handle: Any, lines: list[str]) -> None:
@@ -76,8 +118,8 @@ def location(given: str, path: Any) -> str:
     return str(path.path) if path.protocol in LOCAL_PROTOCOLS else given
 
 
-def write_jsonl(path: str, head: list[dict[str, Any]], rest: Iterable[dict[str, Any]], summary: ResultSummary) -> str:
-    """Write ``head`` (already summarised) then ``rest`` (summarised here) to ``path`` as JSON Lines; its location.
+def write_jsonl(path: str, chunks: Iterable[list[str]]) -> str:
+    """Write ``chunks`` of JSON lines, in order, to ``path`` as JSON Lines; its location.
 
     ``path`` is an :class:`~airflow.sdk.ObjectStoragePath` location (local, ``s3://``, ``gs://`` …). Rows go to a
     hidden sibling that is moved into place once complete, so the final path never holds a partial file and a
@@ -92,7 +134,7 @@ def write_jsonl(path: str, head: list[dict[str, Any]], rest: Iterable[dict[str, 
     partial = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
     try:
         with partial.open("w") as handle:
-            _write_rows(handle, head, rest, summary)
+            _write_chunks(handle, chunks)
         partial.rename(target)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -101,15 +143,12 @@ def write_jsonl(path: str, head: list[dict[str, Any]], rest: Iterable[dict[str, 
     return location(path, target)
 
 
-def _write_rows(
-    handle: Any, head: list[dict[str, Any]], rest: Iterable[dict[str, Any]], summary: ResultSummary
-) -> None:
+def _write_chunks(handle: Any, chunks: Iterable[list[str]]) -> None:
     # Written in bounded chunks: each write through ObjectStoragePath's handle has a fixed cost (about 15 us,
     # lineage bookkeeping), and a chunk keeps memory flat however many rows there are.
-    lines = [json.dumps(row, default=str) for row in head]
-    for row in rest:
-        summary.add(row)
-        lines.append(json.dumps(row, default=str))
+    lines: list[str] = []
+    for chunk in chunks:
+        lines += chunk
         if len(lines) >= WRITE_CHUNK_ROWS:
             _write_lines(handle, lines)
     _write_lines(handle, lines)

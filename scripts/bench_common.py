@@ -75,3 +75,66 @@ def finished_run(url: str, records: int, schedule_id: str) -> dict[str, Any]:
     while not hook.get_run_progress(RunReference.coerce(run)).outcome.is_terminal:
         time.sleep(0.05)
     return run
+
+
+PALETTE = ("#6b7280", "#d97706", "#2563eb", "#059669", "#dc2626")
+
+
+def write_line_plot(
+    path: Path, *, title: str, x_label: str, y_label: str, xs: list[float], series: dict[str, list[float]]
+) -> None:
+    """A small SVG line chart (one line per series over ``xs``), written without a plotting library."""
+    from html import escape
+
+    width, height, left, right, top, bottom = 720, 440, 80, 190, 48, 56
+    plot_w, plot_h = width - left - right, height - top - bottom
+    x_max = max(xs) or 1.0
+    y_top = max(v for values in series.values() for v in values) * 1.1 or 1.0
+    magnitude = 10 ** (len(str(int(y_top))) - 1)
+    step = next(s * magnitude for s in (0.1, 0.2, 0.25, 0.5, 1, 2) if y_top / (s * magnitude) <= 8)
+
+    def px(x: float) -> float:
+        return left + plot_w * x / x_max
+
+    def py(y: float) -> float:
+        return top + plot_h * (1 - y / y_top)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        'font-family="sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="{width / 2}" y="24" text-anchor="middle" font-size="15">{escape(title)}</text>',
+    ]
+    tick = 0.0
+    while tick <= y_top:
+        parts.append(
+            f'<line x1="{left}" x2="{left + plot_w}" y1="{py(tick):.1f}" y2="{py(tick):.1f}" stroke="#e5e7eb"/>'
+        )
+        parts.append(f'<text x="{left - 8}" y="{py(tick) + 4:.1f}" text-anchor="end">{tick:,.0f}</text>')
+        tick += step
+    for x in xs:
+        parts.append(f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{top}" y2="{top + plot_h}" stroke="#f3f4f6"/>')
+        parts.append(f'<text x="{px(x):.1f}" y="{top + plot_h + 18}" text-anchor="middle">{x:g}</text>')
+    parts.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#9ca3af"/>')
+    parts.append(f'<text x="{left + plot_w / 2}" y="{height - 14}" text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(
+        f'<text x="18" y="{top + plot_h / 2}" text-anchor="middle" transform="rotate(-90 18 {top + plot_h / 2})">'
+        f"{escape(y_label)}</text>"
+    )
+    for index, (name, values) in enumerate(series.items()):
+        colour = PALETTE[index % len(PALETTE)]
+        points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, values, strict=True))
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2.5"/>')
+        parts += [
+            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="4" fill="{colour}"/>'
+            for x, y in zip(xs, values, strict=True)
+        ]
+        ly = top + 16 + 22 * index
+        parts.append(
+            f'<line x1="{width - right + 14}" x2="{width - right + 38}" y1="{ly}" y2="{ly}" '
+            f'stroke="{colour}" stroke-width="2.5"/>'
+        )
+        parts.append(f'<text x="{width - right + 44}" y="{ly + 4}">{escape(name)}</text>')
+    parts.append("</svg>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts) + "\n")

@@ -16,12 +16,10 @@ from dataclasses import replace
 from itertools import islice
 from typing import Any
 
-from runtype_provider.concurrent_paging import iter_record_results
 from runtype_provider.connection import ConnectionSettings, describe_host, settings_from_connection
 from runtype_provider.endpoints import ENDPOINTS, check_choice, check_page_size, join_ids
 from runtype_provider.exceptions import (
     RuntypeApiError,
-    RuntypeConfigurationError,
     RuntypeException,
 )
 from runtype_provider.links import build_run_url
@@ -46,7 +44,8 @@ from runtype_provider.models.schemas import (
     SurfaceSchedule,
 )
 from runtype_provider.models.status import is_active_run_status
-from runtype_provider.pagination import DEFAULT_ITERATOR_PAGE_SIZE, DEFAULT_MAX_PAGES, iter_cursor
+from runtype_provider.pagination import DEFAULT_ITERATOR_PAGE_SIZE, DEFAULT_MAX_PAGES, flatten, iter_cursor
+from runtype_provider.results_listing import iter_record_results, results_operation
 from runtype_provider.schedule_names import MAX_NAME_CANDIDATES, pick_schedule_by_name, schedule_name_text
 from runtype_provider.transport import ApiRequest, AsyncTransport, M, RetryPolicy, SyncTransport
 from runtype_provider.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook
@@ -309,10 +308,10 @@ class RuntypeHook(BaseHook):
         """Every per-record result of a run, in order, memory flat in the number of rows. Pages after the first
         are fetched up to ``max_concurrent_pages`` at a time (default: the connection extra, 8; 1 = one by one;
         see :mod:`runtype_provider.concurrent_paging`)."""
-        return iter_record_results(
+        return flatten(iter_record_results(
             self, "get_run_results", {"run_id": run_id}, page_size=page_size, status=status,
             max_pages=max_pages, max_concurrent_pages=max_concurrent_pages,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def get_batch_results_page(
         self, batch_id: str, *, offset: int = 0, page_size: int = DEFAULT_PAGE_SIZE, status: str | None = None
@@ -331,10 +330,10 @@ class RuntypeHook(BaseHook):
         max_concurrent_pages: int | None = None,
     ) -> Iterator[RecordResult]:
         """Every per-record result of a batch execution, like :meth:`get_run_results`."""
-        return iter_record_results(
+        return flatten(iter_record_results(
             self, "get_batch_results", {"batch_id": batch_id}, page_size=page_size, status=status,
             max_pages=max_pages, max_concurrent_pages=max_concurrent_pages,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def get_schedule_sparklines(self, schedule_ids: list[str]) -> list[ScheduleSparkline]:
         """``GET /v1/schedules/sparklines``: 7-day run counts for up to 100 schedules.
@@ -430,12 +429,24 @@ class RuntypeHook(BaseHook):
         max_concurrent_pages: int | None = None,
     ) -> Iterator[RecordResult]:
         """Per-record results of a run: by batch id when known (documented paging), else by run id."""
-        options: dict[str, Any] = {"page_size": page_size, "status": status, "max_pages": max_pages}
-        if run.batch_execution_id:
-            return self.get_batch_results(run.batch_execution_id, **options, max_concurrent_pages=max_concurrent_pages)
-        if run.run_id:
-            return self.get_run_results(run.run_id, **options, max_concurrent_pages=max_concurrent_pages)
-        raise RuntypeConfigurationError("'run' needs 'batch_execution_id' or 'run_id' to fetch results")
+        return flatten(self.iter_run_result_pages(
+            run, page_size=page_size, status=status, max_pages=max_pages, max_concurrent_pages=max_concurrent_pages
+        ))  # fmt: skip
+
+    def iter_run_result_pages(
+        self, run: RunReference, *, page_size: int = DEFAULT_ITERATOR_PAGE_SIZE, status: str | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES, max_concurrent_pages: int | None = None, fast: bool = False,
+    ) -> Iterator[list[Any]]:  # fmt: skip
+        """:meth:`iter_run_results` a page at a time (each page's rows as a list). ``fast``: rows are
+        :class:`~runtype_provider.result_pages.ResultRow` structs read straight from the answer's bytes where the
+        answer allows (else models; same attributes), as the results operator writes them."""
+        from runtype_provider.result_pages import read_result_page
+
+        operation, ids = results_operation(run)
+        return iter_record_results(
+            self, operation, ids, page_size=page_size, status=status, max_pages=max_pages,
+            max_concurrent_pages=max_concurrent_pages, read=read_result_page if fast else None,
+        )  # fmt: skip
 
     def find_active_run(
         self, schedule_id: str, *, product_id: str | None = None, surface_id: str | None = None

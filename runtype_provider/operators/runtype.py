@@ -7,9 +7,10 @@ The schedule-management operators are in :mod:`runtype_provider.operators.schedu
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
+from itertools import chain
 from typing import Any, NoReturn
 
 from runtype_provider.arguments import (
@@ -36,10 +37,16 @@ from runtype_provider.models.runs import RunProgress, RunReference
 from runtype_provider.models.status import (
     RunOutcome,
     classify_run_status,
-    record_status_matches,
     server_record_status_filter,
 )
-from runtype_provider.results import ResultSummary, default_results_path, record_outcome, write_jsonl
+from runtype_provider.results import (
+    ResultSummary,
+    default_results_path,
+    outcome_lines,
+    record_outcome,
+    selected_pages,
+    write_jsonl,
+)
 from runtype_provider.schedule_names import resolve_schedule_id
 from runtype_provider.version_compat import BaseOperator, Context
 from runtype_provider.waiting import RunWaiter, cancel_run, wait_until_terminal
@@ -452,33 +459,27 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         return run if run.run_url else self.hook.run_reference(**run.model_dump(exclude={"run_url"}))
 
     def _collect(self, context: Context) -> Any:
-        run = self._reference()
-        wanted = self.status_filter
-        results = self.hook.iter_run_results(
-            run,
+        pages = self.hook.iter_run_result_pages(
+            self._reference(),
             page_size=self.page_size,
-            status=server_record_status_filter(wanted),
+            status=server_record_status_filter(self.status_filter),
             max_concurrent_pages=self.max_concurrent_pages,
-        )
-        rows: Iterable[dict[str, Any]] = (
-            record_outcome(r, self.include_result_payload)
-            for r in results
-            if wanted is None or record_status_matches(r.status, wanted)  # also when the server ignored the filter
+            fast=True,
         )
         summary = ResultSummary()
-        buffered: list[dict[str, Any]] = []
-        iterator = iter(rows)
+        selected = selected_pages(pages, self.status_filter, summary)
+        head: list[Any] = []  # rows read, not yet handed on
         if not self.output_path:
-            for row in iterator:
-                summary.add(row)
-                buffered.append(row)
-                if len(buffered) > self.max_xcom_rows:
+            for rows in selected:
+                head += rows
+                if len(head) > self.max_xcom_rows:
                     break
             else:
                 self.log.info("Collected %d Runtype record results: %s", summary.total, summary.to_dict())
                 push_xcom(context, SUMMARY_KEY, summary.to_dict())
-                return buffered
-        path = write_jsonl(self.output_path or self._default_path(context), buffered, iterator, summary)
+                return [record_outcome(row, self.include_result_payload) for row in head]
+        lines = (outcome_lines(rows, self.include_result_payload) for rows in chain([head], selected))
+        path = write_jsonl(self.output_path or self._default_path(context), lines)
         self.log.info("Wrote %d Runtype record results to %s: %s", summary.total, path, summary.to_dict())
         push_xcom(context, SUMMARY_KEY, summary.to_dict())
         return {"path": path, "row_count": summary.total, "summary": summary.to_dict()}

@@ -1333,6 +1333,11 @@ PATH_CALLS: dict[str, list[tuple[Any, str, str]]] = {
          "GET", "/v1/schedules/runs/{run_id}/results")],
     "find_schedule_by_name": [  # ANY_ANSWER lists no schedule: the lookup ends in "not found" after its request
         (lambda h, i: lookup_unknown_name(h, i["product_id"], i["surface_id"]), "GET", P_)],
+    "iter_run_result_pages": [
+        (lambda h, i: list(h.iter_run_result_pages(RunReference(batch_execution_id=i["batch_id"]), fast=True)),
+         "GET", "/v1/schedules/batch/{batch_id}/results"),
+        (lambda h, i: list(h.iter_run_result_pages(RunReference(run_id=i["run_id"]))),
+         "GET", "/v1/schedules/runs/{run_id}/results")],
     "find_active_run": [
         (lambda h, i: h.find_active_run(i["schedule_id"]), "GET", S_ + "/runs"),
         (lambda h, i: h.find_active_run(i["schedule_id"], product_id=i["product_id"], surface_id=i["surface_id"]),

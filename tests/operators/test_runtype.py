@@ -904,13 +904,16 @@ def _peak_bytes_writing(requests_mock, context, op: RuntypeScheduleRunResultsOpe
 
 def test_file_mode_memory_stays_flat_in_the_number_of_records(requests_mock, context, tmp_path, results_op):
     # Rows are streamed page by page into the file: ten times the records must not need ten times the memory.
-    # Two pages at a time: the read-ahead (at most twice that many pages) is full in both runs, so any growth
-    # would come from the rows themselves (the default, eight, is measured by scripts/bench_results.py).
+    # One page at a time, so the peak does not depend on how far the read-ahead window opened (with two pages at a
+    # time a 10-page run sometimes never opened it); the concurrent read-ahead's bound is tested in
+    # test_concurrent_paging.py and measured at the default (eight) by scripts/bench_results.py. What grows here
+    # (about 40 kB per 10 pages) is requests_mock's request history.
     def peak(name: str, rows: int) -> int:
         path = tmp_path / name
-        op = results_op(output_path=f"file://{path}", include_result_payload=True, max_concurrent_pages=2)
+        op = results_op(output_path=f"file://{path}", include_result_payload=True, max_concurrent_pages=1)
         return _peak_bytes_writing(requests_mock, context, op, path, rows)
 
+    peak("warm-up.jsonl", 1_000)  # one-time costs (lazy imports, caches) out of the way, whichever test ran before
     small, large = peak("small.jsonl", 1_000), peak("large.jsonl", 10_000)
 
     assert large < 2 * small, f"peak {large} B for 10,000 rows vs {small} B for 1,000"
@@ -966,13 +969,13 @@ def test_max_concurrent_pages_reaches_the_hook_and_none_leaves_the_connections_e
 
     serve(requests_mock, BATCH_RESULTS, MIXED)
     asked: list[Any] = []
-    original = RuntypeHook.iter_run_results
+    original = RuntypeHook.iter_run_result_pages
 
     def spy(self: RuntypeHook, run: Any, **kwargs: Any) -> Any:
         asked.append(kwargs["max_concurrent_pages"])
         return original(self, run, **kwargs)
 
-    monkeypatch.setattr(RuntypeHook, "iter_run_results", spy)
+    monkeypatch.setattr(RuntypeHook, "iter_run_result_pages", spy)
 
     assert results_op(max_concurrent_pages=3).execute(context) == MIXED_OUT
     assert results_op().execute(context) == MIXED_OUT
@@ -992,3 +995,33 @@ def test_rows_keep_their_order_and_every_page_is_asked_for_once_however_many_at_
     assert read_jsonl(target) == [outcome(i % 60, "failed" if i % 7 == 0 else "success") for i in range(1_234)]
     assert out["row_count"] == 1_234 and out["summary"]["failed"] == len(range(0, 1_234, 7))
     assert sorted(int(q["offset"][0]) for q in queries(route)) == list(range(0, 1_234, 100))
+
+
+@pytest.mark.parametrize("include_result_payload", [False, True])
+def test_rows_read_fast_or_by_the_models_are_written_alike_and_the_api_key_never(
+    requests_mock, context, tmp_path, results_op, api_key, include_result_payload
+):
+    # Page 1 (read in the task's thread) and page 3 (read by a worker) hold the key: the models read them and redact
+    # it; the other pages are read straight from their bytes. The file is one format throughout.
+    all_rows = [api_row(i % 60, "failed" if i % 7 == 0 else "success") for i in range(350)]
+    for index in (5, 260):
+        all_rows[index] = api_row(index % 60, "failed", error=f"rejected key {api_key}")
+    serve(requests_mock, BATCH_RESULTS, all_rows)
+    target = tmp_path / "rows.jsonl"
+
+    out = results_op(
+        output_path=str(target), max_concurrent_pages=4, include_result_payload=include_result_payload
+    ).execute(context)
+
+    text = target.read_text()
+    expected = [
+        outcome(i % 60, "failed" if i % 7 == 0 else "success", with_result=include_result_payload) for i in range(350)
+    ]
+    for index in (5, 260):
+        expected[index] = {
+            **outcome(index % 60, "failed", with_result=include_result_payload),
+            "error": "rejected key ***",
+        }
+    assert api_key not in text
+    assert text == "".join(json.dumps(row) + "\n" for row in expected)
+    assert out["row_count"] == 350 and out["summary"]["failed"] == len(range(0, 350, 7)) + 2
