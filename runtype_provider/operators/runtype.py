@@ -10,9 +10,10 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from runtype_provider.arguments import (
+    DEFAULT_CONN_ID,
     check_surface,
     count,
     default_deferrable,
@@ -20,9 +21,7 @@ from runtype_provider.arguments import (
     push_xcom,
     require,
 )
-from runtype_provider.concurrent_paging import check_max_concurrent_pages
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
-from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.links import RUN_URL_KEY, RuntypeRunLink
 from runtype_provider.models.conclusion import FailedRecordsPolicy
 from runtype_provider.models.runs import RunProgress, RunReference
@@ -32,9 +31,11 @@ from runtype_provider.models.status import (
     record_status_matches,
     server_record_status_filter,
 )
-from runtype_provider.results import ResultSummary, default_results_path, record_outcome, write_jsonl
 from runtype_provider.version_compat import BaseOperator, Context
 from runtype_provider.waiting import RunWaiter, cancel_run, wait_until_terminal
+
+if TYPE_CHECKING:  # imported where first used, so a DAG file that only builds tasks never loads them
+    from runtype_provider.hooks.runtype import RuntypeHook
 
 RUN_REFERENCE_KEY = "run_reference"
 RUN_STATE_KEY = "runtype_run_reference"
@@ -49,7 +50,7 @@ class RuntypeBaseOperator(BaseOperator):
     def __init__(
         self,
         *,
-        runtype_conn_id: str = RuntypeHook.default_conn_name,
+        runtype_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -59,6 +60,8 @@ class RuntypeBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> RuntypeHook:
+        from runtype_provider.hooks.runtype import RuntypeHook
+
         return RuntypeHook(self.runtype_conn_id, **self.hook_params)
 
 
@@ -311,6 +314,8 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         if not isinstance(page_size, int) or not 1 <= page_size <= 100:
             raise RuntypeConfigurationError(f"'page_size' must be an integer from 1 to 100, got {page_size!r}")
         if max_concurrent_pages is not None:
+            from runtype_provider.concurrent_paging import check_max_concurrent_pages
+
             check_max_concurrent_pages(max_concurrent_pages)
         self.run = run
         self.run_id = run_id
@@ -330,6 +335,8 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
     def _default_path(self, context: Context) -> str:
         import os
 
+        from runtype_provider.results import default_results_path
+
         home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
         ti = context.get("ti")
         task_id = getattr(ti, "task_id", None) or self.task_id
@@ -338,6 +345,8 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         )
 
     def execute(self, context: Context) -> Any:
+        from runtype_provider.results import ResultSummary, record_outcome, write_jsonl
+
         run = self._reference()
         wanted = self.status_filter
         results = self.hook.iter_run_results(
