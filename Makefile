@@ -1,11 +1,12 @@
 # One-command entry points. `make test` and `make demo` work on a fresh machine: they create their own
-# virtualenvs (Airflow 3.3 = newest, Airflow 3.1 = floor) and install everything they need.
+# virtualenvs (Airflow 3.3 = newest, Airflow 3.1 = floor, and a demo one) and install everything they need.
 
 PYTHON ?= python3
 AIRFLOW_VERSION ?= 3.3.2
 AIRFLOW_FLOOR_VERSION ?= 3.1.8
 VENV ?= .venv
 VENV_FLOOR ?= .venv-floor
+VENV_DEMO ?= .venv-demo
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_FLAGS ?= -q  # warnings policy (FutureWarning/DeprecationWarning = error) is in pyproject.toml
 
@@ -15,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, coverage, psycopg2, asyncpg, hypothesis"
+	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, coverage, psycopg2, asyncpg, hypothesis, airflow.providers.dbt.cloud"
 	touch $@
 
 $(VENV_FLOOR)/.installed: pyproject.toml
@@ -68,9 +69,18 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python scripts/bench_triggers.py
 	$(VENV)/bin/python scripts/bench_watchers.py
 
+# The demo's own virtualenv: Airflow and the provider only (runtime dependencies; the local Runtype uses
+# fastapi and uvicorn, which Airflow already brings), none of the test extra.
+$(VENV_DEMO)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_DEMO)
+	$(VENV_DEMO)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(VENV_DEMO)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_VERSION)" -e . 2>&1 | grep -v "^WARNING: Location" || true
+	$(VENV_DEMO)/bin/python -c "import airflow, runtype_provider.operators.runtype, runtype_provider.testing.local"
+	touch $@
+
 ## demo: start the local Runtype, run the core example DAG with `airflow dags test`, print the outcomes.
-demo: $(VENV)/.installed
-	$(VENV)/bin/python scripts/demo.py
+demo: $(VENV_DEMO)/.installed
+	$(VENV_DEMO)/bin/python scripts/demo.py
 
 clean:
-	rm -rf $(VENV) $(VENV_FLOOR) .mypy_cache .ruff_cache .coverage
+	rm -rf $(VENV) $(VENV_FLOOR) $(VENV_DEMO) .demo-airflow .mypy_cache .ruff_cache .coverage

@@ -1,4 +1,7 @@
-"""Checks of task arguments, run when a DAG is parsed: each error names the argument."""
+"""Checks of task arguments, run when a DAG is parsed (each error names the argument), and their shared defaults.
+
+Imports nothing but the Airflow shims and the errors: operators call these while a DAG file is parsed.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,9 @@ from typing import Any
 
 from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.version_compat import Context, conf
+
+DEFAULT_CONN_ID = "runtype_default"
+"""The default ``runtype_conn_id`` of the hook, the operators, the sensor and the trigger."""
 
 
 def default_deferrable() -> bool:

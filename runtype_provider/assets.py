@@ -13,8 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
-from runtype_provider.endpoints import DOT_SEGMENTS, id_text
-
 if TYPE_CHECKING:
     from airflow.sdk import Asset
 
@@ -40,6 +38,8 @@ PAYLOAD_KEYS = (
 
 
 def _id_segment(schedule_id: Any) -> str:
+    from runtype_provider.endpoints import DOT_SEGMENTS, id_text  # not at import: DAG files need neither
+
     text = id_text(schedule_id, "schedule_id")  # a RuntypeConfigurationError is a ValueError too
     if text in DOT_SEGMENTS:
         raise ValueError(f"'schedule_id' must not be {text!r} in a Runtype asset URI")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from runtype_provider.models.runs import RunReference
 from runtype_provider.version_compat import BaseOperator, BaseOperatorLink
+
+if TYPE_CHECKING:
+    from runtype_provider.models.runs import RunReference
 
 RUN_URL_KEY = "run_url"
 """XCom key of the run's dashboard URL, pushed before any waiting."""

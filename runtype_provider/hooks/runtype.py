@@ -16,6 +16,7 @@ from dataclasses import replace
 from itertools import islice
 from typing import Any
 
+from runtype_provider.arguments import DEFAULT_CONN_ID
 from runtype_provider.connection import ConnectionSettings, describe_host, settings_from_connection
 from runtype_provider.endpoints import ENDPOINTS, check_choice, check_page_size, join_ids
 from runtype_provider.exceptions import (
@@ -70,7 +71,7 @@ class RuntypeHook(BaseHook):
     """
 
     conn_name_attr = "runtype_conn_id"
-    default_conn_name = "runtype_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "runtype"
     hook_name = "Runtype"
 

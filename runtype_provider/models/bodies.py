@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from runtype_provider.exceptions import RuntypeConfigurationError
-from runtype_provider.models.schemas import RuntypeModel
+from runtype_provider.models.base import RuntypeModel
 
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 

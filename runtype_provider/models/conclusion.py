@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
 from runtype_provider.models.runs import RunProgress, RunReference, RunResult
 from runtype_provider.models.status import RunOutcome
 
 
-class FailedRecordsPolicy(BaseModel):
+@dataclass(frozen=True)
+class FailedRecordsPolicy:
     """How many failed records a completed run may have before the task fails.
 
     ``None``: never fail because of failed records (they are logged and counted);
     an integer N: fail when more than N records failed (0 = any); ``"X%"``: fail when more than X percent
     of the run's records failed. A share needs the run's total: when records failed but the total is
     missing or zero, a percentage below 100% counts as exceeded (the share could not be computed, so the
-    run cannot be shown to be within it).
+    run cannot be shown to be within it). A plain dataclass: operators parse it when a DAG file is parsed,
+    where building a pydantic schema would cost more than the check.
     """
-
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     max_count: int | None = None
     max_percent: float | None = None

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from runtype_provider.exceptions import RuntypeConfigurationError
-from runtype_provider.models.schemas import BatchStatus, Count, RuntypeModel, ScheduleRun
+from runtype_provider.models.base import Count, RuntypeModel
 from runtype_provider.models.status import RunOutcome, classify_run_status
+
+if TYPE_CHECKING:  # response models: only a call builds one, so a DAG file never defines them
+    from runtype_provider.models.schemas import BatchStatus, ScheduleRun
 
 
 class RunProgress(RuntypeModel):

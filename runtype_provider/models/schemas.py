@@ -4,30 +4,17 @@ Parsed leniently, as the API docs leave much open: unknown fields are kept (``mo
 ``to_api()``), status values are plain strings (an unknown status never fails parsing), and only
 identifiers are required. An empty 2xx answer (e.g. 204, decoded as ``{}``) to delete, pause, resume or
 cancel is a success. What would mislead a caller is refused: record counts and pagination numbers are
-never negative (a malformed answer, see :data:`Count`).
+never negative (a malformed answer, see :data:`~runtype_provider.models.base.Count`). Every model is built
+on first use (``defer_build``), so importing this module builds no schema.
 """
 
 from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
-Count = NonNegativeInt
-"""A record count or pagination number: a negative value makes the answer malformed (it would corrupt the
-failed-records share, progress lines and where paging stops)."""
-
-
-class RuntypeModel(BaseModel):
-    """Base model: camelCase aliases, snake_case attributes, unknown fields kept."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", defer_build=True)
-
-    def to_api(self) -> dict[str, Any]:
-        """The model as the API spells it (camelCase keys, unknown fields included), JSON-serializable."""
-        return self.model_dump(by_alias=True, mode="json")
-
+from runtype_provider.models.base import Count, RuntypeModel  # defined apart so runs.py needs no response model
 
 # --------------------------------------------------------------------------------------------------
 # Pagination

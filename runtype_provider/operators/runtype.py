@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 from itertools import chain
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from runtype_provider.arguments import (
+    DEFAULT_CONN_ID,
     check_schedule_choice,
     check_surface,
     count,
@@ -28,9 +29,7 @@ from runtype_provider.assets import (
     runtype_outlets,
     schedule_id_from_uri,
 )
-from runtype_provider.concurrent_paging import check_max_concurrent_pages
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
-from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.links import RUN_URL_KEY, RuntypeRunLink
 from runtype_provider.models.conclusion import FailedRecordsPolicy
 from runtype_provider.models.runs import RunProgress, RunReference
@@ -39,17 +38,12 @@ from runtype_provider.models.status import (
     classify_run_status,
     server_record_status_filter,
 )
-from runtype_provider.results import (
-    ResultSummary,
-    default_results_path,
-    outcome_lines,
-    record_outcome,
-    selected_pages,
-    write_jsonl,
-)
 from runtype_provider.schedule_names import resolve_schedule_id
 from runtype_provider.version_compat import BaseOperator, Context
 from runtype_provider.waiting import RunWaiter, cancel_run, wait_until_terminal
+
+if TYPE_CHECKING:  # imported where first used, so a DAG file that only builds tasks never loads them
+    from runtype_provider.hooks.runtype import RuntypeHook
 
 RUN_REFERENCE_KEY = "run_reference"
 RUN_STATE_KEY = "runtype_run_reference"
@@ -64,7 +58,7 @@ class RuntypeBaseOperator(BaseOperator):
     def __init__(
         self,
         *,
-        runtype_conn_id: str = RuntypeHook.default_conn_name,
+        runtype_conn_id: str = DEFAULT_CONN_ID,
         hook_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -74,6 +68,8 @@ class RuntypeBaseOperator(BaseOperator):
 
     @cached_property
     def hook(self) -> RuntypeHook:
+        from runtype_provider.hooks.runtype import RuntypeHook
+
         return RuntypeHook(self.runtype_conn_id, **self.hook_params)
 
 
@@ -411,6 +407,8 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         if not isinstance(page_size, int) or not 1 <= page_size <= 100:
             raise RuntypeConfigurationError(f"'page_size' must be an integer from 1 to 100, got {page_size!r}")
         if max_concurrent_pages is not None:
+            from runtype_provider.concurrent_paging import check_max_concurrent_pages
+
             check_max_concurrent_pages(max_concurrent_pages)
         self.run = run
         self.run_id = run_id
@@ -429,6 +427,8 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
 
     def _default_path(self, context: Context) -> str:
         import os
+
+        from runtype_provider.results import default_results_path
 
         home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
         ti = context.get("ti")
@@ -459,6 +459,8 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         return run if run.run_url else self.hook.run_reference(**run.model_dump(exclude={"run_url"}))
 
     def _collect(self, context: Context) -> Any:
+        from runtype_provider.results import ResultSummary, outcome_lines, record_outcome, selected_pages, write_jsonl
+
         pages = self.hook.iter_run_result_pages(
             self._reference(),
             page_size=self.page_size,

@@ -8,14 +8,16 @@ Each returns the API's answer as JSON with the API's field names. Operators that
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtype_provider.arguments import check_schedule_choice, check_surface
 from runtype_provider.exceptions import RuntypeConfigurationError
-from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.operators.runtype import RuntypeBaseOperator
 from runtype_provider.schedule_names import resolve_schedule_id
 from runtype_provider.version_compat import Context
+
+if TYPE_CHECKING:
+    from runtype_provider.hooks.runtype import RuntypeHook
 
 
 class _ScheduleOperator(RuntypeBaseOperator):

@@ -5,11 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runtype_provider.arguments import check_schedule_choice, count, default_deferrable, positive_seconds
+from runtype_provider.arguments import (
+    DEFAULT_CONN_ID,
+    check_schedule_choice,
+    count,
+    default_deferrable,
+    positive_seconds,
+)
 from runtype_provider.exceptions import RuntypeConfigurationError
-from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.links import RuntypeRunLink
 from runtype_provider.models.conclusion import FailedRecordsPolicy
 from runtype_provider.models.runs import RunProgress, RunReference
@@ -21,6 +26,9 @@ from runtype_provider.version_compat import (
     Context,
 )
 from runtype_provider.waiting import RunWaiter, RunWatch, cancel_run, wait_until_terminal
+
+if TYPE_CHECKING:  # imported where first used, so a DAG file that only builds tasks never loads it
+    from runtype_provider.hooks.runtype import RuntypeHook
 
 try:
     from airflow.sdk import PokeReturnValue
@@ -71,7 +79,7 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
         batch_execution_id: str | None = None,
         product_id: str | None = None,
         surface_id: str | None = None,
-        runtype_conn_id: str = RuntypeHook.default_conn_name,
+        runtype_conn_id: str = DEFAULT_CONN_ID,
         allowed_failed_records: int | str | None = None,
         deferrable: bool | None = None,
         cancel_on_kill: bool = True,
@@ -122,6 +130,8 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
     @property
     def hook(self) -> RuntypeHook:  # type: ignore[override]
         if "_hook" not in self.__dict__:
+            from runtype_provider.hooks.runtype import RuntypeHook
+
             self.__dict__["_hook"] = RuntypeHook(self.runtype_conn_id, **self.hook_params)
         return self.__dict__["_hook"]
 
