@@ -16,14 +16,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, coverage, psycopg2, asyncpg, hypothesis, airflow.providers.dbt.cloud"
+	$(VENV)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, coverage, psycopg2, asyncpg, hypothesis, airflow.providers.dbt.cloud, airflow.providers.http, airflow.providers.openlineage"
 	touch $@
 
 $(VENV_FLOOR)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_FLOOR)
 	$(VENV_FLOOR)/bin/pip install $(PIP_FLAGS) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(VENV_FLOOR)/bin/pip install $(PIP_FLAGS) "apache-airflow==$(AIRFLOW_FLOOR_VERSION)" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
-	$(VENV_FLOOR)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, hypothesis, psycopg2, asyncpg"
+	$(VENV_FLOOR)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, hypothesis, psycopg2, asyncpg, airflow.providers.dbt.cloud, airflow.providers.http, airflow.providers.openlineage"
 	touch $@
 
 ## lint: ruff (lint + format) and mypy on the newest Airflow.
