@@ -10,6 +10,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.models.runs import RunReference
+from runtype_provider.shared_reads import SharedRunReader, shared_connection
 from runtype_provider.waiting import RunWatch, acancel_run, watch_until_terminal
 
 STATE_QUESTION_TIMEOUT = 5.0
@@ -30,6 +31,12 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
     :param max_poll_errors: consecutive transient poll errors tolerated (each poll also retries itself).
     :param cancel_on_kill: cancel the remote batch when a user kills the task (Airflow 3.3+ ``on_kill``).
     :param hook_params: extra RuntypeHook arguments (timeout, retry_limit, ...).
+    :param shared_run_list_polls: read the run's status from its schedule's run list, one request per schedule and
+        interval for every wait on it, confirming a final status by batch status (None: the connection extra
+        ``shared_run_list_polls``, default off); see :mod:`runtype_provider.shared_reads`.
+
+    Triggers in one event loop share the connection read, the HTTP client and identical reads per connection
+    (:mod:`runtype_provider.shared_reads`).
     """
 
     def __init__(
@@ -42,6 +49,7 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         max_poll_errors: int = 5,
         cancel_on_kill: bool = True,
         hook_params: dict[str, Any] | None = None,
+        shared_run_list_polls: bool | None = None,
     ) -> None:
         super().__init__()
         self.run_reference = RunReference.coerce(run).to_xcom()
@@ -51,6 +59,7 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         self.max_poll_errors = int(max_poll_errors)
         self.cancel_on_kill = cancel_on_kill
         self.hook_params = dict(hook_params or {})
+        self.shared_run_list_polls = shared_run_list_polls
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -63,6 +72,7 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
                 "max_poll_errors": self.max_poll_errors,
                 "cancel_on_kill": self.cancel_on_kill,
                 "hook_params": self.hook_params,
+                "shared_run_list_polls": self.shared_run_list_polls,
             },
         )
 
@@ -70,17 +80,18 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         return RuntypeHook(self.runtype_conn_id, **self.hook_params)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # The wait (and the HTTP client's cleanup) finishes before the one event is yielded: a runner that
-        # takes the first event and drops the generator (``dag.test()``: ``asyncio.run(anext(...))``) must
-        # not leave the cleanup to garbage collection outside the event loop.
-        hook = self._hook()
+        # The wait (and the shared HTTP client's cleanup, by the last wait to leave) finishes before the one event
+        # is yielded: a runner that takes the first event and drops the generator (``dag.test()``:
+        # ``asyncio.run(anext(...))``) must not leave the cleanup to garbage collection outside the event loop.
         watch = RunWatch(
             run=RunReference.coerce(self.run_reference), max_poll_errors=self.max_poll_errors, log=self.log
         )
-        try:
-            event = await watch_until_terminal(hook, watch, self.poll_interval, self.end_time)
-        finally:
-            await hook.aclose()
+        async with shared_connection(self.runtype_conn_id) as share:
+            reader = SharedRunReader(share, self.hook_params, self.shared_run_list_polls)
+            try:
+                event = await watch_until_terminal(reader, watch, self.poll_interval, self.end_time)
+            finally:
+                reader.close()
         yield TriggerEvent(event.to_payload())
 
     async def on_kill(self) -> None:
