@@ -32,12 +32,12 @@ import hashlib
 import json
 import time
 import weakref
-from collections import deque
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from runtype_provider.async_clients import ClientLanes
 from runtype_provider.endpoints import ENDPOINTS
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeDeadlineError
 from runtype_provider.models.runs import RunProgress, RunReference
@@ -114,57 +114,6 @@ def run_list_polls_extra(conn: Any) -> bool:
             f"Runtype connection {conn.conn_id!r}: {RUN_LIST_EXTRA!r} must be true or false, got {shown}"
         )
     return False
-
-
-class ClientLanes:
-    """Up to ``size`` httpx clients of one socket each, lent for one request at a time (the most recently returned
-    first, so a light load keeps few sockets busy); a borrower past ``size`` waits for one to come back.
-
-    One socket per client because httpx's pool looks at every one of its connections on each request: one client
-    of 32 sockets cost about ten times the CPU per request of a client of one.
-    """
-
-    def __init__(self, conn_id: str, settings: Any, size: int) -> None:
-        self.conn_id, self.settings, self.size = conn_id, settings, size
-        self.clients: list[httpx.AsyncClient] = []
-        self._idle: list[httpx.AsyncClient] = []
-        self._waiting: deque[asyncio.Future[httpx.AsyncClient]] = deque()
-
-    async def acquire(self) -> httpx.AsyncClient:
-        from runtype_provider.transport import new_async_client
-
-        if self._idle:
-            return self._idle.pop()
-        if len(self.clients) < self.size:
-            try:
-                client = new_async_client(self.settings, max_connections=1)
-            except ValueError as err:
-                raise RuntypeConfigurationError(
-                    f"Runtype connection {self.conn_id!r}: cannot build an HTTP client: {type(err).__name__}"
-                ) from None
-            self.clients.append(client)
-            return client
-        turn: asyncio.Future[httpx.AsyncClient] = asyncio.get_running_loop().create_future()
-        self._waiting.append(turn)
-        try:
-            return await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                self.release(turn.result())  # handed over just as this borrower was cancelled: pass it on
-            raise
-
-    def release(self, client: httpx.AsyncClient) -> None:
-        while self._waiting:
-            turn = self._waiting.popleft()
-            if not turn.done():
-                turn.set_result(client)
-                return
-        self._idle.append(client)
-
-    async def aclose(self) -> None:
-        clients, self.clients, self._idle = self.clients, [], []
-        for client in clients:
-            await client.aclose()
 
 
 class _Flight:

@@ -10,7 +10,8 @@
 * :func:`~runtype_provider.answers.read_response` (:mod:`runtype_provider.answers`) turns status, headers
   and bytes into the decoded, redacted body or a typed error, for both executors.
 * :class:`SyncTransport` (``requests``, one pooled session) and :class:`AsyncTransport` (``httpx``, for
-  triggers) differ only in the I/O. Each attempt has a total time budget (connect plus the whole body) and
+  triggers; its clients are built by :mod:`runtype_provider.async_clients`, and lent per request when triggers
+  share them) differ only in the I/O. Each attempt has a total time budget (connect plus the whole body) and
   each body a decompressed size cap (:mod:`runtype_provider.limits`); redirects are never followed.
 * The API key only goes into the ``Authorization`` header; every decoded body (2xx included) and every
   error text from the server or the HTTP library is redacted (:mod:`runtype_provider.redaction`).
@@ -25,8 +26,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import httpx
     import requests
 
+    from runtype_provider.async_clients import ClientLender
     from runtype_provider.connection import ConnectionSettings
 
 DEFAULT_RETRY_LIMIT = 3
@@ -212,58 +213,6 @@ def request_headers(api_key: str) -> dict[str, str]:
         "User-Agent": f"airflow-provider-runtype/{__version__}",
         "X-Runtype-Client": "airflow",
     }
-
-
-def new_async_client(settings: ConnectionSettings, *, max_connections: int | None = None) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` for ``settings`` (key header, shared TLS context, no redirects, no cookies), holding
-    at most ``max_connections`` sockets (default: httpx's 100); clients shared by many triggers pass their own cap.
-
-    The API authenticates by header and sets no cookies; not keeping them saves httpx's per-answer cookie-jar work
-    (about a tenth of a request's CPU)."""
-    import httpx
-
-    limits = httpx.Limits() if max_connections is None else httpx.Limits(max_connections=max_connections)
-    return _cookieless_client_class()(
-        headers=request_headers(settings.api_key),
-        timeout=settings.timeout,
-        verify=_shared_ssl_context(),
-        follow_redirects=False,
-        limits=limits,
-    )
-
-
-@lru_cache(maxsize=1)
-def _cookieless_client_class() -> type[httpx.AsyncClient]:
-    import httpx
-
-    class NoCookies(httpx.Cookies):
-        def extract_cookies(self, response: httpx.Response) -> None:
-            """Keep no cookie from an answer."""
-
-    no_cookies = NoCookies()
-
-    class CookielessAsyncClient(httpx.AsyncClient):
-        @property
-        def cookies(self) -> httpx.Cookies:
-            return no_cookies
-
-        @cookies.setter
-        def cookies(self, cookies: Any) -> None:
-            """Cookies are not kept."""
-
-    return CookielessAsyncClient
-
-
-@lru_cache(maxsize=1)
-def _shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context for every async client in the process.
-
-    Building one loads the CA bundle (about 25 ms of blocking work); a triggerer creates a client per
-    trigger, and 200 triggers starting together stalled its event loop for about 5 s before this.
-    """
-    import httpx
-
-    return httpx.create_ssl_context()
 
 
 # ---- classifying failures --------------------------------------------------------------------------------
@@ -464,19 +413,11 @@ class SyncTransport(_Transport):
             self._session = None
 
 
-class ClientLender(Protocol):
-    """Lends an async client for one attempt (the lender owns and closes its clients)."""
-
-    async def acquire(self) -> httpx.AsyncClient: ...
-
-    def release(self, client: httpx.AsyncClient) -> None: ...
-
-
 class AsyncTransport(_Transport):
     """Async twin of :class:`SyncTransport` (``httpx``), with the same retry policy, limits and error mapping.
 
     It creates its own client on first use, or borrows one from ``clients`` for each attempt (triggers sharing
-    clients per event loop and connection: :class:`runtype_provider.shared_reads.ClientLanes`).
+    clients per event loop and connection: :class:`runtype_provider.async_clients.ClientLanes`).
     """
 
     def __init__(
@@ -500,6 +441,8 @@ class AsyncTransport(_Transport):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _client_for(self, request: ApiRequest[Any]) -> httpx.AsyncClient:
+        from runtype_provider.async_clients import new_async_client
+
         if self._client is None:
             try:
                 self._client = new_async_client(self.settings)

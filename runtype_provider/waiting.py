@@ -1,9 +1,10 @@
 """One wait engine for a schedule run, driven three ways: the sync wait, the sensor's poke, the trigger.
 
 * :class:`RunWatch` is one wait's state (failed polls in a row, unknown statuses already logged, since
-  when the run has been missing from its schedule's run list, the last progress seen) and the decision
-  after each poll: progress, a tolerated transient error, or giving up.
-* :func:`wait_until_terminal` (sync) and :func:`watch_until_terminal` (the trigger's) are the two loops.
+  when the run has been missing from its schedule's run list, the last progress seen and logged) and the
+  decision after each poll: progress, a tolerated transient error, or giving up.
+* :func:`wait_until_terminal` (sync) and :func:`watch_until_terminal` (the trigger's, through the reads it
+  shares with the other waits in its event loop: :mod:`runtype_provider.shared_reads`) are the two loops.
 * :func:`cancel_run` / :func:`acancel_run` are the one best-effort remote cancel.
 * :class:`RunWaitEvent` is the trigger's one event, parsed back by ``execute_complete``.
 * :class:`RunWaiter` is the task side shared by the run operator and the sensor: failure policy,

@@ -13,10 +13,11 @@ import pytest
 
 import runtype_provider.hooks.runtype as hook_module
 import runtype_provider.shared_reads as shared_reads
+from runtype_provider.async_clients import ClientLanes
 from runtype_provider.endpoints import ENDPOINTS
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeDeadlineError
 from runtype_provider.models.runs import RunReference
-from runtype_provider.shared_reads import ClientLanes, ConnectionShare, SharedRunReader, open_shares, shared_connection
+from runtype_provider.shared_reads import ConnectionShare, SharedRunReader, open_shares, shared_connection
 from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
 
 pytestmark = pytest.mark.usefixtures("runtype_conn")

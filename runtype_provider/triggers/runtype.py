@@ -10,7 +10,6 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.models.runs import RunReference
-from runtype_provider.shared_reads import SharedRunReader, shared_connection
 from runtype_provider.waiting import RunWatch, acancel_run, watch_until_terminal
 
 STATE_QUESTION_TIMEOUT = 5.0
@@ -83,6 +82,8 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         # The wait (and the shared HTTP client's cleanup, by the last wait to leave) finishes before the one event
         # is yielded: a runner that takes the first event and drops the generator (``dag.test()``:
         # ``asyncio.run(anext(...))``) must not leave the cleanup to garbage collection outside the event loop.
+        from runtype_provider.shared_reads import SharedRunReader, shared_connection
+
         watch = RunWatch(
             run=RunReference.coerce(self.run_reference), max_poll_errors=self.max_poll_errors, log=self.log
         )
