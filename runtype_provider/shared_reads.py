@@ -32,6 +32,7 @@ import hashlib
 import json
 import time
 import weakref
+from collections import deque
 from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from runtype_provider.models.schemas import ScheduleRun
     from runtype_provider.transport import ApiRequest, AsyncTransport
 
+STARTS_PER_LOOP_STEP = 64
+"""Waits that start their first poll in one step of the event loop; the others start in the next steps."""
 CONNECTION_READ_TTL = 60.0
 """Seconds one connection read serves the waits that start after it."""
 MAX_CONCURRENT_REQUESTS = 16
@@ -145,6 +148,8 @@ class ConnectionShare:
         """Reads started so far; a wait that starts now takes only answers of later reads."""
         self.requests_started = 0
         self._admission = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
+        self._starts = 0
+        self._start_queue: deque[asyncio.Future[None]] = deque()
         self._conn_read: asyncio.Future[Any] | None = None
         self._conn_read_at = 0.0
         self._reads: dict[str, _Reads] = {}
@@ -152,6 +157,28 @@ class ConnectionShare:
         self._flights: dict[Hashable, _Flight] = {}
         self._latest: dict[Hashable, _Flight] = {}
         self._interest: dict[Hashable, int] = {}
+
+    async def start_turn(self) -> None:
+        """Wait for this wait's turn to start polling: :data:`STARTS_PER_LOOP_STEP` per step of the event loop, so a
+        thousand triggers created together (a triggerer picking up a backlog) do not start in one long step."""
+        if self._starts < STARTS_PER_LOOP_STEP and not self._start_queue:
+            self._starts += 1
+            if self._starts == 1:
+                asyncio.get_running_loop().call_soon(self._next_starts)
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._start_queue.append(turn)
+        await turn
+
+    def _next_starts(self) -> None:
+        self._starts = 0
+        while self._start_queue and self._starts < STARTS_PER_LOOP_STEP:
+            turn = self._start_queue.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                self._starts += 1
+        if self._starts:
+            asyncio.get_running_loop().call_soon(self._next_starts)
 
     @property
     def clients(self) -> list[httpx.AsyncClient]:

@@ -360,6 +360,28 @@ def test_a_read_nobody_waits_for_any_more_is_cancelled():
     assert transport.cancelled == 1
 
 
+def test_waits_that_start_together_start_polling_a_few_per_loop_step():
+    async def main() -> list[int]:
+        share, started = ConnectionShare("c"), []
+
+        async def one(i: int) -> None:
+            await share.start_turn()
+            started.append(i)
+
+        tasks = [asyncio.ensure_future(one(i)) for i in range(150)]
+        seen = []
+        while len(started) < 150:
+            await asyncio.sleep(0)  # one step of this task per step of the loop
+            seen.append(len(started))
+        await asyncio.gather(*tasks)
+        return seen
+
+    seen = asyncio.run(main())
+
+    per_step = [b - a for a, b in zip([0, *seen], seen, strict=False)]
+    assert max(per_step) <= shared_reads.STARTS_PER_LOOP_STEP and sum(per_step) == 150 and len(per_step) >= 3
+
+
 # --------------------------------------------------------------------------------------------------
 # ClientLanes
 

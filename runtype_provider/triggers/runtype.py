@@ -84,10 +84,11 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         # ``asyncio.run(anext(...))``) must not leave the cleanup to garbage collection outside the event loop.
         from runtype_provider.shared_reads import SharedRunReader, shared_connection
 
-        watch = RunWatch(
-            run=RunReference.coerce(self.run_reference), max_poll_errors=self.max_poll_errors, log=self.log
-        )
         async with shared_connection(self.runtype_conn_id) as share:
+            await share.start_turn()
+            watch = RunWatch(
+                run=RunReference.coerce(self.run_reference), max_poll_errors=self.max_poll_errors, log=self.log
+            )
             reader = SharedRunReader(share, self.hook_params, self.shared_run_list_polls)
             try:
                 event = await watch_until_terminal(reader, watch, self.poll_interval, self.end_time)
