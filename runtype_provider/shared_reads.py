@@ -17,7 +17,7 @@ its client):
   seconds old when it asked sleeps that much less, so waits on one read fall into step: one request per interval
   answers all of them, and none sees a change later than its own poll would have. This is exact: it is the very
   request each wait would have sent (runs without a batch id, polled through their schedule's run list, share it);
-* optionally (:class:`SharedRunReader` ``run_list_polls``, connection extra ``shared_run_list_polls``; off by
+* optionally (connection extra ``shared_run_list_polls``, or :class:`SharedRunReader` ``run_list_polls``; off by
   default): waits on runs with a batch id read their schedule's run list, one request per schedule and interval,
   while it lists their run as queued or running, and their batch status (the per-run read) otherwise: when the
   list shows a final or unknown status, or does not list the run. The final status and counts always come from

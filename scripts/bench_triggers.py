@@ -6,8 +6,8 @@ Three kinds of wait, measured in interleaved rounds in the same run, each wait i
   until the bench creates it, ``--run-seconds`` after the triggers start (one request per wait per poll);
 * ``per-run``: ``RuntypeScheduleRunTrigger`` with its defaults, one run per wait over ``--schedules`` schedules
   (one batch-status request per wait per poll; the triggers share one client and one connection read);
-* ``run-list``: the same waits with ``shared_run_list_polls=True`` (one run-list request per schedule per poll,
-  a batch-status read per wait when its run finishes).
+* ``run-list``: the same waits on a connection with the extra ``shared_run_list_polls: true`` (one run-list request
+  per schedule per poll, a batch-status read per wait when its run finishes).
 
 Per kind it prints min / median / max over the rounds of: requests counted by the server's request log per poll
 interval and per wait-interval (a wait's time divided by the poll interval, summed over the waits), split by
@@ -186,8 +186,11 @@ def build(kind: str, server: Server, args: argparse.Namespace) -> tuple[list[Any
     for schedule_id in schedules:
         server.seed(schedule_id, record_count=10, queued_seconds=0.5, running_seconds=args.run_seconds)
     runs = [server.run_now(schedules[i % len(schedules)]) for i in range(args.waits)]
-    options = {"shared_run_list_polls": True} if kind == "run-list" else {}
-    return [RuntypeScheduleRunTrigger(run=run, poll_interval=args.poll_interval, **options) for run in runs], None
+    conn_id = "runtype_run_list" if kind == "run-list" else "runtype_default"
+    triggers = [
+        RuntypeScheduleRunTrigger(run=run, runtype_conn_id=conn_id, poll_interval=args.poll_interval) for run in runs
+    ]
+    return triggers, None
 
 
 def one_pass(kind: str, server: Server, args: argparse.Namespace, *, traced: bool) -> Pass:
@@ -302,6 +305,8 @@ def main() -> None:
         use_connection(url, api_key)
         host, port = url.removeprefix("http://").split(":")
         os.environ["AIRFLOW_CONN_HTTP_BENCH"] = json.dumps({"conn_type": "http", "host": host, "port": int(port)})
+        run_list = {"conn_type": "runtype", "host": url, "password": api_key, "extra": {"shared_run_list_polls": True}}
+        os.environ["AIRFLOW_CONN_RUNTYPE_RUN_LIST"] = json.dumps(run_list)
         server = Server(url, api_key)
         runs: dict[str, list[Pass]] = {kind: [] for kind in kinds}
         memory: dict[str, list[Pass]] = {kind: [] for kind in kinds}

@@ -167,9 +167,13 @@ def test_waits_on_one_schedules_run_list_share_each_read(router, clock):
     assert route.call_count == 2  # ten waits polling each: twenty
 
 
-def run_list_waits(router, clock, run_list_polls: bool | None) -> tuple[list[dict], Any, dict]:
+def run_list_waits(router, clock, monkeypatch, run_list_polls: bool) -> tuple[list[dict], Any, dict]:
     """Ten waits on runs with batch ids of schedule sch-1, which finish once the waits have slept (fake clock). The
-    run list lists run 9 only once it is finished; batch status says 7 records processed, the list 10."""
+    run list lists run 9 only once it is finished; batch status says 7 records processed, the list 10. The
+    connection's extra ``shared_run_list_polls`` is ``run_list_polls``."""
+    conn = {"conn_type": "runtype", "host": "https://api.runtype.com", "password": "rt_test_list"}
+    conn["extra"] = {"shared_run_list_polls": run_list_polls}  # type: ignore[assignment]
+    monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps(conn))
     finish = clock.now + 10
 
     def listing(request: httpx.Request) -> httpx.Response:
@@ -190,15 +194,14 @@ def run_list_waits(router, clock, run_list_polls: bool | None) -> tuple[list[dic
         RuntypeScheduleRunTrigger(
             run={"schedule_id": "sch-1", "run_id": f"run-{i}", "batch_execution_id": f"b-{i}"},
             poll_interval=10,
-            shared_run_list_polls=run_list_polls,
         )
         for i in range(10)
     ]
     return wait_all(triggers), runs, batches
 
 
-def test_run_list_polls_answer_many_waits_and_take_final_counts_from_batch_status(router, clock):
-    events, runs, batches = run_list_waits(router, clock, True)
+def test_run_list_polls_answer_many_waits_and_take_final_counts_from_batch_status(router, clock, monkeypatch):
+    events, runs, batches = run_list_waits(router, clock, monkeypatch, True)
 
     assert runs.call_count == 2
     # Final status and counts come from batch status, as with per-run polling (the run list says 10 processed).
@@ -207,7 +210,7 @@ def test_run_list_polls_answer_many_waits_and_take_final_counts_from_batch_statu
     # or when its wait was the list's only reader so far (the first wait's first poll): at most 12 reads, not 20.
     assert sum(batches.values()) <= 12 and set(batches) == {f"b-{i}" for i in range(10)} and batches["b-0"] == 2
 
-    per_run_events, _, per_run_batches = run_list_waits(router, clock, None)  # off by default: a read per poll
+    per_run_events, _, per_run_batches = run_list_waits(router, clock, monkeypatch, False)  # a read per poll
     assert (sum(per_run_batches.values()), runs.call_count) == (20, 2)
     assert [e["progress"] for e in per_run_events] == [e["progress"] for e in events]
 

@@ -30,12 +30,10 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
     :param max_poll_errors: consecutive transient poll errors tolerated (each poll also retries itself).
     :param cancel_on_kill: cancel the remote batch when a user kills the task (Airflow 3.3+ ``on_kill``).
     :param hook_params: extra RuntypeHook arguments (timeout, retry_limit, ...).
-    :param shared_run_list_polls: read the run's status from its schedule's run list, one request per schedule and
-        interval for every wait on it, confirming a final status by batch status (None: the connection extra
-        ``shared_run_list_polls``, default off); see :mod:`runtype_provider.shared_reads`.
 
-    Triggers in one event loop share the connection read, the HTTP client and identical reads per connection
-    (:mod:`runtype_provider.shared_reads`).
+    Triggers in one event loop share the connection read, the HTTP clients and identical reads per connection; the
+    connection extra ``shared_run_list_polls`` (default off) also answers waits from one schedule run list per
+    interval (:mod:`runtype_provider.shared_reads`).
     """
 
     def __init__(
@@ -48,7 +46,6 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         max_poll_errors: int = 5,
         cancel_on_kill: bool = True,
         hook_params: dict[str, Any] | None = None,
-        shared_run_list_polls: bool | None = None,
     ) -> None:
         super().__init__()
         self.run_reference = RunReference.coerce(run).to_xcom()
@@ -58,7 +55,6 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         self.max_poll_errors = int(max_poll_errors)
         self.cancel_on_kill = cancel_on_kill
         self.hook_params = dict(hook_params or {})
-        self.shared_run_list_polls = shared_run_list_polls
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -71,7 +67,6 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
                 "max_poll_errors": self.max_poll_errors,
                 "cancel_on_kill": self.cancel_on_kill,
                 "hook_params": self.hook_params,
-                "shared_run_list_polls": self.shared_run_list_polls,
             },
         )
 
@@ -89,7 +84,7 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
             watch = RunWatch(
                 run=RunReference.coerce(self.run_reference), max_poll_errors=self.max_poll_errors, log=self.log
             )
-            reader = SharedRunReader(share, self.hook_params, self.shared_run_list_polls)
+            reader = SharedRunReader(share, self.hook_params)
             try:
                 event = await watch_until_terminal(reader, watch, self.poll_interval, self.end_time)
             finally:

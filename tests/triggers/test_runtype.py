@@ -67,7 +67,6 @@ def test_serialize_round_trips_every_argument(run_reference):
         "max_poll_errors": 9,
         "cancel_on_kill": False,
         "hook_params": {"timeout": 5.0, "retry_limit": 1},
-        "shared_run_list_polls": True,
     }
     path, serialized = RuntypeScheduleRunTrigger(**kwargs).serialize()
 
@@ -90,7 +89,6 @@ def test_serialize_with_defaults_and_a_json_run_round_trips(run_reference):
         "max_poll_errors": 5,
         "cancel_on_kill": True,
         "hook_params": {},
-        "shared_run_list_polls": None,
     }
     assert RuntypeScheduleRunTrigger(**serialized).serialize() == (path, serialized)
 
