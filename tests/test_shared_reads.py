@@ -88,6 +88,25 @@ def test_triggers_on_one_connection_share_a_connection_read_and_clients_closed_b
     assert closed and all(client.is_closed for client in closed)  # ...inside the loop
 
 
+@pytest.mark.parametrize(("ttl", "keys"), [(60.0, ["rt_test_a", "rt_test_a"]), (0.0, ["rt_test_a", "rt_test_b"])])
+def test_the_connection_is_read_again_once_its_read_is_older_than_the_ttl(router, monkeypatch, clock, ttl, keys):
+    """A rotated key reaches the polls made after CONNECTION_READ_TTL, through clients of their own."""
+    from airflow.sdk import Connection
+
+    conns = [Connection(conn_id="runtype_default", conn_type="runtype", host="https://api.runtype.com", password=k)
+             for k in ("rt_test_a", "rt_test_b")]  # fmt: skip
+    monkeypatch.setattr(hook_module.BaseHook, "aget_connection", AsyncMock(side_effect=conns))
+    monkeypatch.setattr(shared_reads, "CONNECTION_READ_TTL", ttl)
+    route = router.get("/v1/batch/status/b-1").mock(
+        side_effect=[httpx.Response(200, json=batch_body("b-1", s)) for s in ("running", "completed")]
+    )
+    ref = {"schedule_id": "sch-1", "run_id": "run-1", "batch_execution_id": "b-1"}
+
+    wait_all([RuntypeScheduleRunTrigger(run=ref, poll_interval=10)])
+
+    assert [call.request.headers["Authorization"] for call in route.calls] == [f"Bearer {k}" for k in keys]
+
+
 def test_two_connections_get_two_shares_and_a_new_event_loop_gets_new_clients(router, monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_RUNTYPE_OTHER",
