@@ -147,7 +147,8 @@ class ConnectionShare:
         self.seq = 0
         """Reads started so far; a wait that starts now takes only answers of later reads."""
         self.requests_started = 0
-        self._admission = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
+        self._free = MAX_CONCURRENT_REQUESTS
+        self._queued: tuple[deque[asyncio.Future[None]], deque[asyncio.Future[None]]] = (deque(), deque())
         self._starts = 0
         self._start_queue: deque[asyncio.Future[None]] = deque()
         self._conn_read: asyncio.Future[Any] | None = None
@@ -251,16 +252,16 @@ class ConnectionShare:
         flight = self._flights.get(key)
         mine = flight is None or flight.seq <= after
         if mine:
-            await self._admit(request, deadline)
+            await self._admit(request, deadline, self.readers(key) >= 2)
             latest, flight = self._latest.get(key), self._flights.get(key)  # read by another while we waited?
             if latest is not None and latest.seq > after:
-                self._admission.release()
+                self._release()
                 return latest.task.result(), latest.seq, max(0.0, now - latest.started_at)
             mine = flight is None or flight.seq <= after
             if mine:
                 flight = self._start(key, transport, request, deadline, now)
             else:
-                self._admission.release()
+                self._release()
         while True:
             assert flight is not None
             try:
@@ -269,24 +270,45 @@ class ConnectionShare:
                 if mine or not _earlier(flight.deadline, deadline):
                     raise
                 # The read ran under an earlier deadline than ours and stopped at it: read under our own.
-                await self._admit(request, deadline)
+                await self._admit(request, deadline, self.readers(key) >= 2)
                 flight, mine = self._start(key, transport, request, deadline, time.monotonic()), True
                 continue
             return answer, flight.seq, max(0.0, now - flight.started_at)
 
-    async def _admit(self, request: ApiRequest[Any], deadline: float | None) -> None:
+    async def _admit(self, request: ApiRequest[Any], deadline: float | None, shared: bool) -> None:
         """Take one of the :data:`MAX_CONCURRENT_REQUESTS` slots for reads in flight, waiting (within ``deadline``)
-        when all are taken: a thousand waits that poll together start their reads a few at a time."""
-        if deadline is None or not self._admission.locked():
-            await self._admission.acquire()
+        when all are taken: a thousand waits that poll together start their reads a few at a time. Reads that
+        answer several waits (``shared``) go before reads for one, so a burst of per-run reads (runs finishing
+        together) does not hold back the reads that the other waits depend on."""
+        if self._free > 0 and not self._queued[0] and not self._queued[1]:
+            self._free -= 1
             return
-        left = deadline - time.monotonic()
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued[0 if shared else 1].append(turn)
         try:
+            if deadline is None:
+                await turn
+                return
+            left = deadline - time.monotonic()
             if left <= 0:
                 raise asyncio.TimeoutError
-            await asyncio.wait_for(self._admission.acquire(), left)
-        except asyncio.TimeoutError:
-            raise RuntypeDeadlineError(method=request.method, path=request.path) from None
+            await asyncio.wait_for(turn, left)
+        except (asyncio.CancelledError, asyncio.TimeoutError) as err:
+            if turn.done() and not turn.cancelled():
+                self._release()  # the slot came just as this caller left: pass it on
+            turn.cancel()
+            if isinstance(err, asyncio.TimeoutError):
+                raise RuntypeDeadlineError(method=request.method, path=request.path) from None
+            raise
+
+    def _release(self) -> None:
+        for queue in self._queued:
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._free += 1
 
     def _start(
         self, key: Hashable, transport: AsyncTransport, request: ApiRequest[Any], deadline: float | None, now: float
@@ -300,7 +322,7 @@ class ConnectionShare:
         return flight
 
     def _landed(self, key: Hashable, flight: _Flight, task: asyncio.Future[Any]) -> None:
-        self._admission.release()
+        self._release()
         if self._flights.get(key) is flight:
             del self._flights[key]
         if task.cancelled() or task.exception() is not None:

@@ -365,6 +365,47 @@ def test_a_joiner_whose_read_stopped_at_an_earlier_deadline_reads_again_under_it
     assert answer == 2 and transport.deadlines[1] is None
 
 
+def test_when_all_slots_are_taken_reads_for_several_waits_go_before_reads_for_one(monkeypatch):
+    monkeypatch.setattr(shared_reads, "MAX_CONCURRENT_REQUESTS", 1)
+
+    class Recording(GatedTransport):
+        async def send(self, request: Any, *, deadline: float | None = None) -> int:
+            self.paths = [*getattr(self, "paths", []), request.path]
+            return await super().send(request, deadline=deadline)
+
+    async def main() -> list[str]:
+        share, transport = ConnectionShare("c"), Recording()
+        share.interest("shared", +2)
+        requests = {name: ENDPOINTS["get_batch_status"].request(batch_id=name) for name in ("first", "one", "many")}
+        first = asyncio.ensure_future(share.read("first", transport, requests["first"], after=0, deadline=None))
+        await asyncio.sleep(0)
+        one = asyncio.ensure_future(share.read("one", transport, requests["one"], after=0, deadline=None))
+        many = asyncio.ensure_future(share.read("shared", transport, requests["many"], after=0, deadline=None))
+        await asyncio.sleep(0)
+        transport.release.set()  # the first read lands and frees its slot: the shared read is next
+        await asyncio.gather(first, one, many)
+        return transport.paths
+
+    assert asyncio.run(main()) == ["/v1/batch/status/first", "/v1/batch/status/many", "/v1/batch/status/one"]
+
+
+def test_a_read_waiting_for_a_slot_past_its_deadline_gives_up_without_losing_the_slot(monkeypatch):
+    monkeypatch.setattr(shared_reads, "MAX_CONCURRENT_REQUESTS", 1)
+
+    async def main() -> tuple[int, int]:
+        share, transport = ConnectionShare("c"), GatedTransport()
+        first = asyncio.ensure_future(share.read("a", transport, REQUEST, after=0, deadline=None))
+        await asyncio.sleep(0)
+        with pytest.raises(RuntypeDeadlineError):
+            await share.read("b", transport, REQUEST, after=0, deadline=asyncio.get_running_loop().time() + 0.02)
+        transport.release.set()
+        await first
+        answer, _, _ = await share.read("c", transport, REQUEST, after=0, deadline=None)  # the slot is free again
+        return answer, len(transport.deadlines)
+
+    assert asyncio.run(main()) == (2, 2)
+
+
 def test_a_read_nobody_waits_for_any_more_is_cancelled():
     async def main() -> GatedTransport:
         share, transport = ConnectionShare("c"), GatedTransport()
