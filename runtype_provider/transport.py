@@ -10,7 +10,8 @@
 * :func:`~runtype_provider.answers.read_response` (:mod:`runtype_provider.answers`) turns status, headers
   and bytes into the decoded, redacted body or a typed error, for both executors.
 * :class:`SyncTransport` (``requests``, one pooled session) and :class:`AsyncTransport` (``httpx``, for
-  triggers) differ only in the I/O. Each attempt has a total time budget (connect plus the whole body) and
+  triggers; its clients are built by :mod:`runtype_provider.async_clients`, and lent per request when triggers
+  share them) differ only in the I/O. Each attempt has a total time budget (connect plus the whole body) and
   each body a decompressed size cap (:mod:`runtype_provider.limits`); redirects are never followed.
 * The API key only goes into the ``Authorization`` header; every decoded body (2xx included) and every
   error text from the server or the HTTP library is redacted (:mod:`runtype_provider.redaction`).
@@ -25,7 +26,6 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import httpx
     import requests
 
+    from runtype_provider.async_clients import ClientLender
     from runtype_provider.connection import ConnectionSettings
 
 DEFAULT_RETRY_LIMIT = 3
@@ -60,6 +61,7 @@ MAX_RETRY_AFTER = 300.0
 """Longest server-requested wait (``Retry-After``) honoured; a longer one ends the call at once."""
 
 log = logging.getLogger(__name__)
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
 M = TypeVar("M")
 __all__ = [
     "MAX_RETRY_AFTER",
@@ -211,18 +213,6 @@ def request_headers(api_key: str) -> dict[str, str]:
         "User-Agent": f"airflow-provider-runtype/{__version__}",
         "X-Runtype-Client": "airflow",
     }
-
-
-@lru_cache(maxsize=1)
-def _shared_ssl_context() -> ssl.SSLContext:
-    """One TLS context for every async client in the process.
-
-    Building one loads the CA bundle (about 25 ms of blocking work); a triggerer creates a client per
-    trigger, and 200 triggers starting together stalled its event loop for about 5 s before this.
-    """
-    import httpx
-
-    return httpx.create_ssl_context()
 
 
 # ---- classifying failures --------------------------------------------------------------------------------
@@ -424,16 +414,23 @@ class SyncTransport(_Transport):
 
 
 class AsyncTransport(_Transport):
-    """Async twin of :class:`SyncTransport` (``httpx``), with the same retry policy, limits and error mapping."""
+    """Async twin of :class:`SyncTransport` (``httpx``), with the same retry policy, limits and error mapping.
+
+    It creates its own client on first use, or borrows one from ``clients`` for each attempt (triggers sharing
+    clients per event loop and connection: :class:`runtype_provider.async_clients.ClientLanes`).
+    """
 
     def __init__(
         self,
         settings: ConnectionSettings,
         sleep: Callable[[float], Any],
         clock: Callable[[], float] = time.monotonic,
+        *,
+        clients: ClientLender | None = None,
     ) -> None:
         super().__init__(settings, sleep, clock)
         self._client: httpx.AsyncClient | None = None
+        self._clients = clients
 
     async def send(self, request: ApiRequest[M], *, deadline: float | None = None) -> M:
         import tenacity
@@ -444,25 +441,31 @@ class AsyncTransport(_Transport):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _client_for(self, request: ApiRequest[Any]) -> httpx.AsyncClient:
-        import httpx
+        from runtype_provider.async_clients import new_async_client
 
         if self._client is None:
             try:
-                self._client = httpx.AsyncClient(
-                    headers=request_headers(self.settings.api_key),
-                    timeout=self.settings.timeout,
-                    verify=_shared_ssl_context(),
-                    follow_redirects=False,
-                )
+                self._client = new_async_client(self.settings)
             except ValueError as err:
                 raise self._unsendable(request, err) from None
         return self._client
 
     async def _send_once(self, request: ApiRequest[M], deadline: float | None) -> M:
-        budget, by_deadline = self._budget(request, deadline)
-        client = self._client_for(request)
+        if self._clients is None:
+            return await self._attempt(self._client_for(request), request, deadline)
+        client = await self._clients.acquire()
         try:
-            return await asyncio.wait_for(self._exchange(client, request, budget), budget)
+            return await self._attempt(client, request, deadline)
+        finally:
+            self._clients.release(client)
+
+    async def _attempt(self, client: httpx.AsyncClient, request: ApiRequest[M], deadline: float | None) -> M:
+        budget, by_deadline = self._budget(request, deadline)
+        try:
+            if _timeout is None:  # pragma: no cover - Python 3.10
+                return await asyncio.wait_for(self._exchange(client, request, budget), budget)
+            async with _timeout(budget):  # no extra task per attempt, unlike wait_for before Python 3.12
+                return await self._exchange(client, request, budget)
         except asyncio.TimeoutError:
             raise RuntypeTimeoutError(
                 method=request.method, path=request.path, timeout=budget, by_deadline=by_deadline
@@ -473,7 +476,9 @@ class AsyncTransport(_Transport):
 
         url = self._url(request)
         try:
-            built = client.build_request(request.method, url, params=request.query, json=request.body, timeout=budget)
+            built = client.build_request(
+                request.method, url, params=request.query or None, json=request.body, timeout=budget
+            )
             response = await client.send(built, stream=True, follow_redirects=False)
         except httpx.HTTPError as err:
             raise self._failure(request, err, not _httpx_never_sent(err)) from None

@@ -1,9 +1,10 @@
 """One wait engine for a schedule run, driven three ways: the sync wait, the sensor's poke, the trigger.
 
 * :class:`RunWatch` is one wait's state (failed polls in a row, unknown statuses already logged, since
-  when the run has been missing from its schedule's run list, the last progress seen) and the decision
-  after each poll: progress, a tolerated transient error, or giving up.
-* :func:`wait_until_terminal` (sync) and :func:`watch_until_terminal` (the trigger's) are the two loops.
+  when the run has been missing from its schedule's run list, the last progress seen and logged) and the
+  decision after each poll: progress, a tolerated transient error, or giving up.
+* :func:`wait_until_terminal` (sync) and :func:`watch_until_terminal` (the trigger's, through the reads it
+  shares with the other waits in its event loop: :mod:`runtype_provider.shared_reads`) are the two loops.
 * :func:`cancel_run` / :func:`acancel_run` are the one best-effort remote cancel.
 * :class:`RunWaitEvent` is the trigger's one event, parsed back by ``execute_complete``.
 * :class:`RunWaiter` is the task side shared by the run operator and the sensor: failure policy,
@@ -34,9 +35,12 @@ from runtype_provider.models.status import RunOutcome
 
 if TYPE_CHECKING:
     from runtype_provider.hooks.runtype import RuntypeHook
+    from runtype_provider.shared_reads import SharedRunReader
     from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
 
 
+PROGRESS_LOG_EVERY = 60.0
+"""Seconds between two log lines of a wait whose status stays the same while its counts move."""
 UNLISTED_RUN_GRACE = 300.0
 """Seconds a run polled through its schedule's run list may be missing from that list before the wait fails."""
 
@@ -52,6 +56,8 @@ class RunWatch:
     unknown_statuses_logged: set[str | None] = field(default_factory=set)
     unlisted_since: float | None = None
     last_progress: RunProgress | None = None
+    logged: tuple[str | None, str, float] | None = None
+    """Status, progress line and (monotonic) time of the progress logged last; see :meth:`_log_progress`."""
 
     def poll(self, hook: RuntypeHook) -> RunProgress | None:
         """One sync poll: the progress, or None after a tolerated transient error or at the caller's deadline."""
@@ -64,8 +70,8 @@ class RunWatch:
             return None
         return self._observed(progress)
 
-    async def apoll(self, hook: RuntypeHook) -> RunProgress | None:
-        """One async poll (the trigger's), with the same decisions as :meth:`poll`."""
+    async def apoll(self, hook: RuntypeHook | SharedRunReader) -> RunProgress | None:
+        """One async poll (the trigger's, through a hook or its shared reads), with the decisions of :meth:`poll`."""
         try:
             progress = await hook.get_run_progress_async(self.run)
         except RuntypeDeadlineError:
@@ -91,11 +97,22 @@ class RunWatch:
             return progress
         self.unlisted_since = None
         self.last_progress = progress
-        self.log.info("Runtype run %s: %s", self.run.name, progress.describe())
+        self._log_progress(progress)
         if progress.outcome is RunOutcome.UNKNOWN and progress.status not in self.unknown_statuses_logged:
             self.unknown_statuses_logged.add(progress.status)
             self.log.warning("Unknown Runtype run status %r; still waiting", progress.status)
         return progress
+
+    def _log_progress(self, progress: RunProgress) -> None:
+        """Log progress when it changes, not at every poll: a new status at once, new counts at most every
+        :data:`PROGRESS_LOG_EVERY` seconds (a thousand waits in one triggerer would otherwise log each poll)."""
+        described, now = progress.describe(), time.monotonic()
+        if self.logged is not None:
+            status, line, at = self.logged
+            if line == described or (status == progress.status and now - at < PROGRESS_LOG_EVERY):
+                return
+        self.logged = (progress.status, described, now)
+        self.log.info("Runtype run %s: %s", self.run.name, described)
 
     def _not_listed(self) -> None:
         now = time.monotonic()
@@ -232,11 +249,13 @@ class RunWaitEvent(BaseModel):
 
 
 async def watch_until_terminal(
-    hook: RuntypeHook, watch: RunWatch, poll_interval: float, end_time: float | None
+    hook: RuntypeHook | SharedRunReader, watch: RunWatch, poll_interval: float, end_time: float | None
 ) -> RunWaitEvent:
     """The trigger's loop: poll until the run is terminal, the wall-clock ``end_time`` passes, or polling fails.
 
-    Every request is bounded by ``end_time`` too, so no retry of a poll sleeps past it.
+    Every request is bounded by ``end_time`` too, so no retry of a poll sleeps past it. An answer that was already
+    ``data_age`` seconds old (a read shared with other waits) shortens the next sleep by that much: the data a wait
+    sees is never further apart than its poll interval (plus a request), as with its own polls.
     """
     bound = None if end_time is None else hook.clock() + max(0.0, end_time - time.time())
     with hook.bounded_by(bound):
@@ -254,7 +273,9 @@ async def watch_until_terminal(
                     progress=watch.last_progress,
                     message="The wait for the Runtype run timed out",
                 )
-            delay = poll_interval if end_time is None else max(0.0, min(poll_interval, end_time - time.time()))
+            delay = max(0.0, poll_interval - getattr(hook, "data_age", 0.0))
+            if end_time is not None:
+                delay = max(0.0, min(delay, end_time - time.time()))
             await asyncio.sleep(delay)
 
 

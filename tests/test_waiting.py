@@ -506,6 +506,29 @@ def test_run_watch_logs_each_unknown_status_once(poll, run_reference, logs):
     assert watch.unknown_statuses_logged == {"warming", None, "cooling"}
 
 
+def test_progress_is_logged_when_it_changes_not_at_every_poll(poll, run_reference, clock, logs):
+    """A new status at once; new counts under the same status at most every PROGRESS_LOG_EVERY (60 s)."""
+    script = [(0, "queued", 0), (10, "queued", 0), (20, "running", 2), (30, "running", 2), (40, "running", 5),
+              (90, "running", 9), (100, "completed", 10)]  # fmt: skip
+    outcomes = {"queued": RunOutcome.RUNNING, "running": RunOutcome.RUNNING, "completed": RunOutcome.SUCCESS}
+    hook = ScriptedHook(
+        *(RunProgress(status=s, outcome=outcomes[s], total_records=10, processed_records=n) for _, s, n in script)
+    )
+    watch = RunWatch(run=RunReference(**run_reference), max_poll_errors=0, log=logging.getLogger("watch"))
+
+    start = clock.now
+    for at, _, _ in script:
+        clock.now = start + at
+        poll(watch, hook)
+
+    assert [m for m in logs.messages("info") if m.startswith("Runtype run run-1:")] == [
+        "Runtype run run-1: queued: 0/10 records processed, 0 failed",
+        "Runtype run run-1: running: 2/10 records processed, 0 failed",
+        "Runtype run run-1: running: 9/10 records processed, 0 failed",
+        "Runtype run run-1: completed: 10/10 records processed, 0 failed",
+    ]
+
+
 def test_a_run_missing_from_its_schedules_run_list_fails_after_a_bounded_time(driver, run_reference, logs):
     driver.serve(Answer(body={"data": []}), path=RUNS)  # never listed
     run = {**run_reference, "batch_execution_id": None}

@@ -119,15 +119,18 @@ class RuntypeHook(BaseHook):
     async def asettings(self) -> ConnectionSettings:
         """Connection settings read without blocking the event loop (for triggers)."""
         if self._settings is None:
-            aget = getattr(BaseHook, "aget_connection", None)
-            if aget is not None:
-                conn = await aget(self.runtype_conn_id)
-            else:  # pragma: no cover - Airflow versions without the async getter
-                from asgiref.sync import sync_to_async
-
-                conn = await sync_to_async(self.get_connection)(self.runtype_conn_id)
-            self._settings = settings_from_connection(conn, self.overrides)
+            self._settings = settings_from_connection(await self.aread_connection(self.runtype_conn_id), self.overrides)
         return self._settings
+
+    @classmethod
+    async def aread_connection(cls, conn_id: str) -> Any:
+        """The Airflow connection, read with the async getter (triggers read it once per event loop and id)."""
+        aget = getattr(BaseHook, "aget_connection", None)
+        if aget is not None:
+            return await aget(conn_id)
+        from asgiref.sync import sync_to_async  # pragma: no cover - Airflow versions without the async getter
+
+        return await sync_to_async(cls.get_connection)(conn_id)  # pragma: no cover
 
     def get_conn(self) -> Any:
         """The pooled ``requests`` session of this hook."""

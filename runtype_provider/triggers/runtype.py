@@ -30,6 +30,10 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
     :param max_poll_errors: consecutive transient poll errors tolerated (each poll also retries itself).
     :param cancel_on_kill: cancel the remote batch when a user kills the task (Airflow 3.3+ ``on_kill``).
     :param hook_params: extra RuntypeHook arguments (timeout, retry_limit, ...).
+
+    Triggers in one event loop share the connection read, the HTTP clients and identical reads per connection; the
+    connection extra ``shared_run_list_polls`` (default off) also answers waits from one schedule run list per
+    interval (:mod:`runtype_provider.shared_reads`).
     """
 
     def __init__(
@@ -70,17 +74,21 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         return RuntypeHook(self.runtype_conn_id, **self.hook_params)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        # The wait (and the HTTP client's cleanup) finishes before the one event is yielded: a runner that
-        # takes the first event and drops the generator (``dag.test()``: ``asyncio.run(anext(...))``) must
-        # not leave the cleanup to garbage collection outside the event loop.
-        hook = self._hook()
-        watch = RunWatch(
-            run=RunReference.coerce(self.run_reference), max_poll_errors=self.max_poll_errors, log=self.log
-        )
-        try:
-            event = await watch_until_terminal(hook, watch, self.poll_interval, self.end_time)
-        finally:
-            await hook.aclose()
+        # The wait (and the shared HTTP client's cleanup, by the last wait to leave) finishes before the one event
+        # is yielded: a runner that takes the first event and drops the generator (``dag.test()``:
+        # ``asyncio.run(anext(...))``) must not leave the cleanup to garbage collection outside the event loop.
+        from runtype_provider.shared_reads import SharedRunReader, shared_connection
+
+        async with shared_connection(self.runtype_conn_id) as share:
+            await share.start_turn()
+            watch = RunWatch(
+                run=RunReference.coerce(self.run_reference), max_poll_errors=self.max_poll_errors, log=self.log
+            )
+            reader = SharedRunReader(share, self.hook_params)
+            try:
+                event = await watch_until_terminal(reader, watch, self.poll_interval, self.end_time)
+            finally:
+                reader.close()
         yield TriggerEvent(event.to_payload())
 
     async def on_kill(self) -> None:

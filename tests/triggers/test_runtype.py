@@ -4,7 +4,6 @@ cleanup, kill. How the trigger's wait ends (statuses, poll errors, run list) is 
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import inspect
 import json
@@ -17,7 +16,6 @@ import pytest
 
 import runtype_provider.hooks.runtype as hook_module
 import runtype_provider.triggers.runtype as trigger_module
-from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
 from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
 from runtype_provider.version_compat import AirflowSensorTimeout
@@ -112,26 +110,6 @@ def test_pending_then_success_yields_one_finished_event(router, clock, batch, tr
     assert clock.sleeps == [10.0, 10.0]
 
 
-@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
-def test_first_event_alone_leaves_nothing_to_clean_up(router, monkeypatch, batch, trigger):
-    """``dag.test()`` runs ``asyncio.run(anext(trigger.run()))``: the client must be closed inside the loop."""
-    closed: list[bool] = []
-    original = RuntypeHook.aclose
-
-    async def aclose(self):
-        await original(self)
-        closed.append(True)
-
-    monkeypatch.setattr(RuntypeHook, "aclose", aclose)
-    router.get(STATUS).mock(return_value=batch("completed"))
-
-    event = asyncio.run(anext(trigger().run()))
-    gc.collect()
-
-    assert event.payload["event"] == "finished"
-    assert closed == [True]
-
-
 # --------------------------------------------------------------------------------------------------
 # Deadline
 
@@ -188,7 +166,7 @@ def test_sensor_resumes_from_a_real_timeout_event(router, clock, batch, trigger,
 
 
 # --------------------------------------------------------------------------------------------------
-# Arguments reach the async hook, and its client is closed
+# Arguments reach the async requests (the shared clients' closing: tests/test_shared_reads.py)
 
 
 def test_connection_is_read_with_the_async_getter(router, monkeypatch, batch, trigger):
@@ -221,22 +199,6 @@ def test_conn_id_and_hook_params_reach_the_async_hook(router, monkeypatch, batch
     request = route.calls.last.request
     assert request.headers["Authorization"] == "Bearer rt_test_other"
     assert request.extensions["timeout"] == {"connect": 7.5, "read": 7.5, "write": 7.5, "pool": 7.5}
-
-
-def test_the_async_client_is_closed_when_the_trigger_ends(router, monkeypatch, batch, trigger):
-    closed: list[bool] = []
-    original = RuntypeHook.aclose
-
-    async def aclose(self):
-        closed.append(self._async_transport is not None)
-        await original(self)
-
-    monkeypatch.setattr(RuntypeHook, "aclose", aclose)
-    router.get(STATUS).mock(return_value=batch("completed"))
-
-    only_event(trigger())
-
-    assert closed == [True]
 
 
 # --------------------------------------------------------------------------------------------------
