@@ -49,6 +49,16 @@ def finished_at(run: ScheduleRun) -> datetime | None:
     return parse_time(run.completed_at)
 
 
+def _latest_finishes(runs: Iterable[ScheduleRun]) -> dict[str, datetime]:
+    """Each finished run id's latest finish time (a hostile list may repeat an id with other times)."""
+    latest: dict[str, datetime] = {}
+    for run in runs:
+        moment = finished_at(run)
+        if moment is not None:
+            latest[run.id] = max(moment, latest.get(run.id, moment))
+    return latest
+
+
 @dataclass
 class RunCursor:
     """``after``: nothing that finished before it is new; ``seen``: reported run ids and their finish times."""
@@ -69,11 +79,9 @@ class RunCursor:
         """
         cursor = cls()
         newest = now.astimezone(UTC)
-        for run in runs:
-            moment = finished_at(run)
-            if moment is not None:
-                cursor.seen[run.id] = moment
-                newest = max(newest, moment)
+        for run_id, moment in _latest_finishes(runs).items():
+            cursor.seen[run_id] = moment
+            newest = max(newest, moment)
         cursor.after = newest - LOOKBACK
         cursor._prune()
         return cursor
@@ -85,20 +93,25 @@ class RunCursor:
         return self.after is None or moment >= self.after
 
     def new_runs(self, runs: Iterable[ScheduleRun]) -> list[ScheduleRun]:
-        """The new finished runs among ``runs``, each once (duplicate ids listed twice count once), in finishing
-        order (finish time, then id)."""
-        unique: dict[str, ScheduleRun] = {}
+        """The new finished runs among ``runs``, each once, in finishing order (finish time, then id).
+
+        An id listed twice with different finish times counts once, at its latest finish, here and in
+        :meth:`record`: judging its copies apart would report it again once the earlier copy fell behind ``after``.
+        """
+        latest: dict[str, ScheduleRun] = {}
         for run in runs:
-            if self.is_new(run):
-                unique.setdefault(run.id, run)
-        return sorted(unique.values(), key=lambda r: (finished_at(r), r.id))
+            moment = finished_at(run)
+            kept = latest.get(run.id)
+            if moment is not None and (kept is None or moment > finished_at(kept)):  # type: ignore[operator]
+                latest[run.id] = run
+        return sorted((run for run in latest.values() if self.is_new(run)), key=lambda r: (finished_at(r), r.id))
 
     def record(self, run: ScheduleRun) -> None:
         """Remember a reported (or deliberately skipped) finished run."""
         moment = finished_at(run)
         if moment is None:
             return
-        self.seen[run.id] = moment
+        self.seen[run.id] = max(moment, self.seen.get(run.id, moment))
         self._prune()
 
     def _prune(self) -> None:
