@@ -23,7 +23,8 @@ UTC = timezone.utc
 LOOKBACK = timedelta(minutes=10)
 """How far behind the newest reported finish a run may still appear and be reported (once)."""
 MAX_SEEN = 200
-"""Most run ids kept; beyond that the oldest are dropped and ``after`` moves up to the oldest kept."""
+"""Most run ids kept (the latest finished); beyond that the oldest are dropped and ``after`` moves up to the
+oldest kept."""
 CURSOR_VERSION = 1
 
 
@@ -120,7 +121,9 @@ class RunCursor:
         floor = max(self.seen.values()) - LOOKBACK
         if self.after is None or floor > self.after:
             self.after = floor
-        ranked = sorted(((m, i) for i, m in self.seen.items() if m >= self.after), reverse=True)
+        # Every reported id is kept (up to the bound), even once it finished before ``after``: a server that
+        # moves a run's finish time forward must not make it new again.
+        ranked = sorted(((m, i) for i, m in self.seen.items()), reverse=True)
         if len(ranked) > MAX_SEEN:
             # Keep runs tied with the last kept one (up to twice the bound), so no kept-out tie looks new again.
             threshold = ranked[MAX_SEEN - 1][0]
