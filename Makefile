@@ -26,11 +26,15 @@ $(VENV_FLOOR)/.installed: pyproject.toml
 	$(VENV_FLOOR)/bin/python -c "import airflow, runtype_provider, pytest, requests_mock, respx, playwright, hypothesis, psycopg2, asyncpg, airflow.providers.dbt.cloud, airflow.providers.http, airflow.providers.openlineage"
 	touch $@
 
-## lint: ruff (lint + format) and mypy on the newest Airflow.
+## lint: ruff (lint + format), mypy, the import contracts (.importlinter: layers, every import counted;
+##       .importlinter-parse: what a DAG file may load) and the import graph (no cycle, no undeclared lazy import).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check runtype_provider tests example_dags scripts
 	$(VENV)/bin/ruff format --check runtype_provider tests example_dags scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache --config .importlinter
+	$(VENV)/bin/lint-imports --no-cache --config .importlinter-parse
+	$(VENV)/bin/python scripts/import_graph.py
 
 ## browser: Debian's headless Chromium for the Airflow UI test (installed only when missing).
 browser:

@@ -13,33 +13,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
+from runtype_provider.api.ids import DOT_SEGMENTS, id_text
+from runtype_provider.runs.reference import PAYLOAD_KEYS as PAYLOAD_KEYS  # public: what a consumer reads
+
 if TYPE_CHECKING:
     from airflow.sdk import Asset
-
-    from runtype_provider.models.runs import RunProgress, RunReference
 
 SCHEME = "runtype"
 RESOURCE = "schedule"
 """The URI's host part names the resource; ``schedules`` is accepted and normalised to it."""
 
-PAYLOAD_KEYS = (
-    "schedule_id",
-    "run_id",
-    "batch_execution_id",
-    "status",
-    "outcome",
-    "total_records",
-    "processed_records",
-    "failed_records",
-    "finished_at",
-    "run_url",
-)
-"""Keys of a finished run's event payload, always all present (``None`` when Runtype did not say)."""
-
 
 def _id_segment(schedule_id: Any) -> str:
-    from runtype_provider.endpoints import DOT_SEGMENTS, id_text  # not at import: DAG files need neither
-
     text = id_text(schedule_id, "schedule_id")  # a RuntypeConfigurationError is a ValueError too
     if text in DOT_SEGMENTS:
         raise ValueError(f"'schedule_id' must not be {text!r} in a Runtype asset URI")
@@ -90,27 +75,6 @@ def is_runtype_asset(asset: Any) -> bool:
     return isinstance(uri, str) and uri.lower().startswith(f"{SCHEME}://")
 
 
-def run_event_payload(run: RunReference, progress: RunProgress) -> dict[str, Any]:
-    """The payload of one finished run's asset event: the same from a watcher and from an operator."""
-    return {
-        "schedule_id": run.schedule_id,
-        "run_id": progress.run_id or run.run_id,
-        "batch_execution_id": progress.batch_execution_id or run.batch_execution_id,
-        "status": progress.status,
-        "outcome": progress.outcome.value,
-        "total_records": progress.total_records,
-        "processed_records": progress.processed_records,
-        "failed_records": progress.failed_records,
-        "finished_at": progress.completed_at,
-        "run_url": run.run_url,
-    }
-
-
-def run_event_extra(payload: dict[str, Any]) -> dict[str, Any]:
-    """An operator's outlet event extra, in the shape Airflow gives a watcher's event."""
-    return {"payload": payload}
-
-
 def run_event_payload_of(event: Any) -> dict[str, Any]:
     """A consumer's view of a Runtype asset event (watcher or operator): its payload dict.
 
@@ -122,42 +86,6 @@ def run_event_payload_of(event: Any) -> dict[str, Any]:
     if not isinstance(payload, dict) or "run_id" not in payload:
         raise ValueError(f"Asset event has no Runtype run payload under extra['payload']: {extra!r}")
     return payload
-
-
-# ---- the operators' outlets ----------------------------------------------------------------------------
-
-
-def runtype_outlets(outlets: Any) -> list[Any]:
-    """The Runtype assets among a task's ``outlets`` (other assets and aliases are Airflow's business)."""
-    return [asset for asset in outlets or () if is_runtype_asset(asset)]
-
-
-def check_outlet_schedules(outlets: Any, schedule_id: str, task: str) -> None:
-    """Every Runtype outlet must name ``schedule_id``: a Runtype asset's event means "a run of *that* schedule
-    finished" (the same as its watcher's events), so another schedule's run must not be reported on it."""
-    for asset in runtype_outlets(outlets):
-        named = schedule_id_from_uri(asset.uri)
-        if named != schedule_id:
-            from runtype_provider.exceptions import RuntypeConfigurationError
-
-            raise RuntypeConfigurationError(
-                f"Task {task!r} handles runs of schedule {schedule_id!r}, but its outlet {asset.uri} names schedule "
-                f"{named!r}; a Runtype asset's events mean that schedule's runs finished. Use "
-                f"create_asset(schedule_id={schedule_id!r}) or drop the outlet"
-            )
-
-
-def attach_run_event(context: Any, outlets: Any, payload: dict[str, Any]) -> int:
-    """Set the finished run's payload as the extra of each Runtype outlet's event; returns how many.
-
-    Airflow emits the events only when the task succeeds, so a failed task reports nothing."""
-    events = context.get("outlet_events") if hasattr(context, "get") else None
-    assets = runtype_outlets(outlets)
-    if events is None or not assets:
-        return 0
-    for asset in assets:
-        events[asset].extra.update(run_event_extra(payload))
-    return len(assets)
 
 
 # ---- OpenLineage ----------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""Provider metadata read by Airflow (entry point ``apache_airflow_provider``); imports nothing heavy."""
+"""Provider metadata read by Airflow (entry point ``apache_airflow_provider``); imports nothing heavy (the options
+table is standard library only)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from runtype_provider.client.options import OPTIONS
 
 # Port stays visible (optional): Airflow 3.3.2's Test button sends port 0 for a connection stored without a
 # port and its API then refuses the test with HTTP 400 (fixed upstream by apache/airflow#73298). Filling
@@ -19,42 +22,10 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 }
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "timeout": {
-        "label": "Request timeout (seconds)",
-        "description": "Most seconds one attempt of a Runtype API request may take: connecting and the whole "
-        "answer. Default 30.",
-        "schema": {"type": ["number", "null"], "minimum": 1, "default": 30},
-    },
-    "retry_limit": {
-        "label": "Retry limit",
-        "description": "Retries after a connection error, timeout, 5xx or 429 (run-now is never retried "
-        "into a second run). 0 to 20, default 3.",
-        "schema": {"type": ["integer", "null"], "minimum": 0, "maximum": 20, "default": 3},
-    },
-    "retry_delay": {
-        "label": "First retry delay (seconds)",
-        "description": "Backoff before the first retry; doubles each retry, with jitter. Default 1.",
-        "schema": {"type": ["number", "null"], "minimum": 0, "default": 1},
-    },
-    "max_response_mb": {
-        "label": "Maximum response size (MiB)",
-        "description": "Largest answer accepted from the API, counted after decompression; a larger one fails "
-        "the request. Default 64.",
-        "schema": {"type": ["number", "null"], "minimum": 1, "maximum": 4096, "default": 64},
-    },
-    "max_concurrent_pages": {
-        "label": "Concurrent result pages",
-        "description": "Pages of per-record results fetched at the same time (fewer when the API answers 429). "
-        "1 to 32, default 8; 1 fetches them one by one.",
-        "schema": {"type": ["integer", "null"], "minimum": 1, "maximum": 32, "default": 8},
-    },
-    "dashboard_url": {
-        "label": "Dashboard URL",
-        "description": "Base URL (http:// or https://) of the Runtype dashboard, for the 'Runtype run' link. "
-        "Default https://app.runtype.com.",
-        "schema": {"type": ["string", "null"], "format": "url"},
-    },
+    name: {"label": option.label, "description": option.description, "schema": option.schema()}
+    for name, option in OPTIONS.items()
 }
+"""The extra fields of the form, one per connection option (generated from the table the reader checks with)."""
 
 
 def legacy_ui_field_behaviour() -> dict[str, Any]:
@@ -67,17 +38,18 @@ def legacy_form_widgets() -> dict[str, Any]:
     """The extra fields as Airflow < 3.2 builds them (WTForms widgets, same labels and defaults)."""
     from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
     from flask_babel import lazy_gettext
-    from wtforms import StringField
+    from wtforms import BooleanField, StringField
 
-    return {
-        name: StringField(
-            lazy_gettext(spec["label"]),
-            widget=BS3TextFieldWidget(),
-            description=spec["description"],
-            default=None if spec["schema"].get("default") is None else str(spec["schema"]["default"]),
-        )
-        for name, spec in CONN_FIELDS.items()
-    }
+    widgets: dict[str, Any] = {}
+    for name, option in OPTIONS.items():
+        label = lazy_gettext(option.label)
+        if option.kind == "boolean":
+            widgets[name] = BooleanField(label, description=option.description, default=option.default)
+        else:
+            widgets[name] = StringField(
+                label, widget=BS3TextFieldWidget(), description=option.description, default=option.default_str()
+            )
+    return widgets
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -17,7 +17,7 @@ from attrs import define, field
 from openlineage.client.facet_v2 import JobFacet
 
 from runtype_provider.assets import OPENLINEAGE_NAMESPACE
-from runtype_provider.models.runs import RunProgress, RunReference
+from runtype_provider.runs.reference import RunProgress, RunReference
 
 SCHEMA_URL = (
     "https://raw.githubusercontent.com/runtype/airflow-provider-runtype/main/runtype_provider/lineage_facets.json"

@@ -54,7 +54,7 @@ def start_run(url: str, records: int, schedule_id: str, **seed: Any) -> dict[str
     import requests
 
     from runtype_provider.hooks.runtype import RuntypeHook
-    from runtype_provider.models.runs import RunReference
+    from runtype_provider.runs.reference import RunReference
 
     ids = [f"{schedule_id}_rec_{i:06d}" for i in range(records)]
     body = {"schedule_id": schedule_id, "record_ids": ids, "failing_record_ids": ids[::20], **seed}
@@ -68,7 +68,7 @@ def start_run(url: str, records: int, schedule_id: str, **seed: Any) -> dict[str
 def finished_run(url: str, records: int, schedule_id: str) -> dict[str, Any]:
     """:func:`start_run`, then wait until the run is terminal."""
     from runtype_provider.hooks.runtype import RuntypeHook
-    from runtype_provider.models.runs import RunReference
+    from runtype_provider.runs.reference import RunReference
 
     run = start_run(url, records, schedule_id)
     hook = RuntypeHook()

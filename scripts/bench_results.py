@@ -75,8 +75,8 @@ def main() -> None:
     from airflow.providers.http.operators.http import HttpOperator
 
     from runtype_provider.hooks.runtype import RuntypeHook
-    from runtype_provider.models.runs import RunReference
     from runtype_provider.operators.runtype import RuntypeScheduleRunResultsOperator
+    from runtype_provider.runs.reference import RunReference
 
     with local_runtype_process() as (server_url, api_key):
         use_connection(server_url, api_key)

@@ -73,7 +73,7 @@ def main() -> None:
     log = HOME / "demo.log"
 
     from runtype_provider.testing import LocalRuntype
-    from runtype_provider.testing.examples import seed_demo
+    from runtype_provider.testing.demo_data import seed_demo
 
     with LocalRuntype(queued_seconds=1.0, running_seconds=3.0) as runtype:
         seed_demo(runtype)

@@ -189,7 +189,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
         await real_sleep(0)
         return result
 
-    monkeypatch.setattr("runtype_provider.waiting.time", fake)
+    monkeypatch.setattr("runtype_provider.runs.watch.time", fake)
+    monkeypatch.setattr("runtype_provider.tasks.waiting.time", fake)
     monkeypatch.setattr("runtype_provider.operators.runtype.time", fake)
     monkeypatch.setattr("runtype_provider.sensors.runtype.time", fake)
     monkeypatch.setattr(asyncio, "sleep", async_sleep)

@@ -11,15 +11,14 @@ from hypothesis import strategies as st
 from runtype_provider.assets import (
     PAYLOAD_KEYS,
     create_asset,
-    run_event_extra,
-    run_event_payload,
     run_event_payload_of,
     sanitize_uri,
     schedule_asset_uri,
     schedule_id_from_uri,
 )
-from runtype_provider.models.runs import RunProgress, RunReference
-from runtype_provider.models.status import RunOutcome
+from runtype_provider.runs.reference import RunProgress, RunReference, run_event_payload
+from runtype_provider.runs.status import RunOutcome
+from runtype_provider.tasks.outlets import run_event_extra
 
 ids = st.text(min_size=1, max_size=40).filter(lambda t: t.strip() not in ("", ".", ".."))
 

@@ -34,7 +34,7 @@ def test_parsing_an_example_dag_makes_no_api_call_and_reads_no_connection(path: 
 def test_every_schedule_name_an_example_dag_uses_names_one_demo_schedule() -> None:
     import re
 
-    from runtype_provider.testing.examples import DEMO_SCHEDULES
+    from runtype_provider.testing.demo_data import DEMO_SCHEDULES
 
     used = {
         name

@@ -21,12 +21,13 @@ import pytest
 from packaging.utils import canonicalize_name
 
 import runtype_provider
-from runtype_provider.concurrent_paging import DEFAULT_MAX_CONCURRENT_PAGES, MAX_CONCURRENT_PAGES
-from runtype_provider.connection import DEFAULT_TIMEOUT, MAX_RESPONSE_MB, MAX_RETRY_LIMIT
-from runtype_provider.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR, get_provider_info
+from runtype_provider.client.concurrent_paging import DEFAULT_MAX_CONCURRENT_PAGES, MAX_CONCURRENT_PAGES
+from runtype_provider.client.limits import DEFAULT_MAX_RESPONSE_MB
+from runtype_provider.client.options import OPTIONS
+from runtype_provider.client.retry import DEFAULT_RETRY_DELAY, DEFAULT_RETRY_LIMIT, DEFAULT_RETRY_MAX_DELAY
+from runtype_provider.client.settings import DEFAULT_TIMEOUT, MAX_RESPONSE_MB, MAX_RETRY_LIMIT, MIN_RESPONSE_MB
+from runtype_provider.get_provider_info import CONN_FIELDS, UI_FIELD_BEHAVIOUR, get_provider_info, legacy_form_widgets
 from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.limits import DEFAULT_MAX_RESPONSE_MB
-from runtype_provider.transport import DEFAULT_RETRY_DELAY, DEFAULT_RETRY_LIMIT
 from runtype_provider.version_compat import AIRFLOW_V_3_2_PLUS
 
 AIRFLOW_DIR = Path(airflow.__file__).parent
@@ -82,12 +83,14 @@ def test_package_version_matches_the_distribution():
 
 
 def test_reading_provider_info_imports_neither_airflow_nor_the_hook():
+    """Only the options table comes along (standard library only)."""
     code = (
         "import sys; from runtype_provider.get_provider_info import get_provider_info; get_provider_info(); "
         "print(sorted(m for m in sys.modules if m.startswith(('airflow', 'runtype_provider.'))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-    assert out.stdout.strip() == "['runtype_provider.get_provider_info']"
+    expected = ["runtype_provider.client", "runtype_provider.client.options", "runtype_provider.get_provider_info"]
+    assert out.stdout.strip() == repr(expected)
 
 
 def test_listed_modules_exist_without_importing_them():
@@ -130,14 +133,44 @@ def test_form_hides_unused_fields_and_labels_the_key(connection_type):
 
 
 def test_conn_fields_are_exactly_the_extras_the_hook_documents(connection_type):
-    assert set(connection_type["conn-fields"]) == {
+    assert list(connection_type["conn-fields"]) == [
         "timeout",
         "retry_limit",
         "retry_delay",
+        "retry_max_delay",
         "max_response_mb",
         "max_concurrent_pages",
         "dashboard_url",
-    }
+        "shared_run_list_polls",
+    ]
+
+
+def test_conn_fields_are_the_options_table(connection_type):
+    assert connection_type["conn-fields"] == CONN_FIELDS
+    for name, option in OPTIONS.items():
+        field = CONN_FIELDS[name]
+        assert (field["label"], field["description"]) == (option.label, option.description)
+        assert field["schema"] == option.schema()
+        assert field["schema"].get("minimum") == option.minimum
+        assert field["schema"].get("maximum") == option.maximum
+        assert field["schema"].get("default") == option.default
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("timeout", "0.001 or more, default 30."),
+        ("retry_limit", "0 to 20, default 3."),
+        ("retry_delay", "0 or more, default 1."),
+        ("retry_max_delay", "0 or more, default 60."),
+        ("max_response_mb", "0.001 to 4096, default 64."),
+        ("max_concurrent_pages", "1 to 32, default 8."),
+        ("dashboard_url", "Default https://app.runtype.com for the API at api.runtype.com, else the API base URL."),
+        ("shared_run_list_polls", "True or false, default false."),
+    ],
+)
+def test_descriptions_end_with_the_range_and_default(connection_type, field, text):
+    assert connection_type["conn-fields"][field]["description"].endswith(text)
 
 
 @pytest.mark.parametrize(
@@ -146,9 +179,11 @@ def test_conn_fields_are_exactly_the_extras_the_hook_documents(connection_type):
         ("timeout", 12, lambda s: s.timeout),
         ("retry_limit", 7, lambda s: s.retry.retry_limit),
         ("retry_delay", 0.25, lambda s: s.retry.retry_delay),
+        ("retry_max_delay", 7.5, lambda s: s.retry.retry_max_delay),
         ("max_response_mb", 3, lambda s: s.max_response_bytes / 2**20),
         ("max_concurrent_pages", 4, lambda s: s.max_concurrent_pages),
         ("dashboard_url", "https://dash.example.com", lambda s: s.dashboard_url),
+        ("shared_run_list_polls", True, lambda s: s.shared_run_list_polls),
     ],
 )
 def test_every_conn_field_is_read_by_the_hook(monkeypatch, connection_type, field, value, read):
@@ -164,8 +199,10 @@ def test_every_conn_field_is_read_by_the_hook(monkeypatch, connection_type, fiel
         ("timeout", DEFAULT_TIMEOUT),
         ("retry_limit", DEFAULT_RETRY_LIMIT),
         ("retry_delay", DEFAULT_RETRY_DELAY),
+        ("retry_max_delay", DEFAULT_RETRY_MAX_DELAY),
         ("max_response_mb", DEFAULT_MAX_RESPONSE_MB),
         ("max_concurrent_pages", DEFAULT_MAX_CONCURRENT_PAGES),
+        ("shared_run_list_polls", False),
     ],
 )
 def test_conn_field_defaults_match_the_hook_defaults(connection_type, field, default):
@@ -196,48 +233,65 @@ def test_legacy_ui_field_behaviour_only_before_airflow_3_2():
         }
 
 
+def mock_wtforms(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replace WTForms and flask-appbuilder as Airflow 3.1 does when it calls the legacy form methods."""
+    fieldwidgets = types.ModuleType("flask_appbuilder.fieldwidgets")
+    fieldwidgets.BS3TextFieldWidget = lambda: "text-widget"  # type: ignore[attr-defined]
+    babel = types.ModuleType("flask_babel")
+    babel.lazy_gettext = lambda text: text  # type: ignore[attr-defined]
+    wtforms = types.ModuleType("wtforms")
+    wtforms.StringField = lambda label, widget, description, default: (  # type: ignore[attr-defined]
+        "string",
+        label,
+        widget,
+        description,
+        default,
+    )
+    wtforms.BooleanField = lambda label, description, default: ("boolean", label, None, description, default)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "flask_appbuilder", types.ModuleType("flask_appbuilder"))
+    monkeypatch.setitem(sys.modules, "flask_appbuilder.fieldwidgets", fieldwidgets)
+    monkeypatch.setitem(sys.modules, "flask_babel", babel)
+    monkeypatch.setitem(sys.modules, "wtforms", wtforms)
+
+
+LEGACY_DEFAULTS = {
+    "timeout": "30",
+    "retry_limit": "3",
+    "retry_delay": "1",
+    "retry_max_delay": "60",
+    "max_response_mb": "64",
+    "max_concurrent_pages": "8",
+    "dashboard_url": None,
+    "shared_run_list_polls": False,
+}
+
+
+def test_legacy_form_widgets_are_the_options_table(monkeypatch):
+    mock_wtforms(monkeypatch)
+    kinds = {name: "boolean" if name == "shared_run_list_polls" else "string" for name in OPTIONS}
+    widgets = {name: ("text-widget" if kinds[name] == "string" else None) for name in OPTIONS}
+    assert legacy_form_widgets() == {
+        name: (kinds[name], spec["label"], widgets[name], spec["description"], LEGACY_DEFAULTS[name])
+        for name, spec in CONN_FIELDS.items()
+    }
+
+
 def test_legacy_connection_form_widgets_only_before_airflow_3_2(monkeypatch):
     if AIRFLOW_V_3_2_PLUS:
         assert "get_connection_form_widgets" not in vars(RuntypeHook)
     else:
-        # Airflow 3.1 calls this with wtforms / flask-appbuilder mocked; do the same.
-        fieldwidgets = types.ModuleType("flask_appbuilder.fieldwidgets")
-        fieldwidgets.BS3TextFieldWidget = lambda: "text-widget"  # type: ignore[attr-defined]
-        babel = types.ModuleType("flask_babel")
-        babel.lazy_gettext = lambda text: text  # type: ignore[attr-defined]
-        wtforms = types.ModuleType("wtforms")
-        wtforms.StringField = lambda label, widget, description, default: (  # type: ignore[attr-defined]
-            label,
-            widget,
-            description,
-            default,
-        )
-        monkeypatch.setitem(sys.modules, "flask_appbuilder", types.ModuleType("flask_appbuilder"))
-        monkeypatch.setitem(sys.modules, "flask_appbuilder.fieldwidgets", fieldwidgets)
-        monkeypatch.setitem(sys.modules, "flask_babel", babel)
-        monkeypatch.setitem(sys.modules, "wtforms", wtforms)
-        widgets = RuntypeHook.get_connection_form_widgets()
-        defaults = {
-            "timeout": "30",
-            "retry_limit": "3",
-            "retry_delay": "1",
-            "max_response_mb": "64",
-            "max_concurrent_pages": "8",
-            "dashboard_url": None,
-        }
-        assert widgets == {
-            name: (spec["label"], "text-widget", spec["description"], defaults[name])
-            for name, spec in CONN_FIELDS.items()
-        }
+        mock_wtforms(monkeypatch)
+        assert RuntypeHook.get_connection_form_widgets() == legacy_form_widgets()
 
 
 @pytest.mark.parametrize(
-    ("field", "maximum"),
+    ("field", "bound", "value"),
     [
-        ("retry_limit", MAX_RETRY_LIMIT),
-        ("max_response_mb", MAX_RESPONSE_MB),
-        ("max_concurrent_pages", MAX_CONCURRENT_PAGES),
+        ("retry_limit", "maximum", MAX_RETRY_LIMIT),
+        ("max_response_mb", "minimum", MIN_RESPONSE_MB),
+        ("max_response_mb", "maximum", MAX_RESPONSE_MB),
+        ("max_concurrent_pages", "maximum", MAX_CONCURRENT_PAGES),
     ],
 )
-def test_the_form_and_the_hook_share_upper_bounds(connection_type, field, maximum):
-    assert connection_type["conn-fields"][field]["schema"]["maximum"] == maximum
+def test_the_form_and_the_constants_other_modules_import_share_bounds(connection_type, field, bound, value):
+    assert connection_type["conn-fields"][field]["schema"][bound] == value

@@ -29,17 +29,17 @@ TASK_MODULES = (
     "runtype_provider.operators.schedules",
     "runtype_provider.sensors.runtype",
 )
-# ``endpoints`` (stdlib only) is allowed: a DAG that names a Runtype asset checks the schedule id with its rule.
+# ``api.spec`` and ``api.ids`` are allowed: a DAG that names a Runtype asset checks the schedule id with their rule;
+# ``tasks.results_export`` too (standard library only: the results operator writes its rows with it).
 CALL_ONLY = (
     "runtype_provider.hooks.runtype",
-    "runtype_provider.transport",
-    "runtype_provider.concurrent_paging",
-    "runtype_provider.connection",
-    "runtype_provider.limits",
-    "runtype_provider.answers",
-    "runtype_provider.results",
-    "runtype_provider.models.schemas",
-    "runtype_provider.models.bodies",
+    "runtype_provider.client.transport",
+    "runtype_provider.client.concurrent_paging",
+    "runtype_provider.client.settings",
+    "runtype_provider.client.limits",
+    "runtype_provider.client.decoding",
+    "runtype_provider.api.responses",
+    "runtype_provider.api.bodies",
     "runtype_provider.triggers.runtype",
     "airflow.triggers.base",
     "requests",
@@ -93,7 +93,7 @@ def test_parsing_a_dag_file_loads_no_client_side_module_and_builds_no_model(step
     models = steps[step]["models"]
     assert models, "the run models the tasks are typed with are defined (deferred)"
     assert [name for name, built in models.items() if built] == []
-    assert not any(".schemas." in name or ".bodies." in name for name in models)
+    assert not any(".responses." in name or ".bodies." in name for name in models)
 
 
 def test_the_probe_sees_what_the_trigger_loads(steps: dict) -> None:
@@ -102,6 +102,6 @@ def test_the_probe_sees_what_the_trigger_loads(steps: dict) -> None:
     assert {
         "runtype_provider.triggers.runtype",
         "runtype_provider.hooks.runtype",
-        "runtype_provider.transport",
+        "runtype_provider.client.transport",
     } <= loaded
-    assert any(".schemas." in name for name in steps["trigger"]["models"])
+    assert any(".responses." in name for name in steps["trigger"]["models"])

@@ -8,8 +8,7 @@ from unittest.mock import MagicMock
 import pytest
 
 from runtype_provider.get_provider_info import get_provider_info
-from runtype_provider.links import RuntypeRunLink, build_run_url
-from runtype_provider.models.runs import RunReference
+from runtype_provider.links import RuntypeRunLink
 from runtype_provider.operators.runtype import RuntypeRunScheduleOperator
 from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
 
@@ -103,15 +102,3 @@ def test_run_operator_and_sensor_carry_the_link(cls):
 
 def test_link_is_registered_in_the_provider_info():
     assert "runtype_provider.links.RuntypeRunLink" in get_provider_info()["extra-links"]
-
-
-@pytest.mark.parametrize(
-    ("ids", "url"),
-    [
-        ({"schedule_id": "..", "run_id": "."}, "https://app.runtype.com/schedules/%2E%2E/runs/%2E"),
-        ({"batch_execution_id": ".."}, "https://app.runtype.com/batches/%2E%2E"),
-        ({"schedule_id": "..a", "run_id": "a/b"}, "https://app.runtype.com/schedules/..a/runs/a%2Fb"),
-    ],
-)
-def test_ids_never_move_the_link_to_another_page(ids, url):
-    assert build_run_url("https://app.runtype.com", RunReference(**ids)) == url

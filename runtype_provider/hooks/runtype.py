@@ -1,31 +1,26 @@
 """RuntypeHook: typed access to the Runtype schedules API (global and product-surface), batch status and cancel.
 
-One method per endpoint of :data:`runtype_provider.endpoints.ENDPOINTS`, named after its operation and
+One method per endpoint of :data:`runtype_provider.api.spec.ENDPOINTS`, named after its operation and
 returning typed models; paginated endpoints also get iterators that fetch page by page. Requests go
-through :mod:`runtype_provider.transport` (retries, error mapping, redaction), sync with ``requests``
-and async with ``httpx`` for triggers. Nothing touches the network until a method is called.
+through :mod:`runtype_provider.client` (retries, error mapping, redaction), sync with ``requests`` and async
+with ``httpx`` for triggers; deferred waits read through :meth:`RuntypeHook.shared`. Nothing touches the
+network until a method is called.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from itertools import islice
 from typing import Any
 
-from runtype_provider.arguments import DEFAULT_CONN_ID
-from runtype_provider.connection import ConnectionSettings, describe_host, settings_from_connection
-from runtype_provider.endpoints import ENDPOINTS, check_choice, check_page_size, join_ids
-from runtype_provider.exceptions import (
-    RuntypeApiError,
-    RuntypeException,
-)
-from runtype_provider.links import build_run_url
-from runtype_provider.models.runs import RunProgress, RunReference
-from runtype_provider.models.schemas import (
+from runtype_provider import DEFAULT_CONN_ID
+from runtype_provider.api.ids import check_choice, check_page_size, join_ids
+from runtype_provider.api.paging import DEFAULT_ITERATOR_PAGE_SIZE, DEFAULT_MAX_PAGES, flatten, iter_cursor
+from runtype_provider.api.responses import (
     BatchCancelResult,
     BatchStatus,
     DeleteResult,
@@ -44,11 +39,23 @@ from runtype_provider.models.schemas import (
     SurfaceRunNowResult,
     SurfaceSchedule,
 )
-from runtype_provider.models.status import is_active_run_status
-from runtype_provider.pagination import DEFAULT_ITERATOR_PAGE_SIZE, DEFAULT_MAX_PAGES, flatten, iter_cursor
-from runtype_provider.results_listing import iter_record_results, results_operation
-from runtype_provider.schedule_names import MAX_NAME_CANDIDATES, pick_schedule_by_name, schedule_name_text
-from runtype_provider.transport import ApiRequest, AsyncTransport, M, RetryPolicy, SyncTransport
+from runtype_provider.api.spec import ENDPOINTS
+from runtype_provider.client.request import ApiRequest, M, build_request
+from runtype_provider.client.results import iter_result_pages, read_result_page
+from runtype_provider.client.retry import RetryPolicy
+from runtype_provider.client.settings import ConnectionSettings, describe_host, settings_from_connection
+from runtype_provider.client.shared import shared_connection
+from runtype_provider.client.transport import AsyncTransport, SyncTransport
+from runtype_provider.exceptions import RuntypeApiError, RuntypeConfigurationError, RuntypeException
+from runtype_provider.get_provider_info import legacy_form_widgets, legacy_ui_field_behaviour
+from runtype_provider.hooks.lookups import (
+    MAX_NAME_CANDIDATES,
+    newest_active_run,
+    pick_schedule_by_name,
+    schedule_name_text,
+)
+from runtype_provider.hooks.progress import SharedRunReader, progress_of, progress_read
+from runtype_provider.runs.reference import RunProgress, RunReference, build_run_url
 from runtype_provider.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook
 
 DEFAULT_PAGE_SIZE = 50
@@ -164,10 +171,26 @@ class RuntypeHook(BaseHook):
         return await self._async_transport.send(request, deadline=self.deadline)
 
     def _call(self, operation: str, **arguments: Any) -> Any:
-        return self.send(ENDPOINTS[operation].request(**arguments))
+        return self.send(build_request(operation, **arguments))
 
     async def _acall(self, operation: str, **arguments: Any) -> Any:
-        return await self.asend(ENDPOINTS[operation].request(**arguments))
+        return await self.asend(build_request(operation, **arguments))
+
+    @classmethod
+    @asynccontextmanager
+    async def shared(cls, runtype_conn_id: str = DEFAULT_CONN_ID, **hook_params: Any) -> AsyncIterator[SharedRunReader]:
+        """A deferred wait's reads of run progress, shared with the other waits on this connection in the running
+        event loop (one connection read, capped clients, one request for identical reads: see
+        :mod:`runtype_provider.client.shared`). Waits for this wait's turn to start (a triggerer picking up a
+        thousand waits starts them a few at a time); the last wait to leave closes the shared clients."""
+        hook = cls(runtype_conn_id, **hook_params)
+        async with shared_connection(runtype_conn_id, cls.aread_connection) as share:
+            await share.start_turn()
+            reader = SharedRunReader(share, hook.overrides, sleep=hook.async_sleep, clock=hook.clock)
+            try:
+                yield reader
+            finally:
+                reader.close()
 
     async def aclose(self) -> None:
         """Close the async client (triggers call this when they finish)."""
@@ -180,7 +203,7 @@ class RuntypeHook(BaseHook):
             self._transport.close()
             self._transport = None
 
-    # ---- pagination: the iterators below page with runtype_provider.pagination ---------------------
+    # ---- pagination: the iterators below page with runtype_provider.api.paging ---------------------
     # Their page size defaults to the largest the API allows (100); ``max_pages`` caps one listing
     # (default pagination.DEFAULT_MAX_PAGES), so a server that never says "no more" ends in a typed error.
 
@@ -227,7 +250,7 @@ class RuntypeHook(BaseHook):
         )
 
     def create_schedule(self, **spec: Any) -> ScheduleCreated:
-        """``POST /v1/schedules``. Arguments: see :func:`runtype_provider.models.bodies.build_schedule_body`
+        """``POST /v1/schedules``. Arguments: see :func:`runtype_provider.api.bodies.build_schedule_body`
         (``flow_id`` or ``agent_id``; ``cron`` or ``run_at``; ``record_type``, ``record_ids``, ``timezone``,
         ``execution_options``, ``name``, ``inputs``, ``messages``, ``record_filter``). Not retried unless
         the request provably never reached the server."""
@@ -311,9 +334,9 @@ class RuntypeHook(BaseHook):
     ) -> Iterator[RecordResult]:
         """Every per-record result of a run, in order, memory flat in the number of rows. Pages after the first
         are fetched up to ``max_concurrent_pages`` at a time (default: the connection extra, 8; 1 = one by one;
-        see :mod:`runtype_provider.concurrent_paging`)."""
-        return flatten(iter_record_results(
-            self, "get_run_results", {"run_id": run_id}, page_size=page_size, status=status,
+        see :mod:`runtype_provider.client.concurrent_paging`)."""
+        return flatten(self._result_pages(
+            "get_run_results", {"run_id": run_id}, page_size=page_size, status=status,
             max_pages=max_pages, max_concurrent_pages=max_concurrent_pages,
         ))  # fmt: skip
 
@@ -334,8 +357,8 @@ class RuntypeHook(BaseHook):
         max_concurrent_pages: int | None = None,
     ) -> Iterator[RecordResult]:
         """Every per-record result of a batch execution, like :meth:`get_run_results`."""
-        return flatten(iter_record_results(
-            self, "get_batch_results", {"batch_id": batch_id}, page_size=page_size, status=status,
+        return flatten(self._result_pages(
+            "get_batch_results", {"batch_id": batch_id}, page_size=page_size, status=status,
             max_pages=max_pages, max_concurrent_pages=max_concurrent_pages,
         ))  # fmt: skip
 
@@ -358,7 +381,7 @@ class RuntypeHook(BaseHook):
         return self._call("list_surface_schedules", product_id=product_id, surface_id=surface_id)
 
     def create_surface_schedule(self, product_id: str, surface_id: str, **spec: Any) -> SurfaceSchedule:
-        """``POST …/schedules``. Arguments: see :func:`runtype_provider.models.bodies.build_surface_schedule_body`."""
+        """``POST …/schedules``. Arguments: see :func:`runtype_provider.api.bodies.build_surface_schedule_body`."""
         return self._call("create_surface_schedule", product_id=product_id, surface_id=surface_id, body=spec)
 
     def get_surface_schedule(self, product_id: str, surface_id: str, schedule_id: str) -> SurfaceSchedule:
@@ -411,17 +434,11 @@ class RuntypeHook(BaseHook):
     # ---- runs, as operators and triggers see them ---------------------------------------------------
 
     def get_run_progress(self, run: RunReference) -> RunProgress:
-        """Status and counts of a run: batch status when the batch id is known, else the schedule's run list."""
-        run.require_pollable()
-        if run.batch_execution_id:
-            return RunProgress.from_batch(self.get_batch_status(run.batch_execution_id), run)
-        return RunProgress.from_run_list(self.list_schedule_runs(run.schedule_id or ""), run)
-
-    async def get_run_progress_async(self, run: RunReference) -> RunProgress:
-        run.require_pollable()
-        if run.batch_execution_id:
-            return RunProgress.from_batch(await self.get_batch_status_async(run.batch_execution_id), run)
-        return RunProgress.from_run_list(await self.list_schedule_runs_async(run.schedule_id or ""), run)
+        """Status and counts of a run: batch status when the batch id is known, else the schedule's run list
+        (:func:`~runtype_provider.hooks.progress.progress_read`; deferred waits read the same through
+        :meth:`shared`)."""
+        operation, ids = progress_read(run)
+        return progress_of(run, operation, self._call(operation, **ids))
 
     def iter_run_results(
         self,
@@ -442,15 +459,22 @@ class RuntypeHook(BaseHook):
         max_pages: int = DEFAULT_MAX_PAGES, max_concurrent_pages: int | None = None, fast: bool = False,
     ) -> Iterator[list[Any]]:  # fmt: skip
         """:meth:`iter_run_results` a page at a time (each page's rows as a list). ``fast``: rows are
-        :class:`~runtype_provider.result_pages.ResultRow` structs read straight from the answer's bytes where the
+        :class:`~runtype_provider.client.results.ResultRow` structs read straight from the answer's bytes where the
         answer allows (else models; same attributes), as the results operator writes them."""
-        from runtype_provider.result_pages import read_result_page
-
-        operation, ids = results_operation(run)
-        return iter_record_results(
-            self, operation, ids, page_size=page_size, status=status, max_pages=max_pages,
+        if run.batch_execution_id:
+            operation, ids = "get_batch_results", {"batch_id": run.batch_execution_id}
+        elif run.run_id:
+            operation, ids = "get_run_results", {"run_id": run.run_id}
+        else:
+            raise RuntypeConfigurationError("'run' needs 'batch_execution_id' or 'run_id' to fetch results")
+        return self._result_pages(
+            operation, ids, page_size=page_size, status=status, max_pages=max_pages,
             max_concurrent_pages=max_concurrent_pages, read=read_result_page if fast else None,
         )  # fmt: skip
+
+    def _result_pages(self, operation: str, ids: dict[str, Any], **options: Any) -> Iterator[list[Any]]:
+        """Results pages through this hook's transport, each request within :attr:`deadline` as it is then."""
+        return iter_result_pages(self._sync_transport, operation, ids, deadline=lambda: self.deadline, **options)
 
     def find_active_run(
         self, schedule_id: str, *, product_id: str | None = None, surface_id: str | None = None
@@ -460,8 +484,7 @@ class RuntypeHook(BaseHook):
             runs: list[Any] = self.get_surface_schedule(product_id, surface_id, schedule_id).recent_runs
         else:
             runs = self.list_schedule_runs(schedule_id)
-        active = [r for r in runs if is_active_run_status(r.status)]
-        newest = max(active, key=lambda r: r.created_at or "", default=None)
+        newest = newest_active_run(runs)
         if newest is None:
             return None
         return self.run_reference(
@@ -507,7 +530,7 @@ class RuntypeHook(BaseHook):
                 settings = settings_from_connection(conn, self.overrides, label=label)
             transport = SyncTransport(replace(settings, retry=RetryPolicy(retry_limit=0)), clock=self.clock)
             try:
-                transport.send(ENDPOINTS["list_schedules"].request(query={"limit": "1"}), deadline=self.deadline)
+                transport.send(build_request("list_schedules", query={"limit": "1"}), deadline=self.deadline)
             finally:
                 transport.close()
         except RuntypeApiError as err:
@@ -527,12 +550,8 @@ class RuntypeHook(BaseHook):
 
         @classmethod
         def get_ui_field_behaviour(cls) -> dict[str, Any]:
-            from runtype_provider.get_provider_info import legacy_ui_field_behaviour
-
             return legacy_ui_field_behaviour()
 
         @classmethod
         def get_connection_form_widgets(cls) -> dict[str, Any]:
-            from runtype_provider.get_provider_info import legacy_form_widgets
-
             return legacy_form_widgets()

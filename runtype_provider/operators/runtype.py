@@ -1,49 +1,49 @@
 """Operators that run a Runtype schedule and wait for it, and that collect a run's per-record results.
 
 The schedule-management operators are in :mod:`runtype_provider.operators.schedules`; the wait itself
-(shared with the sensor and the trigger) is in :mod:`runtype_provider.waiting`.
+(shared with the sensor and the trigger) is in :mod:`runtype_provider.runs.watch`.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
 from itertools import chain
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
-from runtype_provider.arguments import (
-    DEFAULT_CONN_ID,
+from runtype_provider import DEFAULT_CONN_ID
+from runtype_provider.api.ids import check_page_size
+from runtype_provider.assets import schedule_id_from_uri
+from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
+from runtype_provider.links import RUN_URL_KEY, RuntypeRunLink
+from runtype_provider.runs.reference import RunProgress, RunReference, run_event_payload
+from runtype_provider.runs.status import RunOutcome, classify_run_status, server_record_status_filter
+from runtype_provider.runs.verdict import FailedRecordsPolicy
+from runtype_provider.runs.watch import cancel_run, wait_until_terminal
+from runtype_provider.tasks.arguments import (
     check_schedule_choice,
     check_surface,
     count,
     default_deferrable,
+    option_argument,
     positive_seconds,
     push_xcom,
+    resolve_schedule_id,
 )
-from runtype_provider.assets import (
-    attach_run_event,
-    check_outlet_schedules,
-    run_event_payload,
-    runtype_outlets,
-    schedule_id_from_uri,
+from runtype_provider.tasks.base import HookMixin, run_lineage
+from runtype_provider.tasks.outlets import attach_run_event, check_outlet_schedules, runtype_outlets
+from runtype_provider.tasks.results_export import (
+    ResultSummary,
+    default_results_path,
+    outcome_lines,
+    record_outcome,
+    selected_pages,
+    write_jsonl,
 )
-from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
-from runtype_provider.links import RUN_URL_KEY, RuntypeRunLink
-from runtype_provider.models.conclusion import FailedRecordsPolicy
-from runtype_provider.models.runs import RunProgress, RunReference
-from runtype_provider.models.status import (
-    RunOutcome,
-    classify_run_status,
-    server_record_status_filter,
-)
-from runtype_provider.schedule_names import resolve_schedule_id
+from runtype_provider.tasks.waiting import RunWaiter
 from runtype_provider.version_compat import BaseOperator, Context
-from runtype_provider.waiting import RunWaiter, cancel_run, wait_until_terminal
-
-if TYPE_CHECKING:  # imported where first used, so a DAG file that only builds tasks never loads them
-    from runtype_provider.hooks.runtype import RuntypeHook
 
 RUN_REFERENCE_KEY = "run_reference"
 RUN_STATE_KEY = "runtype_run_reference"
@@ -52,7 +52,7 @@ ON_ACTIVE_RUN = ("start", "attach", "cancel")
 SUMMARY_KEY = "summary"
 
 
-class RuntypeBaseOperator(BaseOperator):
+class RuntypeBaseOperator(HookMixin, BaseOperator):
     """Connection handling shared by every Runtype operator."""
 
     def __init__(
@@ -65,12 +65,6 @@ class RuntypeBaseOperator(BaseOperator):
         super().__init__(**kwargs)
         self.runtype_conn_id = runtype_conn_id
         self.hook_params = dict(hook_params or {})
-
-    @cached_property
-    def hook(self) -> RuntypeHook:
-        from runtype_provider.hooks.runtype import RuntypeHook
-
-        return RuntypeHook(self.runtype_conn_id, **self.hook_params)
 
 
 class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
@@ -336,8 +330,6 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         return self._lineage(error=self._error or "The Runtype run task failed")
 
     def _lineage(self, error: str | None) -> Any:
-        from runtype_provider.lineage import run_lineage
-
         return run_lineage(
             schedule_id=self.schedule_id,
             schedule_name=self.schedule_name,
@@ -404,12 +396,9 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         if run is not None and (run_id or batch_execution_id):
             raise RuntypeConfigurationError("give either 'run' or 'run_id' / 'batch_execution_id', not both")
         count(max_xcom_rows, "max_xcom_rows")
-        if not isinstance(page_size, int) or not 1 <= page_size <= 100:
-            raise RuntypeConfigurationError(f"'page_size' must be an integer from 1 to 100, got {page_size!r}")
+        check_page_size(page_size)
         if max_concurrent_pages is not None:
-            from runtype_provider.concurrent_paging import check_max_concurrent_pages
-
-            check_max_concurrent_pages(max_concurrent_pages)
+            option_argument("max_concurrent_pages", max_concurrent_pages)
         self.run = run
         self.run_id = run_id
         self.batch_execution_id = batch_execution_id
@@ -426,10 +415,6 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         return RunReference(run_id=self.run_id, batch_execution_id=self.batch_execution_id)
 
     def _default_path(self, context: Context) -> str:
-        import os
-
-        from runtype_provider.results import default_results_path
-
         home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
         ti = context.get("ti")
         task_id = getattr(ti, "task_id", None) or self.task_id
@@ -459,8 +444,6 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         return run if run.run_url else self.hook.run_reference(**run.model_dump(exclude={"run_url"}))
 
     def _collect(self, context: Context) -> Any:
-        from runtype_provider.results import ResultSummary, outcome_lines, record_outcome, selected_pages, write_jsonl
-
         pages = self.hook.iter_run_result_pages(
             self._reference(),
             page_size=self.page_size,

@@ -2,7 +2,7 @@
 
 Each returns the API's answer as JSON with the API's field names. Operators that act on one schedule take
 ``schedule_id`` or ``schedule_name`` (its exact name, looked up when the task runs; see
-:mod:`runtype_provider.schedule_names`).
+:mod:`runtype_provider.hooks.lookups`).
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from runtype_provider.arguments import check_schedule_choice, check_surface
 from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.operators.runtype import RuntypeBaseOperator
-from runtype_provider.schedule_names import resolve_schedule_id
+from runtype_provider.tasks.arguments import check_schedule_choice, check_surface, resolve_schedule_id
 from runtype_provider.version_compat import Context
 
 if TYPE_CHECKING:

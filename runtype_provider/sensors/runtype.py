@@ -5,30 +5,28 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from runtype_provider.arguments import (
-    DEFAULT_CONN_ID,
+from runtype_provider import DEFAULT_CONN_ID
+from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.links import RuntypeRunLink
+from runtype_provider.runs.reference import RunProgress, RunReference
+from runtype_provider.runs.verdict import FailedRecordsPolicy
+from runtype_provider.runs.watch import RunWatch, cancel_run, wait_until_terminal
+from runtype_provider.tasks.arguments import (
     check_schedule_choice,
     count,
     default_deferrable,
     positive_seconds,
+    resolve_schedule_id,
 )
-from runtype_provider.exceptions import RuntypeConfigurationError
-from runtype_provider.links import RuntypeRunLink
-from runtype_provider.models.conclusion import FailedRecordsPolicy
-from runtype_provider.models.runs import RunProgress, RunReference
-from runtype_provider.schedule_names import resolve_schedule_id
+from runtype_provider.tasks.waiting import RunWaiter
 from runtype_provider.version_compat import (
     AirflowSensorTimeout,
     AirflowSkipException,
     BaseSensorOperator,
     Context,
 )
-from runtype_provider.waiting import RunWaiter, RunWatch, cancel_run, wait_until_terminal
-
-if TYPE_CHECKING:  # imported where first used, so a DAG file that only builds tasks never loads it
-    from runtype_provider.hooks.runtype import RuntypeHook
 
 try:
     from airflow.sdk import PokeReturnValue
@@ -126,14 +124,6 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
     @property
     def poll_interval(self) -> float:  # type: ignore[override]
         return float(self.poke_interval)
-
-    @property
-    def hook(self) -> RuntypeHook:  # type: ignore[override]
-        if "_hook" not in self.__dict__:
-            from runtype_provider.hooks.runtype import RuntypeHook
-
-            self.__dict__["_hook"] = RuntypeHook(self.runtype_conn_id, **self.hook_params)
-        return self.__dict__["_hook"]
 
     def _reference(self) -> RunReference:
         if self._run is None:

@@ -12,20 +12,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runtype_provider.testing.faults import FAULT_KINDS, OPERATIONS
+    from runtype_provider.testing.fake.app import RuntypeApp, create_app
+    from runtype_provider.testing.fake.faults import FAULT_KINDS, OPERATIONS
+    from runtype_provider.testing.fake.handlers import State
+    from runtype_provider.testing.fake.settings import DEFAULT_API_KEY, SeedSpec, Settings
     from runtype_provider.testing.local import LocalRuntype
-    from runtype_provider.testing.server import RuntypeApp, create_app
-    from runtype_provider.testing.state import DEFAULT_API_KEY, Settings, State
 
 _EXPORTS = {
     "LocalRuntype": "local",
-    "create_app": "server",
-    "RuntypeApp": "server",
-    "State": "state",
-    "Settings": "state",
-    "DEFAULT_API_KEY": "state",
-    "OPERATIONS": "faults",
-    "FAULT_KINDS": "faults",
+    "create_app": "fake.app",
+    "RuntypeApp": "fake.app",
+    "State": "fake.handlers",
+    "Settings": "fake.settings",
+    "SeedSpec": "fake.settings",
+    "DEFAULT_API_KEY": "fake.settings",
+    "OPERATIONS": "fake.faults",
+    "FAULT_KINDS": "fake.faults",
 }
 __all__ = [
     "DEFAULT_API_KEY",
@@ -33,6 +35,7 @@ __all__ = [
     "OPERATIONS",
     "LocalRuntype",
     "RuntypeApp",
+    "SeedSpec",
     "Settings",
     "State",
     "create_app",

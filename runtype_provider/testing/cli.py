@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from runtype_provider.testing.state import DEFAULT_API_KEY, Settings, State
+from runtype_provider.testing.fake.handlers import State
+from runtype_provider.testing.fake.settings import DEFAULT_API_KEY, Settings
 
 ADMIN_HELP = """\
 admin routes:
@@ -64,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import uvicorn
 
+    from runtype_provider.testing.fake.app import create_app
     from runtype_provider.testing.local import bind_socket, format_url, is_loopback
-    from runtype_provider.testing.server import create_app
 
     if not is_loopback(args.host):
         print(f"runtype-local: refusing to bind non-loopback host {args.host!r}", file=sys.stderr)

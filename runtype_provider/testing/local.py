@@ -14,8 +14,10 @@ from urllib.parse import quote
 
 import uvicorn
 
-from runtype_provider.testing.server import RuntypeApp, create_app
-from runtype_provider.testing.state import DEFAULT_API_KEY, Settings, State
+from runtype_provider.testing.fake.app import RuntypeApp, create_app
+from runtype_provider.testing.fake.handlers import State
+from runtype_provider.testing.fake.settings import DEFAULT_API_KEY, SeedSpec, Settings
+from runtype_provider.testing.fake.store import advance
 
 # Captured at import: tests often monkeypatch ``asyncio.sleep`` process-wide, and the server thread
 # must keep its own timing regardless.
@@ -88,7 +90,7 @@ class LocalRuntype:
     Use as a context manager (``with LocalRuntype() as rt: ...``) or call :meth:`start`/:meth:`stop`.
     Simulation settings (``queued_seconds``, ``running_seconds``, ``failure_share``,
     ``default_record_count``, ``max_active_schedules``, ``read_only_api_key``, ``admin_token``, ...) are
-    :class:`~runtype_provider.testing.state.Settings` fields passed as keyword arguments.
+    :class:`~runtype_provider.testing.fake.settings.Settings` fields passed as keyword arguments.
 
     The Python helpers below change the state directly. Another process drives the server through the
     ``/_local/`` admin routes, which need :attr:`admin_headers` (``Authorization: Bearer <admin token>``;
@@ -218,9 +220,9 @@ class LocalRuntype:
 
     # ---------------------------------------------------------------- state control
 
-    def seed_schedule(self, **kwargs: Any) -> dict[str, Any]:
-        """Insert a schedule (see :meth:`State.seed_schedule` for the keyword arguments)."""
-        return self.state.seed_schedule(**kwargs)
+    def seed_schedule(self, spec: SeedSpec | None = None, /, **spec_fields: Any) -> dict[str, Any]:
+        """Insert a schedule: a :class:`SeedSpec` or its fields as keywords (see :meth:`State.seed_schedule`)."""
+        return self.state.seed_schedule(spec, **spec_fields)
 
     def configure_schedule(self, schedule_id: str, **changes: Any) -> dict[str, Any]:
         """Change a schedule's simulation knobs (failing_record_ids, failure_share, run_outcome, ...)."""
@@ -228,9 +230,7 @@ class LocalRuntype:
 
     def advance_clock(self, seconds: float) -> dict[str, Any]:
         """Move the server's clock forward: runs progress, and with ``cron_runs=True`` its cron starts runs
-        (``cron_runs.advance``; ``POST /_local/clock/advance`` from another process)."""
-        from runtype_provider.testing.cron_runs import advance
-
+        (``store.advance``; ``POST /_local/clock/advance`` from another process)."""
         return advance(self.state, seconds)
 
     def configure(self, **changes: Any) -> dict[str, Any]:

@@ -30,13 +30,11 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from runtype_provider.assets import run_event_payload
+from runtype_provider.api.responses import ScheduleRun
 from runtype_provider.exceptions import RuntypeApiError, RuntypeAuthError, RuntypeConfigurationError
 from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.links import build_run_url
-from runtype_provider.models.runs import RunProgress, RunReference
-from runtype_provider.models.schemas import ScheduleRun
-from runtype_provider.models.status import RunOutcome
+from runtype_provider.runs.reference import RunProgress, RunReference, build_run_url, run_event_payload
+from runtype_provider.runs.status import RunOutcome
 from runtype_provider.triggers.run_cursor import RunCursor, parse_time
 
 UTC = timezone.utc

@@ -1,6 +1,6 @@
 """Which finished runs of a schedule a watcher has already reported: the cursor of the event trigger.
 
-A run is *new* when its status is final (:func:`~runtype_provider.models.status.classify_run_status`), its
+A run is *new* when its status is final (:func:`~runtype_provider.runs.status.classify_run_status`), its
 ``completed_at`` parses, it finished at or after ``after``, and its id is not in ``seen``. Reporting a run
 records its id and finish time; ids older than :data:`LOOKBACK` behind the newest reported finish are
 forgotten and ``after`` moves up to that point, so a run that shows up in the list late (clock skew,
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from runtype_provider.models.schemas import ScheduleRun
-from runtype_provider.models.status import classify_run_status
+from runtype_provider.api.responses import ScheduleRun
+from runtype_provider.runs.status import classify_run_status
 
 UTC = timezone.utc
 LOOKBACK = timedelta(minutes=10)

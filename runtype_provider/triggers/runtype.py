@@ -9,8 +9,8 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.models.runs import RunReference
-from runtype_provider.waiting import RunWatch, acancel_run, watch_until_terminal
+from runtype_provider.runs.reference import RunReference
+from runtype_provider.runs.watch import RunWatch, acancel_run, watch_until_terminal
 
 STATE_QUESTION_TIMEOUT = 5.0
 """Seconds ``on_kill`` waits to learn whether the task is still deferred before cancelling anyway."""
@@ -19,7 +19,7 @@ STATE_QUESTION_TIMEOUT = 5.0
 class RuntypeScheduleRunTrigger(BaseTrigger):
     """Poll a run until it is terminal, the deadline passes, or polling keeps failing; yield one event.
 
-    The event payload is a :class:`~runtype_provider.waiting.RunWaitEvent`: ``{"event": "finished" |
+    The event payload is a :class:`~runtype_provider.runs.watch.RunWaitEvent`: ``{"event": "finished" |
     "timeout" | "error", "run": <run reference>, "progress": <RunProgress as JSON>, "message": str}``;
     the operator or sensor judges it.
 
@@ -31,9 +31,9 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
     :param cancel_on_kill: cancel the remote batch when a user kills the task (Airflow 3.3+ ``on_kill``).
     :param hook_params: extra RuntypeHook arguments (timeout, retry_limit, ...).
 
-    Triggers in one event loop share the connection read, the HTTP clients and identical reads per connection; the
-    connection extra ``shared_run_list_polls`` (default off) also answers waits from one schedule run list per
-    interval (:mod:`runtype_provider.shared_reads`).
+    Triggers in one event loop share the connection read, the HTTP clients and identical reads per connection
+    (:meth:`RuntypeHook.shared <runtype_provider.hooks.runtype.RuntypeHook.shared>`); the connection extra
+    ``shared_run_list_polls`` (default off) also answers waits from one schedule run list per interval.
     """
 
     def __init__(
@@ -77,18 +77,11 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         # The wait (and the shared HTTP client's cleanup, by the last wait to leave) finishes before the one event
         # is yielded: a runner that takes the first event and drops the generator (``dag.test()``:
         # ``asyncio.run(anext(...))``) must not leave the cleanup to garbage collection outside the event loop.
-        from runtype_provider.shared_reads import SharedRunReader, shared_connection
-
-        async with shared_connection(self.runtype_conn_id) as share:
-            await share.start_turn()
+        async with RuntypeHook.shared(self.runtype_conn_id, **self.hook_params) as reads:
             watch = RunWatch(
                 run=RunReference.coerce(self.run_reference), max_poll_errors=self.max_poll_errors, log=self.log
             )
-            reader = SharedRunReader(share, self.hook_params)
-            try:
-                event = await watch_until_terminal(reader, watch, self.poll_interval, self.end_time)
-            finally:
-                reader.close()
+            event = await watch_until_terminal(reads, watch, self.poll_interval, self.end_time)
         yield TriggerEvent(event.to_payload())
 
     async def on_kill(self) -> None:

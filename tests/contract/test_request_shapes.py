@@ -22,9 +22,9 @@ import pytest
 import requests
 from runtype import RuntypeClient
 
-from runtype_provider.endpoints import ENDPOINTS
+from runtype_provider.api.spec import ENDPOINTS
 from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.testing.server import MAX_LOGGED_BODY
+from runtype_provider.testing.fake.app import MAX_LOGGED_BODY
 
 pytestmark = pytest.mark.runtype(queued_seconds=0, running_seconds=0)
 

@@ -256,7 +256,7 @@ class LocalRuntypeProcess:
     """``python -m runtype_provider.testing.cli`` on a free loopback port, driven through ``/_local/``."""
 
     def __init__(self, workdir: Path, *, queued_seconds: float = 0.5, running_seconds: float = 10.0) -> None:
-        from runtype_provider.testing.state import DEFAULT_API_KEY
+        from runtype_provider.testing.fake.settings import DEFAULT_API_KEY
 
         self.api_key = DEFAULT_API_KEY
         self.workdir = workdir

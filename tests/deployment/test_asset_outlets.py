@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from runtype_provider.assets import PAYLOAD_KEYS
-from runtype_provider.testing.examples import ASSET_FAILING, ASSET_RECORDS, DEMO_SCHEDULES
+from runtype_provider.testing.demo_data import ASSET_FAILING, ASSET_RECORDS, DEMO_SCHEDULES
 
 from .conftest import report, run_deployment
 from .harness import AirflowDeployment, LocalRuntypeProcess, wait_until

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from runtype_provider.testing.examples import DEMO_SCHEDULES
+from runtype_provider.testing.demo_data import DEMO_SCHEDULES
 
 from .conftest import AIRFLOW_3_3_PLUS, report, run_deployment
 from .harness import AirflowDeployment, LocalRuntypeProcess, wait_until

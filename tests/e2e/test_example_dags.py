@@ -8,7 +8,7 @@ import pytest
 
 from runtype_provider.exceptions import RuntypeNotFoundError
 from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.testing.examples import CHAIN_FAILING, CORE_FAILING, CORE_RECORDS, SURFACE
+from runtype_provider.testing.demo_data import CHAIN_FAILING, CORE_FAILING, CORE_RECORDS, SURFACE
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ def airflow_db() -> None:
 @pytest.fixture
 def runtype(monkeypatch: pytest.MonkeyPatch, airflow_db: None):
     from runtype_provider.testing import LocalRuntype
-    from runtype_provider.testing.examples import seed_demo
+    from runtype_provider.testing.demo_data import seed_demo
 
     with LocalRuntype(queued_seconds=0.2, running_seconds=0.8) as server:
         seed_demo(server)
@@ -155,7 +155,7 @@ def test_asset_outlets_producer_runs_by_name_and_records_one_asset_event_with_th
     from sqlalchemy import select
 
     from runtype_provider.assets import PAYLOAD_KEYS
-    from runtype_provider.testing.examples import ASSET_FAILING, ASSET_RECORDS
+    from runtype_provider.testing.demo_data import ASSET_FAILING, ASSET_RECORDS
 
     result = run("runtype_asset_outlets")
 

@@ -20,7 +20,7 @@ from airflow.utils.db import initdb
 initdb()
 from runtype_provider.testing import LocalRuntype
 from runtype_provider.testing.dag_runs import load_dag, run_dag_test
-from runtype_provider.testing.examples import seed_demo
+from runtype_provider.testing.demo_data import seed_demo
 with LocalRuntype(queued_seconds=0.1, running_seconds=0.5) as server:
     seed_demo(server)
     os.environ["AIRFLOW_CONN_RUNTYPE_DEFAULT"] = server.airflow_connection_json()

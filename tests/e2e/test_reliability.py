@@ -83,17 +83,14 @@ def test_reads_recover_from_transient_faults(runtype, sleeps, kind) -> None:
 def test_async_status_poll_recovers_from_a_dropped_connection(runtype, sleeps) -> None:
     import asyncio
 
-    from runtype_provider.models.runs import RunReference
+    from runtype_provider.runs.reference import RunReference
 
     started = RuntypeHook().run_schedule_now("sch_1")
     runtype.inject_fault("get_batch_status", "drop", times=1)
 
     async def poll():
-        hook = RuntypeHook(retry_limit=2)
-        try:
-            return await hook.get_run_progress_async(RunReference(batch_execution_id=started.batch_execution_id))
-        finally:
-            await hook.aclose()
+        async with RuntypeHook.shared(retry_limit=2) as reads:  # as a deferred wait reads
+            return await reads.get_run_progress_async(RunReference(batch_execution_id=started.batch_execution_id))
 
     progress = asyncio.run(poll())
     assert progress.status in ("queued", "running")

@@ -20,22 +20,7 @@ import pytest
 import respx
 from requests_mock import ANY as requests_mock_any
 
-from runtype_provider.exceptions import (
-    RuntypeApiError,
-    RuntypeAuthError,
-    RuntypeConfigurationError,
-    RuntypeEntitlementError,
-    RuntypeException,
-    RuntypeNotFoundError,
-    RuntypeRateLimitError,
-    RuntypeResponseError,
-    RuntypeScheduleNotFoundError,
-    RuntypeServerError,
-    api_error_class,
-)
-from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.models.runs import RunProgress, RunReference
-from runtype_provider.models.schemas import (
+from runtype_provider.api.responses import (
     BatchCancelResult,
     BatchStatus,
     DeleteResult,
@@ -54,7 +39,22 @@ from runtype_provider.models.schemas import (
     SurfaceRunNowResult,
     SurfaceSchedule,
 )
-from runtype_provider.models.status import RunOutcome
+from runtype_provider.exceptions import (
+    RuntypeApiError,
+    RuntypeAuthError,
+    RuntypeConfigurationError,
+    RuntypeEntitlementError,
+    RuntypeException,
+    RuntypeNotFoundError,
+    RuntypeRateLimitError,
+    RuntypeResponseError,
+    RuntypeScheduleNotFoundError,
+    RuntypeServerError,
+    api_error_class,
+)
+from runtype_provider.hooks.runtype import RuntypeHook
+from runtype_provider.runs.reference import RunProgress, RunReference
+from runtype_provider.runs.status import RunOutcome
 from runtype_provider.version_compat import AirflowException, AirflowNotFoundException
 
 BASE = "https://api.runtype.com"
@@ -99,6 +99,16 @@ def assert_request(request: Any, method: str, path: str, params: dict | None = N
         assert not content
     else:
         assert json.loads(content) == body
+
+
+def shared_progress(hook: RuntypeHook, run: RunReference) -> Any:
+    """A deferred wait's read of ``run`` (through :meth:`RuntypeHook.shared`, as the trigger reads)."""
+
+    async def main() -> Any:
+        async with RuntypeHook.shared(hook.runtype_conn_id, **hook.overrides) as reads:
+            return await reads.get_run_progress_async(run)
+
+    return asyncio.run(main())
 
 
 def run_async(hook: RuntypeHook, awaitable: Any) -> Any:
@@ -531,20 +541,18 @@ def test_get_run_progress_needs_a_pollable_reference(hook, requests_mock):
     assert requests_mock.call_count == 0
 
 
-def test_get_run_progress_async_by_batch_id(hook):
+def test_shared_run_progress_by_batch_id(hook):
     with respx.mock(base_url=BASE) as mock:
         route = mock.get("/v1/batch/status/batch_abc").respond(200, json={**BATCH_STATUS, "status": "running"})
-        progress = run_async(
-            hook, hook.get_run_progress_async(RunReference(run_id="r1", batch_execution_id="batch_abc"))
-        )
+        progress = shared_progress(hook, RunReference(run_id="r1", batch_execution_id="batch_abc"))
     assert route.call_count == 1
     assert (progress.status, progress.outcome, progress.run_id) == ("running", RunOutcome.RUNNING, "r1")
 
 
-def test_get_run_progress_async_by_run_list(hook):
+def test_shared_run_progress_by_run_list(hook):
     with respx.mock(base_url=BASE) as mock:
         route = mock.get("/v1/schedules/sch_123/runs").respond(200, json={"data": [RUN_ITEM]})
-        progress = run_async(hook, hook.get_run_progress_async(RunReference(schedule_id="sch_123", run_id="run_001")))
+        progress = shared_progress(hook, RunReference(schedule_id="sch_123", run_id="run_001"))
     assert route.call_count == 1
     assert (progress.status, progress.outcome, progress.failed_records) == ("completed", RunOutcome.SUCCESS, 2)
 
@@ -1320,11 +1328,10 @@ PATH_CALLS: dict[str, list[tuple[Any, str, str]]] = {
          "GET", "/v1/batch/status/{batch_id}"),
         (lambda h, i: h.get_run_progress(RunReference(schedule_id=i["schedule_id"], run_id=i["run_id"])),
          "GET", S_ + "/runs")],
-    "get_run_progress_async": [
-        (lambda h, i: run_async(h, h.get_run_progress_async(RunReference(batch_execution_id=i["batch_id"]))),
+    "shared": [  # the deferred waits' reads (RuntypeHook.shared(...).get_run_progress_async)
+        (lambda h, i: shared_progress(h, RunReference(batch_execution_id=i["batch_id"])),
          "GET", "/v1/batch/status/{batch_id}"),
-        (lambda h, i: run_async(
-            h, h.get_run_progress_async(RunReference(schedule_id=i["schedule_id"], run_id=i["run_id"]))),
+        (lambda h, i: shared_progress(h, RunReference(schedule_id=i["schedule_id"], run_id=i["run_id"])),
          "GET", S_ + "/runs")],
     "iter_run_results": [
         (lambda h, i: list(h.iter_run_results(RunReference(batch_execution_id=i["batch_id"]))),
@@ -1363,7 +1370,7 @@ def test_the_path_table_covers_every_hook_method_that_takes_a_path_id():
         for name, member in inspect.getmembers(RuntypeHook, inspect.isfunction)
         if not name.startswith("_") and set(inspect.signature(member).parameters) & {*ID_ARGUMENTS, "run"}
     }
-    assert takes_ids == set(PATH_CALLS)
+    assert takes_ids | {"shared"} == set(PATH_CALLS)
 
 
 def sent_paths(hook: RuntypeHook, call: Any, ids: dict[str, str], requests_mock: Any) -> list[tuple[str, str]]:
@@ -1440,7 +1447,7 @@ def test_sparkline_ids_with_the_separator_are_refused(hook, requests_mock):
     assert requests_mock.call_count == 0
 
 
-# ---- results pages fetched concurrently (runtype_provider.concurrent_paging) -----------------------------------------
+# ---- results pages fetched concurrently (runtype_provider.client.concurrent_paging) --------------------------
 
 RESULTS_CALLS = {
     "get_run_results": (lambda h, **kw: h.get_run_results("r1", **kw), "/v1/schedules/runs/r1/results"),

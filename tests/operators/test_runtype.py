@@ -19,7 +19,7 @@ from runtype_provider.operators.runtype import (
     RuntypeRunScheduleOperator,
     RuntypeScheduleRunResultsOperator,
 )
-from runtype_provider.results import default_results_path
+from runtype_provider.tasks.results_export import default_results_path
 from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
 from runtype_provider.version_compat import TaskDeferred
 
@@ -840,7 +840,7 @@ def test_a_failed_task_leaves_an_existing_file_untouched_and_no_partial_file(
 
 
 def test_the_final_path_never_holds_a_partial_file(requests_mock, context, tmp_path, results_op, monkeypatch):
-    import runtype_provider.results as results_module
+    import runtype_provider.tasks.results_export as results_module
 
     target = tmp_path / "rows.jsonl"
     serve(requests_mock, BATCH_RESULTS, [api_row(i) for i in range(1, 1200)])

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from runtype_provider.testing.examples import DEMO_SCHEDULES
-from runtype_provider.testing.state import DEFAULT_API_KEY
+from runtype_provider.testing.demo_data import DEMO_SCHEDULES
+from runtype_provider.testing.fake.settings import DEFAULT_API_KEY
 
 COMMAND = [sys.executable, "-m", "runtype_provider.testing.cli"]
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"

@@ -10,7 +10,7 @@ import hypothesis.configuration
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from runtype_provider.models.schemas import ScheduleRun
+from runtype_provider.api.responses import ScheduleRun
 from runtype_provider.triggers.run_cursor import LOOKBACK, MAX_SEEN, RunCursor, finished_at, parse_time
 
 hypothesis.configuration.set_hypothesis_home_dir(tempfile.mkdtemp(prefix="runtype-hypothesis-"))

@@ -1,0 +1,272 @@
+"""Typed response bodies of the Runtype schedules API.
+
+Parsed leniently, as the API docs leave much open: unknown fields are kept (``model_extra`` and in
+``to_api()``), status values are plain strings (an unknown status never fails parsing), and only
+identifiers are required. An empty 2xx answer (e.g. 204, decoded as ``{}``) to delete, pause, resume or
+cancel is a success. What would mislead a caller is refused: record counts and pagination numbers are
+never negative (a malformed answer, see :data:`~runtype_provider.api.base.Count`). Every model is built
+on first use (``defer_build``), so importing this module builds no schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import Field
+
+from runtype_provider.api.base import Count, RuntypeModel  # defined apart so runs.py needs no response model
+
+# --------------------------------------------------------------------------------------------------
+# Pagination
+
+
+class CursorPagination(RuntypeModel):
+    """Style A pagination (``GET /v1/schedules``, ``GET /v1/schedules/runs/all``)."""
+
+    has_more: bool = False
+    has_prev: bool = False
+    limit: Count | None = None
+    current_offset: Count | None = None
+    current_page: Count | None = None
+    next_cursor: str | None = None
+    prev_cursor: str | None = None
+    total_count: Count | None = None
+    total_pages: Count | None = None
+
+
+class OffsetPagination(RuntypeModel):
+    """Style B pagination (per-record results)."""
+
+    has_more: bool = False
+    limit: Count | None = None
+    offset: Count = 0
+    total: Count | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Schedules and runs
+
+
+class Schedule(RuntypeModel):
+    """A global schedule (``GET /v1/schedules/:id``); ``enabled`` False means paused."""
+
+    id: str
+    name: str | None = None
+    enabled: bool | None = None
+    flow_id: str | None = None
+    agent_id: str | None = None
+    trigger_type: str | None = None
+    cron: str | None = None
+    timezone: str | None = None
+    run_at: str | None = None
+    next_run_at: str | None = None
+    last_run_at: str | None = None
+    record_type: str | None = None
+    record_ids: list[str] | None = None
+    record_filter: Any = None
+    execution_options: dict[str, Any] | None = None
+    inputs: dict[str, Any] | None = None
+    messages: Any = None
+    organization_id: str | None = None
+    product_surface_id: str | None = None
+    user_id: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class RecentRun(RuntypeModel):
+    """An item of ``recentRuns`` on a surface schedule's details."""
+
+    id: str
+    status: str | None = None
+    batch_execution_id: str | None = None
+    error: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+class SurfaceSchedule(Schedule):
+    """A product-surface schedule; ``flow_name`` and ``recent_runs`` only on list/get responses."""
+
+    flow_name: str | None = None
+    recent_runs: list[RecentRun] = Field(default_factory=list)
+
+
+class ScheduleRun(RuntypeModel):
+    """One run of a schedule (``GET /v1/schedules/:id/runs`` items)."""
+
+    id: str
+    schedule_id: str | None = None
+    status: str | None = None
+    batch_execution_id: str | None = None
+    agent_execution_id: str | None = None
+    agent_id: str | None = None
+    flow_id: str | None = None
+    error: str | None = None
+    total_records: Count | None = None
+    processed_records: Count | None = None
+    failed_records: Count | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+class RecordRef(RuntypeModel):
+    id: str | None = None
+    name: str | None = None
+    type: str | None = None
+
+
+class RecordResult(RuntypeModel):
+    """One per-record result row of a run or a batch execution."""
+
+    record_id: str
+    status: str | None = None
+    record: RecordRef | None = None
+    record_result_id: str | None = None
+    error: str | None = None
+    result: Any = None
+    executed_at: str | None = None
+    failed_at: str | None = None
+    created_at: str | None = None
+    duration_ms: int | None = None
+    step_count: int | None = None
+    failed_step_count: int | None = None
+    flow_id: str | None = None
+    flow_name: str | None = None
+    agent_execution_id: str | None = None
+    execution_engine: str | None = None
+
+    def result_value(self) -> Any:
+        """The record's decoded ``result`` (as :meth:`ResultRow.result_value
+        <runtype_provider.client.results.ResultRow.result_value>` gives it for a page read from bytes)."""
+        return self.result
+
+
+class ResultsSummary(RuntypeModel):
+    records_with_failed_steps: int | None = None
+
+
+T = TypeVar("T", bound=RuntypeModel)
+
+
+class Page(RuntypeModel, Generic[T]):
+    """One page of a list endpoint."""
+
+    data: list[T] = Field(default_factory=list)
+
+
+class SchedulePage(Page[Schedule]):
+    pagination: CursorPagination = Field(default_factory=CursorPagination)
+
+
+class ScheduleRunPage(Page[ScheduleRun]):
+    pagination: CursorPagination = Field(default_factory=CursorPagination)
+
+
+class RecordResultPage(Page[RecordResult]):
+    pagination: OffsetPagination = Field(default_factory=OffsetPagination)
+    summary: ResultsSummary | None = None
+
+
+class ScheduleRunList(Page[ScheduleRun]):
+    """``GET /v1/schedules/:id/runs``: every run, no pagination."""
+
+
+class SurfaceScheduleList(Page[SurfaceSchedule]):
+    """``GET …/surfaces/:surfaceId/schedules``: every schedule, no pagination."""
+
+
+class SparklineDay(RuntypeModel):
+    date: str
+    runs: int = 0
+    failed: int = 0
+
+
+class ScheduleSparkline(RuntypeModel):
+    schedule_id: str
+    last7_days: list[SparklineDay] = Field(default_factory=list)
+
+
+class SparklineList(Page[ScheduleSparkline]):
+    pass
+
+
+class ScheduleStats(RuntypeModel):
+    """``GET /v1/schedules/:id/stats``."""
+
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    success_rate: float | None = None
+    avg_duration_ms: float | None = None
+    avg_cost_usd: float | None = None
+    avg_billed_cost_usd: float | None = None
+    avg_self_reported_cost_usd: float | None = None
+    unpriced_executions: int | None = None
+    last7_days: list[SparklineDay] = Field(default_factory=list)
+
+
+class ScheduleCreated(RuntypeModel):
+    id: str
+    status: str | None = None
+
+
+class ScheduleUpdated(RuntypeModel):
+    id: str
+    status: str | None = None
+
+
+class ScheduleState(RuntypeModel):
+    """Pause / resume answer: ``{"status": "paused" | "resumed"}``; no status when the answer is empty (204)."""
+
+    status: str | None = None
+
+
+class DeleteResult(RuntypeModel):
+    """Delete answer ``{"success": true}``; an empty 2xx answer (204) is a success too."""
+
+    success: bool = True
+
+
+class RunNowResult(RuntypeModel):
+    """Global run-now: ``status`` is ``queued``, ``completed`` or ``failed``."""
+
+    status: str | None = None
+    run_id: str | None = None
+    batch_execution_id: str | None = None
+    error: str | None = None
+
+
+class SurfaceRunNowResult(RuntypeModel):
+    batch_execution_id: str
+    record_count: Count | None = None
+    status: str | None = None
+
+
+class BatchStatus(RuntypeModel):
+    """``GET /v1/batch/status/:id``: progress of the batch execution behind a run.
+
+    Counts may be missing (None: unknown); ``progress`` is a percentage and may be fractional.
+    """
+
+    batch_execution_id: str | None = None
+    status: str | None = None
+    flow_id: str | None = None
+    total_records: Count | None = None
+    processed_records: Count | None = None
+    failed_records: Count | None = None
+    success_count: Count | None = None
+    progress: int | float | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    error: str | None = None
+    execution_engine_summary: str | None = None
+
+
+class BatchCancelResult(RuntypeModel):
+    """Cancel answer ``{"success": true, "message": ...}``; an empty 2xx answer (204) is a success too."""
+
+    success: bool = True
+    message: str | None = None

@@ -1,0 +1,371 @@
+"""Sending requests to the Runtype API: a sync and an async transport that differ only in the I/O.
+
+* :class:`SyncTransport` (``requests``, one pooled session) and :class:`AsyncTransport` (``httpx``, for
+  triggers; clients from :mod:`~runtype_provider.client.async_pool`, lent per request when triggers share them)
+  send an :class:`~runtype_provider.client.request.ApiRequest` with the connection's
+  :class:`~runtype_provider.client.retry.RetryPolicy`.
+* Each attempt has a total time budget (connect plus the whole body) and each body a decompressed size cap
+  (:mod:`~runtype_provider.client.limits`); redirects are never followed; a TLS failure ends the call at once.
+* :func:`~runtype_provider.client.decoding.read_response` turns status, headers and bytes into the decoded,
+  redacted body or a typed error, for both transports. The API key only goes into the ``Authorization``
+  header; every error text from the server or the HTTP library is redacted.
+* The seam: :meth:`SyncTransport.send` takes ``read``, how a 2xx body's bytes become the answer (default: decode
+  JSON and parse it with the request's model). The results reader passes its own (pages read straight from bytes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, cast
+from urllib.parse import urlsplit
+
+from runtype_provider.client.async_pool import ClientLender, new_async_client
+from runtype_provider.client.decoding import MAX_ERROR_TEXT, read_response, redirect_error
+from runtype_provider.client.limits import CHUNK_SIZE, AttemptTimer, BodyReader, watched_adapter
+from runtype_provider.client.redaction import redact
+from runtype_provider.client.request import ApiRequest, M, request_headers
+from runtype_provider.client.settings import ConnectionSettings, is_loopback
+from runtype_provider.exceptions import (
+    RuntypeConfigurationError,
+    RuntypeConnectionError,
+    RuntypeDeadlineError,
+    RuntypeRateLimitError,
+    RuntypeTimeoutError,
+    RuntypeTlsError,
+)
+
+if TYPE_CHECKING:
+    import httpx
+    import requests
+
+log = logging.getLogger(__name__)
+_timeout = getattr(asyncio, "timeout", None)  # Python 3.11+
+
+ReadBody = Callable[[bytes, "str | None", Callable[[], Any]], Any]
+"""The transport's seam for reading a 2xx body: given its bytes, the API key (a reader that cannot rule out the
+key in the text must fall back) and the normal reading (decode, redact, parse with the request's model)."""
+
+
+class AttemptObserver(Protocol):
+    """Told of each attempt a sync transport makes and of each 429 (the concurrent pager's throttle)."""
+
+    def before_attempt(self, deadline: float | None) -> None: ...
+
+    def rate_limited(self, retry_after: float | None) -> None: ...
+
+
+# ---- classifying failures --------------------------------------------------------------------------------
+
+
+def _requests_never_sent(error: Exception) -> bool:
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(error, requests.exceptions.ConnectionError) and error.args:
+        reason = getattr(error.args[0], "reason", error.args[0])
+        return isinstance(reason, NewConnectionError)
+    return False
+
+
+def _httpx_never_sent(error: Exception) -> bool:
+    import httpx
+
+    return isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+
+
+def _tls_failure(error: BaseException) -> str | None:
+    """The TLS error behind ``error`` (causes, contexts, urllib3 reasons and args searched), if any.
+
+    An EOF during the handshake (a dropped connection) is not counted: it is a transient network error.
+    """
+    pending: list[Any] = [error]
+    seen: set[int] = set()
+    wrapped = False
+    while pending and len(seen) < 32:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return None
+        if isinstance(current, ssl.SSLError):
+            return str(current)
+        wrapped = wrapped or type(current).__name__ == "SSLError"  # requests' / urllib3's wrappers
+        pending.extend([current.__cause__, current.__context__, getattr(current, "reason", None), *current.args])
+    return str(error) if wrapped else None
+
+
+class _Transport:
+    """What both executors share: settings, per-attempt budget and error mapping."""
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        sleep: Callable[[float], Any],
+        clock: Callable[[], float],
+        read: ReadBody | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sleep = sleep
+        self.clock = clock
+        self.read = read
+
+    def _retrying(self, request: ApiRequest[Any], deadline: float | None) -> dict[str, Any]:
+        if deadline is not None and self.clock() >= deadline:
+            raise RuntypeDeadlineError(method=request.method, path=request.path)
+        return self.settings.retry.tenacity_kwargs(request, self.sleep, deadline=deadline, clock=self.clock)
+
+    def _budget(self, request: ApiRequest[Any], deadline: float | None) -> tuple[float, bool]:
+        """Seconds this attempt may take (connect plus the whole body), and whether the deadline set it."""
+        timeout = self.settings.timeout
+        if deadline is None:
+            return timeout, False
+        left = deadline - self.clock()
+        if left <= 0:
+            raise RuntypeDeadlineError(method=request.method, path=request.path)
+        return (left, True) if left < timeout else (timeout, False)
+
+    def _url(self, request: ApiRequest[Any]) -> str:
+        return self.settings.base_url + request.path
+
+    def _reader(self, request: ApiRequest[Any], url: str, status: int, headers: Any) -> BodyReader:
+        if 300 <= status < 400:  # refused before reading a byte of the body
+            raise redirect_error(
+                request.method, request.path, status, headers.get("Location"), url, self.settings.api_key
+            )
+        reader = BodyReader(
+            method=request.method,
+            path=request.path,
+            limit=self.settings.max_response_bytes,
+            content_encoding=headers.get("Content-Encoding"),
+        )
+        reader.check_length(headers.get("Content-Length"))
+        return reader
+
+    def _answer(self, request: ApiRequest[M], url: str, status: int, headers: Any, content: bytes) -> M:
+        key = self.settings.api_key
+
+        def normal() -> M:
+            return request.parse(read_response(request.method, request.path, status, headers, content, key, url=url))
+
+        if self.read is not None and 200 <= status < 300:
+            return cast(M, self.read(content, key, normal))
+        return normal()
+
+    def _failure(self, request: ApiRequest[Any], error: Exception, sent: bool) -> Exception:
+        key = self.settings.api_key
+        tls = _tls_failure(error)
+        if tls is not None:
+            parts = urlsplit(self.settings.base_url)
+            host = parts.netloc
+            hint = "check the host name, the server's certificate and the trusted CA bundle"
+            if parts.scheme == "https" and is_loopback(parts.hostname or ""):
+                hint += f"; for a local server without TLS write http://{host} as the host"
+            return RuntypeTlsError(
+                method=request.method, path=request.path, host=host, reason=redact(tls, key)[:500], hint=hint
+            )
+        return RuntypeConnectionError(
+            method=request.method,
+            path=request.path,
+            reason=f"{type(error).__name__}: {redact(str(error), key)[:MAX_ERROR_TEXT]}",
+            sent=sent,
+        )
+
+    def _unsendable(self, request: ApiRequest[Any], error: Exception) -> RuntypeConfigurationError:
+        """A request the HTTP library refused to build (e.g. a header value it cannot encode)."""
+        text = redact(str(error), self.settings.api_key)[:MAX_ERROR_TEXT]
+        return RuntypeConfigurationError(
+            f"Runtype API {request.method} {request.path} could not be sent: {type(error).__name__}: {text}"
+        )
+
+
+class SyncTransport(_Transport):
+    """Sends requests with ``requests`` (one pooled session), retrying by the connection's policy.
+
+    ``read``: the 2xx seam (:data:`ReadBody`); ``session``: send through this session (another transport's) and
+    leave it open on :meth:`close`; ``observer``: told of every attempt and 429.
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        sleep: Callable[[float], Any] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        read: ReadBody | None = None,
+        session: requests.Session | None = None,
+        observer: AttemptObserver | None = None,
+    ) -> None:
+        super().__init__(settings, sleep, clock, read)
+        self._session = session
+        self._borrowed = session is not None
+        self.observer = observer
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            session = requests.Session()
+            session.headers.update(request_headers(self.settings.api_key))
+            adapter = watched_adapter()
+            session.mount("https://", adapter())
+            session.mount("http://", adapter())
+            self._session = session
+        return self._session
+
+    def send(self, request: ApiRequest[M], *, deadline: float | None = None) -> M:
+        """Send ``request`` with retries and return its parsed answer; ``deadline`` bounds it (monotonic)."""
+        import tenacity
+
+        for attempt in tenacity.Retrying(**self._retrying(request, deadline)):
+            with attempt:
+                return self._send_once(request, deadline)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send_once(self, request: ApiRequest[M], deadline: float | None) -> M:
+        if self.observer is None:
+            return self._exchange(request, deadline)
+        self.observer.before_attempt(deadline)
+        try:
+            return self._exchange(request, deadline)
+        except RuntypeRateLimitError as err:
+            self.observer.rate_limited(err.retry_after)
+            raise
+
+    def _exchange(self, request: ApiRequest[M], deadline: float | None) -> M:
+        import requests
+        from urllib3.exceptions import HTTPError as Urllib3Error
+
+        budget, by_deadline = self._budget(request, deadline)
+        url = self._url(request)
+        timed_out = RuntypeTimeoutError(
+            method=request.method, path=request.path, timeout=budget, by_deadline=by_deadline
+        )
+        with AttemptTimer(budget) as timer:
+            try:
+                response = self.session.request(
+                    request.method,
+                    url,
+                    params=request.query,
+                    json=request.body,
+                    timeout=budget,
+                    stream=True,
+                    allow_redirects=False,
+                )
+            except ValueError as err:  # requests' InvalidHeader / InvalidURL, or a header http.client cannot encode
+                raise self._unsendable(request, err) from None
+            except requests.exceptions.RequestException as err:
+                failure = timed_out if timer.expired else self._failure(request, err, not _requests_never_sent(err))
+                raise failure from None
+            try:
+                reader = self._reader(request, url, response.status_code, response.headers)
+                for chunk in response.raw.stream(CHUNK_SIZE, decode_content=False):
+                    reader.feed(chunk)
+                    if timer.expired:
+                        raise timed_out
+                content = reader.finish()
+                if timer.fired:  # the shutdown may end a head or body early without an error: never use it
+                    raise timed_out
+            except (requests.exceptions.RequestException, Urllib3Error, OSError) as err:
+                raise (timed_out if timer.expired else self._failure(request, err, True)) from None
+            finally:
+                response.close()
+        return self._answer(request, url, response.status_code, response.headers, content)
+
+    def close(self) -> None:
+        if self._session is not None and not self._borrowed:
+            self._session.close()
+        self._session = None
+
+
+class AsyncTransport(_Transport):
+    """Async twin of :class:`SyncTransport` (``httpx``), with the same retry policy, limits and error mapping.
+
+    It creates its own client on first use, or borrows one from ``clients`` for each attempt (triggers sharing
+    clients per event loop and connection: :class:`runtype_provider.client.async_pool.ClientLanes`).
+    """
+
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        sleep: Callable[[float], Any],
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        clients: ClientLender | None = None,
+    ) -> None:
+        super().__init__(settings, sleep, clock)
+        self._client: httpx.AsyncClient | None = None
+        self._clients = clients
+
+    async def send(self, request: ApiRequest[M], *, deadline: float | None = None) -> M:
+        import tenacity
+
+        async for attempt in tenacity.AsyncRetrying(**self._retrying(request, deadline)):
+            with attempt:
+                return await self._send_once(request, deadline)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _client_for(self, request: ApiRequest[Any]) -> httpx.AsyncClient:
+        if self._client is None:
+            try:
+                self._client = new_async_client(self.settings)
+            except ValueError as err:
+                raise self._unsendable(request, err) from None
+        return self._client
+
+    async def _send_once(self, request: ApiRequest[M], deadline: float | None) -> M:
+        if self._clients is None:
+            return await self._attempt(self._client_for(request), request, deadline)
+        client = await self._clients.acquire()
+        try:
+            return await self._attempt(client, request, deadline)
+        finally:
+            self._clients.release(client)
+
+    async def _attempt(self, client: httpx.AsyncClient, request: ApiRequest[M], deadline: float | None) -> M:
+        budget, by_deadline = self._budget(request, deadline)
+        try:
+            if _timeout is None:  # pragma: no cover - Python 3.10
+                return await asyncio.wait_for(self._exchange(client, request, budget), budget)
+            async with _timeout(budget):  # no extra task per attempt, unlike wait_for before Python 3.12
+                return await self._exchange(client, request, budget)
+        except asyncio.TimeoutError:
+            raise RuntypeTimeoutError(
+                method=request.method, path=request.path, timeout=budget, by_deadline=by_deadline
+            ) from None
+
+    async def _exchange(self, client: httpx.AsyncClient, request: ApiRequest[M], budget: float) -> M:
+        import httpx
+
+        url = self._url(request)
+        try:
+            built = client.build_request(
+                request.method, url, params=request.query or None, json=request.body, timeout=budget
+            )
+            response = await client.send(built, stream=True, follow_redirects=False)
+        except httpx.HTTPError as err:
+            raise self._failure(request, err, not _httpx_never_sent(err)) from None
+        except ValueError as err:
+            raise self._unsendable(request, err) from None
+        try:
+            reader = self._reader(request, url, response.status_code, response.headers)
+            async for chunk in response.aiter_raw(CHUNK_SIZE):
+                reader.feed(chunk)
+            content = reader.finish()
+        except httpx.HTTPError as err:
+            raise self._failure(request, err, True) from None
+        finally:
+            await response.aclose()
+        return self._answer(request, url, response.status_code, response.headers, content)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

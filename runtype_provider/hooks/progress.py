@@ -1,0 +1,132 @@
+"""How a wait reads a run's progress: which read answers it (decided once, here), and the deferred waits' reads
+through the per-event-loop share of :mod:`runtype_provider.client.shared`.
+
+A run with a batch id is read by its batch status; one without, through its schedule's run list. With the
+connection extra ``shared_run_list_polls`` (off by default), deferred waits on runs with a batch id read their
+schedule's run list instead, one request per schedule and interval, while it lists their run as queued or running,
+and their batch status otherwise (when the list shows a final or unknown status, or does not list the run): the
+final status and counts always come from the batch status. Used while at least two waits read the same list.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from runtype_provider.client.request import ApiRequest, build_request
+from runtype_provider.runs.reference import RunProgress, RunReference
+from runtype_provider.runs.status import RunOutcome, classify_run_status
+
+if TYPE_CHECKING:
+    from runtype_provider.api.responses import ScheduleRun
+    from runtype_provider.client.shared import ConnectionShare, Reads
+
+
+def progress_read(run: RunReference) -> tuple[str, dict[str, Any]]:
+    """The operation and ids that answer "how far is ``run``": batch status when its batch id is known, else the
+    schedule's run list (checked: the run must be pollable)."""
+    run.require_pollable()
+    if run.batch_execution_id:
+        return "get_batch_status", {"batch_id": run.batch_execution_id}
+    return "list_schedule_runs", {"schedule_id": run.schedule_id or ""}
+
+
+def progress_of(run: RunReference, operation: str, answer: Any) -> RunProgress:
+    """The run's progress from the answer of :func:`progress_read`'s operation."""
+    if operation == "get_batch_status":
+        return RunProgress.from_batch(answer, run)
+    return RunProgress.from_run_list(answer, run)
+
+
+def listed_run(runs: list[ScheduleRun], run: RunReference) -> ScheduleRun | None:
+    """The run list's row for ``run``: same batch id, and same run id when the reference has one."""
+    for row in runs:
+        if row.batch_execution_id == run.batch_execution_id and (run.run_id is None or row.id == run.run_id):
+            return row
+    return None
+
+
+class SharedRunReader:
+    """One deferred wait's reads through its :class:`~runtype_provider.client.shared.ConnectionShare`, with what
+    the wait engine polls (``get_run_progress_async``, ``bounded_by``, ``clock``) plus ``data_age``: how many
+    seconds old the last answer already was when the poll began (0 when this wait's own request answered it).
+
+    Made by :meth:`RuntypeHook.shared <runtype_provider.hooks.runtype.RuntypeHook.shared>`. ``run_list_polls``
+    None means the connection extra ``shared_run_list_polls``.
+    """
+
+    def __init__(
+        self,
+        share: ConnectionShare,
+        overrides: dict[str, Any],
+        *,
+        sleep: Callable[[float], Any],
+        clock: Callable[[], float] = time.monotonic,
+        run_list_polls: bool | None = None,
+    ) -> None:
+        self.share = share
+        self.overrides = dict(overrides)
+        self.params_key = json.dumps({k: v for k, v in self.overrides.items() if v is not None}, sort_keys=True,
+                                     default=repr)  # fmt: skip
+        self.sleep = sleep
+        self.run_list_polls = run_list_polls
+        self.deadline: float | None = None
+        self.clock = clock
+        self.data_age = 0.0
+        self._born = share.seq
+        self._seen: dict[Hashable, int] = {}
+        self._requests: dict[tuple[str, ...], tuple[Hashable, ApiRequest[Any]]] = {}
+
+    @contextmanager
+    def bounded_by(self, deadline: float | None) -> Iterator[SharedRunReader]:
+        """Bound this wait's reads by ``deadline`` (``clock()`` value), as ``RuntypeHook.bounded_by`` does."""
+        previous = self.deadline
+        if deadline is not None:
+            self.deadline = deadline if previous is None else min(previous, deadline)
+        try:
+            yield self
+        finally:
+            self.deadline = previous
+
+    async def get_run_progress_async(self, run: RunReference) -> RunProgress:
+        operation, ids = progress_read(run)
+        self.data_age = 0.0
+        reads = await self.share.reads(self.overrides, self.params_key, self.sleep, self.clock)
+        by_list = self.run_list_polls if self.run_list_polls is not None else reads.settings.shared_run_list_polls
+        if operation == "get_batch_status" and by_list and run.schedule_id and not run.product_id:
+            runs = self._request("list_schedule_runs", schedule_id=run.schedule_id)
+            if self.share.readers(runs[0]) >= 2:  # counting this wait: one list for two or more waits
+                row = listed_run(await self._read(reads, runs), run)
+                if row is not None and classify_run_status(row.status) is RunOutcome.RUNNING:
+                    return RunProgress.from_run(row)
+        return progress_of(run, operation, await self._read(reads, self._request(operation, **ids)))
+
+    def _request(self, operation: str, **ids: Any) -> tuple[Hashable, ApiRequest[Any]]:
+        """The request (built once per wait) and what makes two reads the same: client options, method, path and
+        query. The first time, this wait starts counting as a reader of it."""
+        made = self._requests.get((operation, *ids.values()))
+        if made is None:
+            request = build_request(operation, **ids)
+            key = (self.params_key, request.method, request.path, tuple(sorted(request.query.items())))
+            made = self._requests[(operation, *ids.values())] = (key, request)
+            self.share.interest(key, +1)
+            self._seen[key] = self._born
+        return made
+
+    async def _read(self, reads: Reads, made: tuple[Hashable, ApiRequest[Any]]) -> Any:
+        key, request = made
+        answer, seq, age = await self.share.read(
+            key, reads.transport, request, after=self._seen[key], deadline=self.deadline
+        )
+        self._seen[key], self.data_age = seq, age
+        return answer
+
+    def close(self) -> None:
+        """Stop counting as a reader of the reads this wait made."""
+        for key in self._seen:
+            self.share.interest(key, -1)
+        self._seen.clear()
+        self._requests.clear()

@@ -1,0 +1,192 @@
+"""A run as tasks see it: the reference that identifies it, its dashboard link, its progress, the result of a
+wait, and the payload of its asset event (the same from a watcher and from an operator)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from runtype_provider.api.base import Count, RuntypeModel
+from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.runs.status import RunOutcome, classify_run_status
+
+if TYPE_CHECKING:  # response models: only a call builds one, so a DAG file never defines them
+    from runtype_provider.api.responses import BatchStatus, ScheduleRun
+
+
+class RunProgress(RuntypeModel):
+    """A run's status and record counts, from batch status or from the schedule's run list."""
+
+    status: str | None = None
+    outcome: RunOutcome = RunOutcome.UNKNOWN
+    total_records: Count | None = None
+    processed_records: Count | None = None
+    failed_records: Count | None = None
+    error: str | None = None
+    run_id: str | None = None
+    batch_execution_id: str | None = None
+    completed_at: str | None = None
+    listed: bool = True
+    """False while a run polled through its schedule's run list is not in that list (yet)."""
+
+    @classmethod
+    def from_batch(cls, batch: BatchStatus, run: RunReference) -> RunProgress:
+        return cls(
+            status=batch.status,
+            outcome=classify_run_status(batch.status),
+            total_records=batch.total_records,
+            processed_records=batch.processed_records,
+            failed_records=batch.failed_records,
+            error=batch.error,
+            run_id=run.run_id,
+            batch_execution_id=batch.batch_execution_id or run.batch_execution_id,
+            completed_at=batch.completed_at,
+        )
+
+    @classmethod
+    def from_run(cls, run: ScheduleRun) -> RunProgress:
+        return cls(
+            status=run.status,
+            outcome=classify_run_status(run.status),
+            total_records=run.total_records,
+            processed_records=run.processed_records,
+            failed_records=run.failed_records,
+            error=run.error,
+            run_id=run.id,
+            batch_execution_id=run.batch_execution_id,
+            completed_at=run.completed_at,
+        )
+
+    @classmethod
+    def from_run_list(cls, runs: Iterable[ScheduleRun], run: RunReference) -> RunProgress:
+        """The run's entry in its schedule's run list; no status yet when it is not listed (keep waiting)."""
+        found = next((item for item in runs if item.id == run.run_id), None)
+        return cls(run_id=run.run_id, status=None, listed=False) if found is None else cls.from_run(found)
+
+    def describe(self) -> str:
+        """One log line: ``running: 40/100 records processed, 3 failed``."""
+        total = "?" if self.total_records is None else self.total_records
+        processed = 0 if self.processed_records is None else self.processed_records
+        failed = 0 if self.failed_records is None else self.failed_records
+        return f"{self.status or 'unknown'}: {processed}/{total} records processed, {failed} failed"
+
+
+class RunReference(BaseModel):
+    """What identifies one schedule run across tasks: exactly these fields, plain snake_case JSON.
+
+    Pushed to XCom by the run operator (``run_reference``) and accepted by the sensor, the trigger and
+    the results operator. Other keys of an incoming dict (a previous task's status and counts) are
+    dropped, so nothing rides along from one task into the next.
+    """
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    schedule_id: str | None = None
+    run_id: str | None = None
+    batch_execution_id: str | None = None
+    product_id: str | None = None
+    surface_id: str | None = None
+    run_url: str | None = None
+
+    @classmethod
+    def coerce(cls, value: Any, *, argument: str = "run") -> RunReference:
+        """Accept a reference as a model, a dict (e.g. from XCom) or a JSON string."""
+        if isinstance(value, RunReference):
+            return value
+        try:
+            if isinstance(value, str):
+                return cls.model_validate_json(value)
+            if isinstance(value, dict):
+                return cls.model_validate(value)
+        except ValidationError as err:
+            raise RuntypeConfigurationError(f"{argument!r} is not a valid Runtype run reference: {err}") from err
+        raise RuntypeConfigurationError(
+            f"{argument!r} must be a run reference dict (e.g. the run operator's XCom), got {type(value).__name__}"
+        )
+
+    @property
+    def name(self) -> str:
+        """How logs and messages name the run: its run id, else its batch id."""
+        return self.run_id or self.batch_execution_id or "?"
+
+    def require_pollable(self, argument: str = "run") -> None:
+        """A run can be polled by batch id, or by run id within its schedule."""
+        if not self.batch_execution_id and not (self.run_id and self.schedule_id):
+            raise RuntypeConfigurationError(
+                f"{argument!r} needs 'batch_execution_id', or both 'run_id' and 'schedule_id', to track the run"
+            )
+
+    def to_xcom(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class RunResult(BaseModel):
+    """A finished wait: the reference plus the run's final status and counts (the task's return value)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    run: RunReference
+    progress: RunProgress
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The reference's fields plus ``status``, ``outcome`` and the record counts, flat."""
+        return {
+            **self.run.to_xcom(),
+            "status": self.progress.status,
+            "outcome": self.progress.outcome.value,
+            "total_records": self.progress.total_records,
+            "processed_records": self.progress.processed_records,
+            "failed_records": self.progress.failed_records,
+        }
+
+
+def build_run_url(dashboard_url: str, run: RunReference) -> str:
+    """Dashboard link: the surface schedule for product-surface runs, else the schedule's run."""
+    base = dashboard_url.rstrip("/")
+
+    def q(value: str) -> str:
+        # "." and ".." would move the link to another page: spell their dots encoded too.
+        return quote(value, safe="") if value.strip(".") else "%2E" * len(value)
+
+    if run.product_id and run.surface_id and run.schedule_id:
+        return f"{base}/products/{q(run.product_id)}/surfaces/{q(run.surface_id)}/schedules/{q(run.schedule_id)}"
+    if run.schedule_id:
+        url = f"{base}/schedules/{q(run.schedule_id)}"
+        return f"{url}/runs/{q(run.run_id)}" if run.run_id else url
+    if run.batch_execution_id:
+        return f"{base}/batches/{q(run.batch_execution_id)}"
+    return base
+
+
+PAYLOAD_KEYS = (
+    "schedule_id",
+    "run_id",
+    "batch_execution_id",
+    "status",
+    "outcome",
+    "total_records",
+    "processed_records",
+    "failed_records",
+    "finished_at",
+    "run_url",
+)
+"""Keys of a finished run's event payload, always all present (``None`` when Runtype did not say)."""
+
+
+def run_event_payload(run: RunReference, progress: RunProgress) -> dict[str, Any]:
+    """The payload of one finished run's asset event: the same from a watcher and from an operator."""
+    return {
+        "schedule_id": run.schedule_id,
+        "run_id": progress.run_id or run.run_id,
+        "batch_execution_id": progress.batch_execution_id or run.batch_execution_id,
+        "status": progress.status,
+        "outcome": progress.outcome.value,
+        "total_records": progress.total_records,
+        "processed_records": progress.processed_records,
+        "failed_records": progress.failed_records,
+        "finished_at": progress.completed_at,
+        "run_url": run.run_url,
+    }

@@ -1,0 +1,142 @@
+"""Run progress, the run reference (exactly its fields) and the result of a wait."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from runtype_provider.api.responses import (
+    BatchStatus,
+    ScheduleRun,
+)
+from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.runs.reference import RunProgress, RunReference, build_run_url
+from runtype_provider.runs.status import RunOutcome
+
+EXAMPLES = json.loads((Path(__file__).resolve().parents[1] / "data" / "runtype_api_examples.json").read_text())
+SCHEDULE = EXAMPLES["schedule"]
+RUN = {**EXAMPLES["run"], "status": "running", "processedRecords": 40, "failedRecords": 3}
+
+
+def test_run_progress_from_batch():
+    batch = BatchStatus.model_validate(
+        {"batchExecutionId": "b1", "status": "failed", "totalRecords": 10, "processedRecords": 4, "failedRecords": 4}
+    )
+    progress = RunProgress.from_batch(batch, RunReference(run_id="r1", batch_execution_id="b0"))
+    assert (progress.outcome, progress.run_id, progress.batch_execution_id, progress.total_records) == (
+        RunOutcome.FAILED,
+        "r1",
+        "b1",
+        10,
+    )
+
+
+def test_run_progress_from_run():
+    progress = RunProgress.from_run(ScheduleRun.model_validate(RUN))
+    assert (progress.run_id, progress.outcome, progress.processed_records) == ("run_001", RunOutcome.RUNNING, 40)
+
+
+def test_run_progress_describe():
+    progress = RunProgress.from_run(ScheduleRun.model_validate(RUN))
+    assert progress.describe() == "running: 40/100 records processed, 3 failed"
+    assert RunProgress().describe() == "unknown: 0/? records processed, 0 failed"
+
+
+def test_progress_from_run_list_finds_the_run_or_has_no_status_yet():
+    runs = [ScheduleRun(id="a", status="failed"), ScheduleRun(id="b", status="completed")]
+    found = RunProgress.from_run_list(runs, RunReference(schedule_id="s", run_id="b"))
+    assert (found.run_id, found.status, found.outcome) == ("b", "completed", RunOutcome.SUCCESS)
+    missing = RunProgress.from_run_list(runs, RunReference(schedule_id="s", run_id="c"))
+    assert (missing.run_id, missing.status, missing.outcome) == ("c", None, RunOutcome.UNKNOWN)
+
+
+# ---- run references ---------------------------------------------------------------------------------------
+
+REFERENCE = {"schedule_id": "sch_123", "run_id": "run_001", "batch_execution_id": "batch_abc"}
+
+
+def test_coerce_returns_a_reference_unchanged():
+    reference = RunReference(**REFERENCE)
+    assert RunReference.coerce(reference) is reference
+
+
+def test_coerce_accepts_a_dict():
+    assert RunReference.coerce(REFERENCE) == RunReference(**REFERENCE)
+
+
+def test_coerce_accepts_a_json_string():
+    assert RunReference.coerce(json.dumps(REFERENCE)) == RunReference(**REFERENCE)
+
+
+def test_coerce_drops_what_is_not_a_reference_field():
+    # A previous task's return value (reference + status + counts) must not ride along into the next task.
+    reference = RunReference.coerce({**REFERENCE, "status": "queued", "failed_records": 3})
+    assert set(reference.to_xcom()) == {
+        "schedule_id",
+        "run_id",
+        "batch_execution_id",
+        "product_id",
+        "surface_id",
+        "run_url",
+    }
+
+
+def test_reference_round_trips_through_xcom_json():
+    reference = RunReference(**REFERENCE, product_id="p1", surface_id="s1", run_url="https://app.runtype.com/x")
+    assert RunReference.coerce(json.dumps(reference.to_xcom())) == reference
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("{not json", "is not a valid Runtype run reference"),
+        ("[1, 2]", "is not a valid Runtype run reference"),
+        ({"run_id": 123}, "is not a valid Runtype run reference"),
+        ({"schedule_id": ["a"]}, "is not a valid Runtype run reference"),
+        (42, "must be a run reference dict"),
+        (["run_001"], "must be a run reference dict"),
+        (None, "must be a run reference dict"),
+    ],
+)
+def test_coerce_refuses_what_is_not_a_reference(value, fragment):
+    with pytest.raises(RuntypeConfigurationError, match=f"'run' {fragment}"):
+        RunReference.coerce(value)
+
+
+def test_coerce_errors_name_the_given_argument():
+    with pytest.raises(RuntypeConfigurationError, match=r"^'upstream_run' must be a run reference dict"):
+        RunReference.coerce(3.5, argument="upstream_run")
+
+
+@pytest.mark.parametrize(
+    "fields", [{"batch_execution_id": "b1"}, {"run_id": "r1", "schedule_id": "s1"}, REFERENCE], ids=str
+)
+def test_pollable_references(fields):
+    RunReference(**fields).require_pollable()
+
+
+@pytest.mark.parametrize("fields", [{}, {"run_id": "r1"}, {"schedule_id": "s1"}], ids=str)
+def test_references_that_cannot_be_polled_are_refused(fields):
+    with pytest.raises(RuntypeConfigurationError, match="'run' needs 'batch_execution_id', or both 'run_id'"):
+        RunReference(**fields).require_pollable()
+
+
+@pytest.mark.parametrize("field", ["total_records", "processed_records", "failed_records"])
+def test_progress_counts_are_never_negative(field):
+    with pytest.raises(ValidationError, match=field):
+        RunProgress.model_validate({"status": "completed", field: -1})
+
+
+@pytest.mark.parametrize(
+    ("ids", "url"),
+    [
+        ({"schedule_id": "..", "run_id": "."}, "https://app.runtype.com/schedules/%2E%2E/runs/%2E"),
+        ({"batch_execution_id": ".."}, "https://app.runtype.com/batches/%2E%2E"),
+        ({"schedule_id": "..a", "run_id": "a/b"}, "https://app.runtype.com/schedules/..a/runs/a%2Fb"),
+    ],
+)
+def test_ids_never_move_the_link_to_another_page(ids, url):
+    assert build_run_url("https://app.runtype.com", RunReference(**ids)) == url

@@ -1,0 +1,329 @@
+"""The 24 operations over real HTTP (requests): the 14 global schedule endpoints, then the 8 product-surface schedule
+endpoints and the batch status/cancel endpoints; success shapes and state changes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from runtype_provider.testing.fake.schedules import SCHEDULE_FIELDS
+from runtype_provider.testing.fake.wire import ApiError
+
+pytestmark = pytest.mark.runtype(queued_seconds=0, running_seconds=0)
+
+RUN_FIELDS = {
+    "agentExecutionId", "agentId", "batchExecutionId", "completedAt", "createdAt", "error", "failedRecords",
+    "flowId", "id", "processedRecords", "scheduleId", "startedAt", "status", "totalRecords",
+}  # fmt: skip
+ROW_FIELDS = {
+    "agentExecutionId", "createdAt", "durationMs", "error", "executedAt", "executionEngine", "failedAt",
+    "failedStepCount", "flowId", "flowName", "record", "recordId", "recordResultId", "result", "status", "stepCount",
+}  # fmt: skip
+CREATE_BODY = {
+    "executionOptions": {"chunkSize": 200, "progressFlushSize": 25, "recordConcurrency": 25, "timeoutMs": 900000},
+    "target": {"flowId": "flow_01", "recordType": "company"},
+    "trigger": {"cron": "*/5 * * * *", "timezone": "America/Los_Angeles", "type": "recurring"},
+    "name": "Nightly enrichment",
+}
+
+
+def test_create_returns_id_and_created_and_stores_every_field(api):
+    created = api("POST", "/v1/schedules", json=CREATE_BODY)
+    assert set(created) == {"id", "status"}
+    assert created["status"] == "created"
+    schedule = api("GET", f"/v1/schedules/{created['id']}")
+    assert set(schedule) == set(SCHEDULE_FIELDS)
+    assert schedule["flowId"] == "flow_01"
+    assert schedule["recordType"] == "company"
+    assert schedule["cron"] == "*/5 * * * *"
+    assert schedule["timezone"] == "America/Los_Angeles"
+    assert schedule["triggerType"] == "recurring"
+    assert schedule["executionOptions"] == CREATE_BODY["executionOptions"]
+    assert schedule["enabled"] is True
+    assert schedule["nextRunAt"] is not None
+    assert (schedule["agentId"], schedule["runAt"], schedule["lastRunAt"], schedule["recordIds"]) == (None,) * 4
+
+
+def test_create_one_time_agent_schedule(api):
+    run_at = (datetime.now(timezone.utc) + timedelta(days=1)).replace(microsecond=0)
+    body = {
+        "target": {"agentId": "agent_1"},
+        "trigger": {"type": "one_time", "runAt": run_at.isoformat()},
+        "messages": [{"role": "user", "content": "hi"}],
+        "inputs": {"topic": "x"},
+    }
+    schedule = api("GET", f"/v1/schedules/{api('POST', '/v1/schedules', json=body)['id']}")
+    expected = run_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert (schedule["agentId"], schedule["flowId"], schedule["triggerType"]) == ("agent_1", None, "one_time")
+    assert schedule["runAt"] == schedule["nextRunAt"] == expected
+    assert schedule["cron"] is None
+    assert (schedule["messages"], schedule["inputs"]) == (body["messages"], body["inputs"])
+
+
+def test_update_is_partial(api):
+    schedule_id = api("POST", "/v1/schedules", json=CREATE_BODY)["id"]
+    update = {"trigger": {"cron": "0 * * * *", "timezone": "UTC", "type": "recurring"}}
+    assert api("PUT", f"/v1/schedules/{schedule_id}", json=update) == {"id": schedule_id, "status": "updated"}
+    schedule = api("GET", f"/v1/schedules/{schedule_id}")
+    assert (schedule["cron"], schedule["timezone"]) == ("0 * * * *", "UTC")
+    assert (schedule["name"], schedule["flowId"]) == ("Nightly enrichment", "flow_01")
+    assert api("PUT", f"/v1/schedules/{schedule_id}", json={"name": "Renamed"})["status"] == "updated"
+    assert api("GET", f"/v1/schedules/{schedule_id}")["name"] == "Renamed"
+
+
+def test_delete(api):
+    schedule_id = api("POST", "/v1/schedules", json=CREATE_BODY)["id"]
+    assert api("DELETE", f"/v1/schedules/{schedule_id}") == {"success": True}
+    api("GET", f"/v1/schedules/{schedule_id}", expect=404)
+
+
+def test_pause_and_resume_toggle_enabled(api, runtype_server):
+    schedule_id = runtype_server.seed_schedule()["id"]
+    assert api("POST", f"/v1/schedules/{schedule_id}/pause") == {"status": "paused"}
+    paused = api("GET", f"/v1/schedules/{schedule_id}")
+    assert (paused["enabled"], paused["nextRunAt"]) == (False, None)
+    assert api("POST", f"/v1/schedules/{schedule_id}/resume") == {"status": "resumed"}
+    assert api("GET", f"/v1/schedules/{schedule_id}")["enabled"] is True
+
+
+def test_run_now_and_every_run_view(api, runtype_server):
+    schedule_id = runtype_server.seed_schedule(record_ids=["r1", "r2", "r3"], failing_record_ids=["r2"])["id"]
+    started = api("POST", f"/v1/schedules/{schedule_id}/run-now")
+    assert set(started) == {"status", "runId", "batchExecutionId", "error"}
+    assert (started["status"], started["error"]) == ("queued", None)
+    run_id, batch_id = started["runId"], started["batchExecutionId"]
+
+    (run,) = api("GET", f"/v1/schedules/{schedule_id}/runs")["data"]
+    assert set(run) == RUN_FIELDS
+    assert (run["id"], run["batchExecutionId"], run["scheduleId"]) == (run_id, batch_id, schedule_id)
+    assert (run["status"], run["totalRecords"], run["processedRecords"], run["failedRecords"]) == ("completed", 3, 3, 1)
+    assert api("GET", f"/v1/schedules/{schedule_id}")["lastRunAt"] == run["createdAt"]
+
+    all_runs = api("GET", "/v1/schedules/runs/all")
+    assert [item["id"] for item in all_runs["data"]] == [run_id]
+
+    views = (
+        (f"/v1/schedules/runs/{run_id}/results", "success"),
+        (f"/v1/schedules/batch/{batch_id}/results", "completed"),
+    )
+    for path, success in views:
+        results = api("GET", path)
+        assert [(row["recordId"], row["status"]) for row in results["data"]] == [
+            ("r1", success),
+            ("r2", "failed"),
+            ("r3", success),
+        ]
+        assert all(set(row) == ROW_FIELDS for row in results["data"])
+        assert results["summary"] == {"recordsWithFailedSteps": 1}
+        ok, bad = results["data"][0], results["data"][1]
+        assert ok["record"] == {"id": "r1", "name": "Record r1", "type": "record"}
+        assert ok["result"] == {"summary": "Processed Record r1"} and ok["error"] is None and ok["failedAt"] is None
+        assert bad["result"] is None and bad["error"] and bad["failedAt"] and bad["recordResultId"] is None
+
+
+def test_run_results_accept_limit_offset_and_status(api, runtype_server):
+    schedule_id = runtype_server.seed_schedule(record_ids=["a", "b", "c", "d"], failing_record_ids=["b", "d"])["id"]
+    run_id = api("POST", f"/v1/schedules/{schedule_id}/run-now")["runId"]
+    page = api("GET", f"/v1/schedules/runs/{run_id}/results", params={"limit": "1", "offset": "1", "status": "failed"})
+    assert [row["recordId"] for row in page["data"]] == ["d"]
+    assert page["pagination"] == {"hasMore": False, "limit": 1, "offset": 1, "total": 2}
+
+
+def test_sparklines_and_stats_count_the_runs(api, runtype_server):
+    good = runtype_server.seed_schedule(record_ids=["a"])["id"]
+    bad = runtype_server.seed_schedule(record_ids=["a"], run_outcome="failed", error="boom")["id"]
+    for schedule_id in (good, good, bad):
+        api("POST", f"/v1/schedules/{schedule_id}/run-now")
+    today = datetime.now(timezone.utc).date()
+
+    sparklines = api("GET", "/v1/schedules/sparklines", params={"ids": f"{good},{bad},sch_unknown"})["data"]
+    assert [item["scheduleId"] for item in sparklines] == [good, bad]
+    days = sparklines[0]["last7Days"]
+    assert [day["date"] for day in days] == [(today - timedelta(days=n)).isoformat() for n in range(6, -1, -1)]
+    assert days[-1] == {"date": today.isoformat(), "failed": 0, "runs": 2}
+    assert sparklines[1]["last7Days"][-1] == {"date": today.isoformat(), "failed": 1, "runs": 1}
+    assert len(api("GET", "/v1/schedules/sparklines")["data"]) == 2
+
+    stats = api("GET", f"/v1/schedules/{good}/stats")
+    assert (stats["total"], stats["completed"], stats["failed"], stats["successRate"]) == (2, 2, 0, 1.0)
+    assert stats["unpricedExecutions"] == 2 and stats["avgDurationMs"] == 0
+    assert stats["last7Days"][-1]["runs"] == 2
+    bad_stats = api("GET", f"/v1/schedules/{bad}/stats")
+    assert (bad_stats["failed"], bad_stats["successRate"]) == (1, 0.0)
+
+
+def test_stats_of_a_schedule_without_runs(api, runtype_server):
+    schedule_id = runtype_server.seed_schedule()["id"]
+    stats = api("GET", f"/v1/schedules/{schedule_id}/stats")
+    assert (stats["total"], stats["successRate"], stats["avgDurationMs"]) == (0, None, None)
+
+
+def test_run_now_on_a_paused_schedule_is_allowed(api, runtype_server):
+    schedule_id = runtype_server.seed_schedule(enabled=False)["id"]
+    assert api("POST", f"/v1/schedules/{schedule_id}/run-now")["status"] == "queued"
+    assert len(api("GET", f"/v1/schedules/{schedule_id}/runs")["data"]) == 1
+
+
+def test_runs_list_is_newest_first(api, runtype_server):
+    schedule_id = runtype_server.seed_schedule()["id"]
+    run_ids = [api("POST", f"/v1/schedules/{schedule_id}/run-now")["runId"] for _ in range(3)]
+    assert [run["id"] for run in api("GET", f"/v1/schedules/{schedule_id}/runs")["data"]] == run_ids[::-1]
+
+
+def test_generated_records_follow_the_record_type(api, runtype_server):
+    schedule_id = runtype_server.seed_schedule(record_type="user_activity", record_count=2)["id"]
+    batch_id = api("POST", f"/v1/schedules/{schedule_id}/run-now")["batchExecutionId"]
+    rows = api("GET", f"/v1/schedules/batch/{batch_id}/results")["data"]
+    assert [row["record"] for row in rows] == [
+        {"id": "rec_user_activity_1", "name": "User Activity 1", "type": "user_activity"},
+        {"id": "rec_user_activity_2", "name": "User Activity 2", "type": "user_activity"},
+    ]
+
+
+def test_unknown_ids_raise_404_api_errors(state):
+    with pytest.raises(ApiError) as caught:
+        state.get_schedule("sch_missing")
+    assert caught.value.status == 404
+    assert caught.value.body()["error"] == "Schedule not found"
+
+
+# ---------------------------------------------------------------------------- product-surface schedules and batches
+
+BASE = "/v1/products/prod_1/surfaces/surf_1/schedules"
+CREATE = {
+    "flowId": "flow_123",
+    "triggerType": "recurring",
+    "cron": "0 9 * * 1",
+    "timezone": "America/New_York",
+    "recordType": "company",
+    "executionOptions": {"recordConcurrency": 10, "loggingPolicy": "off"},
+    "recordFilter": {"type": "company", "where": {"field": "tier", "op": "eq", "value": "gold"}},
+}
+
+
+@pytest.fixture
+def surface(runtype_server):
+    return runtype_server.add_surface("prod_1", "surf_1")
+
+
+def test_create_returns_the_full_schedule(api, surface):
+    created = api("POST", BASE, json=CREATE)
+    assert set(created) == set(SCHEDULE_FIELDS)
+    assert (created["productSurfaceId"], created["flowId"], created["enabled"]) == ("surf_1", "flow_123", True)
+    assert created["recordFilter"] == CREATE["recordFilter"]
+    assert created["executionOptions"] == CREATE["executionOptions"]
+    assert created["nextRunAt"] is not None
+
+
+def test_list_adds_flow_name_and_get_adds_recent_runs(api, runtype_server, surface):
+    schedule = runtype_server.seed_schedule(product_id="prod_1", surface_id="surf_1", flow_name="Weekly digest")
+    runtype_server.seed_schedule()  # a global schedule: not listed on the surface
+    (item,) = api("GET", BASE)["data"]
+    assert set(item) == {*SCHEDULE_FIELDS, "flowName"}
+    assert (item["id"], item["flowName"]) == (schedule["id"], "Weekly digest")
+
+    details = api("GET", f"{BASE}/{schedule['id']}")
+    assert set(details) == {*SCHEDULE_FIELDS, "flowName", "recentRuns"}
+    assert details["recentRuns"] == []
+
+
+def test_update_is_partial_and_returns_the_schedule(api, surface):
+    schedule_id = api("POST", BASE, json=CREATE)["id"]
+    updated = api("PUT", f"{BASE}/{schedule_id}", json={"cron": "0 10 * * 1", "enabled": False})
+    assert set(updated) == set(SCHEDULE_FIELDS)
+    assert (updated["cron"], updated["enabled"], updated["recordType"]) == ("0 10 * * 1", False, "company")
+    one_time = api("PUT", f"{BASE}/{schedule_id}", json={"triggerType": "one_time", "runAt": "2030-02-01T09:00:00Z"})
+    assert (one_time["triggerType"], one_time["cron"], one_time["runAt"]) == (
+        "one_time",
+        None,
+        "2030-02-01T09:00:00.000Z",
+    )
+
+
+def test_pause_resume_delete(api, surface):
+    schedule_id = api("POST", BASE, json=CREATE)["id"]
+    assert api("POST", f"{BASE}/{schedule_id}/pause") == {"status": "paused"}
+    assert api("GET", f"{BASE}/{schedule_id}")["enabled"] is False
+    assert api("POST", f"{BASE}/{schedule_id}/resume") == {"status": "resumed"}
+    assert api("GET", f"{BASE}/{schedule_id}")["enabled"] is True
+    assert api("DELETE", f"{BASE}/{schedule_id}") == {"success": True}
+    api("GET", f"{BASE}/{schedule_id}", expect=404)
+
+
+def test_run_now_creates_a_batch_visible_everywhere(api, runtype_server, surface):
+    schedule = runtype_server.seed_schedule(
+        product_id="prod_1",
+        surface_id="surf_1",
+        record_type="company",
+        record_count=4,
+        failing_record_ids=["rec_company_2"],
+    )
+    started = api("POST", f"{BASE}/{schedule['id']}/run-now", json={})
+    assert set(started) == {"batchExecutionId", "recordCount", "status"}
+    assert (started["recordCount"], started["status"]) == (4, "queued")
+    batch_id = started["batchExecutionId"]
+
+    (recent,) = api("GET", f"{BASE}/{schedule['id']}")["recentRuns"]
+    assert set(recent) == {"batchExecutionId", "completedAt", "createdAt", "error", "id", "startedAt", "status"}
+    assert (recent["batchExecutionId"], recent["status"]) == (batch_id, "completed")
+
+    status = api("GET", f"/v1/batch/status/{batch_id}")
+    assert status == {
+        "batchExecutionId": batch_id,
+        "completedAt": status["completedAt"],
+        "executionEngineSummary": "runtime",
+        "failedRecords": 1,
+        "flowId": "flow_local",
+        "processedRecords": 4,
+        "progress": 100,
+        "results": None,
+        "startedAt": status["startedAt"],
+        "status": "completed",
+        "successCount": 3,
+        "totalRecords": 4,
+    }
+    assert status["completedAt"] and status["startedAt"]
+    assert api("POST", f"/v1/batch/cancel/{batch_id}") == {
+        "message": "Batch execution is already completed",
+        "success": False,
+    }
+
+
+def test_surface_schedules_are_also_global_schedules(api, surface):
+    schedule_id = api("POST", BASE, json=CREATE)["id"]
+    assert api("GET", f"/v1/schedules/{schedule_id}")["productSurfaceId"] == "surf_1"
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("/v1/products/prod_x/surfaces/surf_1/schedules", "Product not found"),
+        ("/v1/products/prod_1/surfaces/surf_x/schedules", "Surface not found"),
+        (BASE + "/sch_missing", "Schedule not found"),
+    ],
+)
+def test_unknown_product_surface_or_schedule_is_404(api, surface, path, error):
+    assert api("GET", path, expect=404)["error"] == error
+
+
+def test_a_schedule_of_another_surface_is_404(api, runtype_server, surface):
+    other = runtype_server.seed_schedule(product_id="prod_1", surface_id="surf_2")
+    api("GET", f"{BASE}/{other['id']}", expect=404)
+    api("POST", f"{BASE}/{other['id']}/run-now", expect=404)
+
+
+def test_a_non_schedule_surface_is_400(api, runtype_server):
+    runtype_server.add_surface("prod_1", "surf_chat", type="chat")
+    body = api("GET", "/v1/products/prod_1/surfaces/surf_chat/schedules", expect=400)
+    assert body["details"][0]["code"] == "INVALID_SURFACE_TYPE"
+
+
+def test_create_validates_the_flat_body(api, surface):
+    body = api("POST", BASE, json={"cron": "0 9 * * 1"}, expect=400)
+    assert [(d["path"], d["code"]) for d in body["details"]] == [
+        ("flowId", "MISSING_REQUIRED_FIELD"),
+        ("triggerType", "MISSING_REQUIRED_FIELD"),
+    ]
+    body = api("POST", BASE, json={"flowId": "f", "triggerType": "one_time"}, expect=400)
+    assert [(d["path"], d["code"]) for d in body["details"]] == [("runAt", "MISSING_REQUIRED_FIELD")]

@@ -1,0 +1,62 @@
+"""Validation of the server settings: at construction and on every runtime change, before anything changes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+
+import pytest
+
+from runtype_provider.testing.fake.handlers import State
+from runtype_provider.testing.fake.settings import MAX_RECORDS, Settings
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"queued_seconds": math.nan}, "queued_seconds"),
+        ({"running_seconds": math.inf}, "running_seconds"),
+        ({"running_seconds": True}, "running_seconds"),
+        ({"running_seconds": 1, "failure_share": math.nan}, "failure_share"),
+        ({"default_record_count": MAX_RECORDS + 1}, "default_record_count"),
+        ({"default_record_count": 1.5}, "default_record_count"),
+        ({"max_active_schedules": 2.5}, "max_active_schedules"),
+        ({"api_key": ""}, "api_key"),
+        ({"admin_token": ""}, "admin_token"),
+    ],
+)
+def test_configure_validates_everything_before_changing_anything(state, changes, field):
+    before = asdict(state.settings)
+    with pytest.raises(ValueError, match=field):
+        state.configure(**changes)
+    assert asdict(state.settings) == before
+
+
+def test_configure_returns_the_settings_without_secrets(state):
+    assert not {"api_key", "read_only_api_key", "admin_token"} & set(state.configure(running_seconds=3))
+
+
+def test_settings_are_validated_at_construction():
+    with pytest.raises(ValueError, match="default_record_count"):
+        State(Settings(default_record_count=MAX_RECORDS + 1))
+    with pytest.raises(ValueError, match="queued_seconds"):
+        State(Settings(queued_seconds=math.nan))
+
+
+# ---------------------------------------------------------------------------- latency_seconds
+
+
+def test_latency_defaults_to_zero_and_can_be_changed_at_runtime(state):
+    assert state.settings.latency_seconds == 0
+    assert state.configure(latency_seconds=0.03)["latency_seconds"] == 0.03
+    assert state.configure(latency_seconds=1)["latency_seconds"] == 1
+
+
+@pytest.mark.parametrize("latency", [-0.01, math.nan, math.inf, True, "0.1", None, 61])
+def test_a_latency_that_is_not_a_number_from_0_to_60_seconds_is_refused_by_name(state, latency):
+    before = asdict(state.settings)
+    with pytest.raises(ValueError, match="latency_seconds"):
+        state.configure(latency_seconds=latency)
+    assert asdict(state.settings) == before
+    with pytest.raises(ValueError, match="latency_seconds"):
+        State(Settings(latency_seconds=latency))
