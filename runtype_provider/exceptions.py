@@ -250,3 +250,17 @@ class RuntypeScheduleNotFoundError(RuntypeScheduleLookupError):
 class RuntypeAmbiguousScheduleError(RuntypeScheduleLookupError):
     """Several schedules are named exactly ``name`` (their ids in ``candidates``), or too many schedules
     matched the search to tell."""
+
+
+def printable(text: str, limit: int = 2000) -> str:
+    """``text`` from outside (a server, a template) made safe for one log line or message: every character that is
+    not printable (line breaks, terminal escapes, bidi controls) spelled as its escape, and at most ``limit``
+    characters kept, saying how many were cut. A forged "next log line" or a 5 MB message cannot come through."""
+    cut = text[:limit]
+    safe = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in cut)
+    return safe + (f"… ({len(text) - limit} more characters)" if len(text) > limit else "")
+
+
+def quoted(text: Any, limit: int = 200) -> str:
+    """A value from outside, quoted for a message: ``'…'`` with :func:`printable`'s escaping and bound."""
+    return "'" + printable(str(text), limit).replace("'", "\\'") + "'"

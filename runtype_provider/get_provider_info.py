@@ -52,6 +52,27 @@ def legacy_form_widgets() -> dict[str, Any]:
     return widgets
 
 
+CONFIG: dict[str, Any] = {
+    "runtype": {
+        "description": "The Runtype provider's deployment settings.",
+        "options": {
+            "results_path": {
+                "description": "Where the results operator writes per-record results that do not fit in XCom (more "
+                "than max_xcom_rows) when the task gives no output_path: a location every worker can read, as "
+                "an ObjectStoragePath URL (s3://, gs://, file:// on a shared mount). Empty: [common.io] "
+                "xcom_objectstorage_path/runtype_results when that is set, else AIRFLOW_HOME/runtype_results "
+                "on a single-host executor (LocalExecutor); on a multi-host executor the task then fails "
+                "saying what to set.\n",
+                "version_added": "0.1.0",
+                "type": "string",
+                "example": "s3://aws_default@bucket/runtype_results",
+                "default": "",
+            },
+        },
+    },
+}
+
+
 def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-runtype",
@@ -88,6 +109,7 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": CONN_FIELDS,
             }
         ],
+        "config": CONFIG,
         "extra-links": ["runtype_provider.links.RuntypeRunLink"],
         "asset-uris": [
             {

@@ -17,6 +17,7 @@ from attrs import define, field
 from openlineage.client.facet_v2 import JobFacet
 
 from runtype_provider.assets import OPENLINEAGE_NAMESPACE
+from runtype_provider.exceptions import printable
 from runtype_provider.runs.reference import RunProgress, RunReference
 
 SCHEMA_URL = (
@@ -91,6 +92,6 @@ def run_lineage(
             finishedAt=progress.completed_at if progress else None,
         )
     if error is not None:
-        run_facets[ERROR_FACET_KEY] = ErrorMessageRunFacet(message=error, programmingLanguage="python")
+        run_facets[ERROR_FACET_KEY] = ErrorMessageRunFacet(message=printable(error), programmingLanguage="python")
     outputs = [Dataset(namespace=OPENLINEAGE_NAMESPACE, name=schedule_id)] if run is not None and schedule_id else []
     return OperatorLineage(outputs=outputs, run_facets=run_facets, job_facets={JOB_FACET_KEY: job})

@@ -16,10 +16,9 @@ class RuntypeRunLink(BaseOperatorLink):
     name = "Runtype run"
 
     def get_link(self, operator: BaseOperator, *, ti_key: Any) -> str:
-        url = getattr(operator, "run_url", None)
-        if url:
-            return str(url)
-        try:
+        if hasattr(operator, "run_url"):  # the task itself (on its worker): it knows whether a run started
+            return str(operator.run_url or "")
+        try:  # a task object without the attribute (e.g. deserialized): the URL the run pushed, if any
             from airflow.sdk.bases.xcom import BaseXCom
 
             return str(BaseXCom.get_value(ti_key=ti_key, key=RUN_URL_KEY) or "")

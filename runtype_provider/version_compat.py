@@ -20,20 +20,16 @@ from airflow.sdk import (  # noqa: E402  (3.1+)
 try:  # 3.2+
     from airflow.sdk.exceptions import (
         AirflowException,
-        AirflowFailException,
         AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
-        TaskDeferred,
     )
 except ImportError:  # 3.1
     from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,unused-ignore]
         AirflowException,
-        AirflowFailException,
         AirflowNotFoundException,
         AirflowSensorTimeout,
         AirflowSkipException,
-        TaskDeferred,
     )
 
 try:  # 3.2+
@@ -45,7 +41,6 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AirflowException",
-    "AirflowFailException",
     "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
@@ -54,6 +49,5 @@ __all__ = [
     "BaseOperatorLink",
     "BaseSensorOperator",
     "Context",
-    "TaskDeferred",
     "conf",
 ]

@@ -21,6 +21,8 @@ from runtype_provider.exceptions import (
     RuntypeTimeoutError,
     RuntypeTlsError,
     api_error_class,
+    printable,
+    quoted,
 )
 
 ERRORS = [
@@ -93,3 +95,16 @@ def test_which_errors_a_wait_tolerates() -> None:
     assert isinstance(ERRORS[4], TRANSIENT_ERRORS) and isinstance(ERRORS[4], RuntypeConnectionError)
     assert isinstance(ERRORS[8], RuntypeResponseError)
     assert not any(isinstance(e, TRANSIENT_ERRORS) for e in (ERRORS[5], ERRORS[6], ERRORS[7]))
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [("plain id", "plain id"), ("a\nb", "a\\nb"), ("\x1b[31m", "\\x1b[31m"), ("a\u202eb", "a\\u202eb"),
+     ("x" * 30, "x" * 10 + "… (20 more characters)")],
+)  # fmt: skip
+def test_printable_escapes_what_could_forge_a_log_line_and_bounds_the_length(text, shown):
+    assert printable(text, limit=10 if len(text) == 30 else 2000) == shown
+
+
+def test_quoted_quotes_and_escapes_the_quote():
+    assert quoted("it's\n") == "'it\\'s\\n'"

@@ -172,3 +172,15 @@ def test_the_operator_runs_when_openlineage_cannot_be_imported(
     assert op.execute(context)["status"] == "completed"
     with pytest.raises(ImportError):  # only the OpenLineage provider calls this, and it is not there
         op.get_openlineage_facets_on_complete(task_instance=None)
+
+
+def test_the_lineage_error_facet_is_bounded_and_printable() -> None:
+    from runtype_provider.lineage import ERROR_FACET_KEY, run_lineage
+
+    lineage = run_lineage(
+        schedule_id="s", schedule_name=None, product_id=None, surface_id=None, run=None, progress=None,
+        error="boom\n" + "x" * 1_000_000,
+    )  # fmt: skip
+
+    message = lineage.run_facets[ERROR_FACET_KEY].message
+    assert message.isprintable() and len(message) < 3_000 and message.startswith("boom\\n")

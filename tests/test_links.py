@@ -76,15 +76,27 @@ def test_link_of_a_sensor_after_a_poke(runtype_conn, requests_mock):
     assert RuntypeRunLink().get_link(sensor, ti_key=MagicMock()) == "https://app.runtype.com/batches/b-7"
 
 
-def test_link_falls_back_to_the_run_url_xcom(monkeypatch):
+def test_a_task_object_without_the_url_falls_back_to_the_run_url_xcom(monkeypatch):
     from airflow.sdk.bases.xcom import BaseXCom
 
     get_value = MagicMock(return_value="https://app.runtype.com/schedules/s/runs/r")
     monkeypatch.setattr(BaseXCom, "get_value", get_value)
     ti_key = MagicMock(name="ti_key")
+    deserialized = MagicMock(spec=["task_id"])  # no run_url attribute, as a task rebuilt from its DAG
 
-    assert RuntypeRunLink().get_link(run_op(), ti_key=ti_key) == "https://app.runtype.com/schedules/s/runs/r"
+    assert RuntypeRunLink().get_link(deserialized, ti_key=ti_key) == "https://app.runtype.com/schedules/s/runs/r"
     get_value.assert_called_once_with(ti_key=ti_key, key="run_url")
+
+
+def test_a_task_that_failed_before_starting_a_run_has_no_link_and_reads_no_xcom(monkeypatch):
+    """Airflow computes the links when a task ends: a task that failed before run-now must not log an XCom miss."""
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    get_value = MagicMock(side_effect=AssertionError("would log 'XCom not found' at error level"))
+    monkeypatch.setattr(BaseXCom, "get_value", get_value)
+
+    assert RuntypeRunLink().get_link(run_op(), ti_key=MagicMock()) == ""
+    assert get_value.call_count == 0
 
 
 def test_link_is_empty_when_nothing_is_known(monkeypatch):
@@ -92,7 +104,7 @@ def test_link_is_empty_when_nothing_is_known(monkeypatch):
 
     monkeypatch.setattr(BaseXCom, "get_value", MagicMock(side_effect=RuntimeError("no XCom backend here")))
 
-    assert RuntypeRunLink().get_link(run_op(), ti_key=MagicMock()) == ""
+    assert RuntypeRunLink().get_link(MagicMock(spec=["task_id"]), ti_key=MagicMock()) == ""
 
 
 @pytest.mark.parametrize("cls", [RuntypeRunScheduleOperator, RuntypeScheduleRunSensor])

@@ -25,9 +25,11 @@ another number of rows than planned, the rest is fetched sequentially from where
   deadline).
 * *memory*: at most twice the window (so at most ``2 x max_concurrent_pages``) pages are held, in flight or
   complete and waiting for their turn, whatever the number of records; a page waiting for its turn holds its
-  bytes, parsed when its turn comes
-  (:class:`Unread`); no page is started while the consumer is not asking for
-  rows (the iterator is a generator: it runs only inside ``next()``; requests in flight still finish).
+  bytes, parsed when its turn comes (:class:`Unread`). The bytes are bounded too: a page is started only while
+  the bytes of the pages held plus, for each page in flight and the new one, the largest page seen so far stay
+  within ``max_held_bytes`` (default :data:`MAX_HELD_BYTES`); one page is always allowed, so huge pages are
+  fetched one at a time rather than eight. No page is started while the consumer is not asking for rows (the
+  iterator is a generator: it runs only inside ``next()``; requests in flight still finish).
 * *threads*: the first page (and any sequential paging) is fetched in the caller's thread with the hook's own
   session; each worker thread has its own ``requests`` session (sessions are not thread-safe). On an error, or
   when the consumer stops early (``close()`` or garbage collection of the iterator), no new request or retry
@@ -58,6 +60,9 @@ DEFAULT_MAX_CONCURRENT_PAGES: int = _PAGES_OPTION.default
 MAX_CONCURRENT_PAGES = int(cast(float, _PAGES_OPTION.maximum))
 """Largest ``max_concurrent_pages`` accepted."""
 HELD_PAGES_PER_REQUEST = 2
+MAX_HELD_BYTES = 64 * 1024 * 1024
+"""Bytes of result pages held at once (landed and waiting, or expected for those in flight) when fetching
+concurrently: eight 30 MB pages would otherwise hold about half a gigabyte."""
 """Pages held (in flight, or complete and waiting for their turn) per request the window allows."""
 _MAX_TRACE = 1000
 
@@ -82,6 +87,8 @@ class PagingStats:
     """Most pages being fetched at the same time (worker side)."""
     peak_held: int = 0
     """Most pages held at once: in flight, or complete and waiting for their turn."""
+    peak_held_bytes: int = 0
+    """Most bytes held at once by pages complete and waiting for their turn (:class:`Unread` sizes)."""
     peak_window: int = 0
     rate_limited: int = 0
     """429 answers seen by the workers (each was retried by the transport)."""
@@ -240,8 +247,12 @@ class _Concurrent:
         *,
         page_size: int,
         total: int,
+        max_held_bytes: int = MAX_HELD_BYTES,
     ) -> None:
         self.paging = paging
+        self.max_held_bytes = max_held_bytes
+        self.page_bytes = 0
+        """The largest page seen so far (its bytes): what a page in flight is expected to hold."""
         self.open_worker_fetch = open_worker_fetch
         self.throttle = throttle
         self.page_size = page_size
@@ -262,20 +273,36 @@ class _Concurrent:
                 self._fetchers.append(fetch)
         return self.throttle.run(offset, fetch)
 
+    def _held_bytes(self) -> tuple[int, int]:
+        """Bytes of the pages landed and waiting (learning the largest page size), and the pages in flight."""
+        landed = flying = 0
+        for future in self.held.values():
+            if not future.done():
+                flying += 1
+            elif not future.cancelled() and future.exception() is None:
+                size = getattr(future.result(), "size", 0)
+                landed += size
+                self.page_bytes = max(self.page_bytes, size)
+        self.throttle.stats.peak_held_bytes = max(self.throttle.stats.peak_held_bytes, landed)
+        return landed, flying
+
     def _top_up(self, executor: ThreadPoolExecutor) -> None:
-        """Start pages, in order, while the window, the held-pages bound, the total and the page cap allow."""
+        """Start pages, in order, while the window, the held pages and bytes, the total and the page cap allow."""
         throttle = self.throttle
         window = throttle.window  # as it is now: workers may change it meanwhile
+        landed, flying = self._held_bytes()
         while (
             throttle.cutoff == math.inf
             and self.next_offset < self.horizon
             and self.planned < self.paging.max_pages
             and len(self.held) < HELD_PAGES_PER_REQUEST * window
-            and sum(not f.done() for f in self.held.values()) < window
+            and flying < window
+            and (not self.held or landed + (flying + 1) * self.page_bytes <= self.max_held_bytes)
         ):
             self.held[self.next_offset] = executor.submit(self._task, self.next_offset)
             self.next_offset += self.page_size
             self.planned += 1
+            flying += 1
         throttle.stats.peak_held = max(throttle.stats.peak_held, len(self.held))
 
     def _page_at(self, offset: int, executor: ThreadPoolExecutor) -> Future[Any] | None:
@@ -342,6 +369,7 @@ def iter_offset_concurrently(
     sleep: Callable[[float], Any] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     stats: PagingStats | None = None,
+    max_held_bytes: int = MAX_HELD_BYTES,
 ) -> Iterator[Any]:
     """Every row of an offset-paged listing, pages after the first fetched concurrently (see the module).
 
@@ -360,6 +388,7 @@ def iter_offset_concurrently(
             sleep=sleep,
             clock=clock,
             stats=stats,
+            max_held_bytes=max_held_bytes,
         )
     )
 
@@ -375,6 +404,7 @@ def iter_offset_pages_concurrently(
     sleep: Callable[[float], Any] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     stats: PagingStats | None = None,
+    max_held_bytes: int = MAX_HELD_BYTES,
 ) -> Iterator[list[Any]]:
     """:func:`iter_offset_concurrently` a page at a time: the rows of each page, as a list."""
     check_page_size(page_size)
@@ -395,7 +425,10 @@ def iter_offset_pages_concurrently(
             throttle = Throttle(max_concurrent_pages, path=path, sleep=sleep, clock=clock, stats=stats)
             throttle.stats.concurrent = True
             log.debug("Runtype API GET %s: %d rows, up to %d pages at a time", path, total, max_concurrent_pages)
-            yield from _Concurrent(paging, open_worker_fetch, throttle, page_size=page_size, total=total).pages()
+            concurrent_pages = _Concurrent(
+                paging, open_worker_fetch, throttle, page_size=page_size, total=total, max_held_bytes=max_held_bytes
+            )
+            yield from concurrent_pages.pages()
         while not paging.done:
             yield paging.receive(fetch(paging.next_offset()))
 
@@ -405,12 +438,14 @@ def iter_offset_pages_concurrently(
 class Unread:
     """A 2xx answer a worker read off the wire (its bytes, size-checked), decoded and parsed when its turn comes,
     in the consumer's thread: a page waiting for its turn holds its bytes (about 50 kB for 100 rows), not its
-    models (about 350 kB). Decoding errors are not retried by the transport, so deferring them changes nothing."""
+    models (about 350 kB). Decoding errors are not retried by the transport, so deferring them changes nothing.
+    ``size`` is the bytes it holds (what the held-bytes bound counts)."""
 
-    __slots__ = ("_read",)
+    __slots__ = ("_read", "size")
 
-    def __init__(self, read: Callable[[], Any]) -> None:
+    def __init__(self, read: Callable[[], Any], size: int = 0) -> None:
         self._read = read
+        self.size = size
 
     def __call__(self) -> Any:
         return self._read()

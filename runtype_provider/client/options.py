@@ -5,10 +5,9 @@ The connection reader (:mod:`runtype_provider.client.settings`), the form Airflo
 table, so what the form allows and what the reader accepts cannot drift apart. Standard library only: provider
 discovery and DAG parsing import it.
 
-Where the reader and the form used to disagree, the reader's wider range was kept and the form now matches it,
-so no connection that works today starts failing: ``timeout`` accepts 0.001 s or more (the form said 1 or
-more), ``max_response_mb`` 0.001 to 4096 MiB (the form said 1 to 4096). ``retry_max_delay`` and
-``shared_run_list_polls``, read from the extras but missing from the form, are now in the form.
+Bounds are chosen so that no working connection is refused: ``timeout`` accepts 0.001 s or more and
+``max_response_mb`` 0.001 to 4096 MiB, in the reader and in the form alike. Every option the reader accepts is in
+the form.
 """
 
 from __future__ import annotations

@@ -166,7 +166,7 @@ def _unread(read: ReadBody | None) -> ReadBody:
     """A worker thread's reading: the page handed back :class:`Unread`, read by the consumer in order."""
 
     def later(content: bytes, secret: str | None, normal: Callable[[], Any]) -> Unread:
-        return Unread(normal if read is None else partial(read, content, secret, normal))
+        return Unread(normal if read is None else partial(read, content, secret, normal), len(content))
 
     return later
 

@@ -17,6 +17,8 @@ from runtype_provider.exceptions import (
     RuntypeAmbiguousScheduleError,
     RuntypeConfigurationError,
     RuntypeScheduleNotFoundError,
+    printable,
+    quoted,
 )
 from runtype_provider.runs.status import is_active_run_status
 
@@ -28,6 +30,11 @@ MAX_NAME_CANDIDATES = 1000
 MAX_LISTED_CANDIDATES = 10
 """Most candidate ids an error message names (the error's ``candidates`` holds up to 100)."""
 MAX_NAME_LENGTH = 1000
+MAX_SHOWN_ID = 100
+"""Characters of a server-given id or name shown in a message (escaped by :func:`~runtype_provider.exceptions.quoted`:
+a hostile server must not forge log lines or fill the log)."""
+MAX_CANDIDATE_ID = 256
+"""Longest id kept in an error's ``candidates`` (longer ones are no real id)."""
 
 
 def schedule_name_text(name: Any, argument: str = "schedule_name") -> str:
@@ -41,7 +48,7 @@ def schedule_name_text(name: Any, argument: str = "schedule_name") -> str:
 
 
 def _listed(ids: list[str]) -> str:
-    shown = ", ".join(ids[:MAX_LISTED_CANDIDATES])
+    shown = ", ".join(printable(i, MAX_SHOWN_ID) for i in ids[:MAX_LISTED_CANDIDATES])
     return shown + (f" and {len(ids) - MAX_LISTED_CANDIDATES} more" if len(ids) > MAX_LISTED_CANDIDATES else "")
 
 
@@ -60,31 +67,35 @@ def pick_schedule_by_name(name: str, schedules: Iterable[Schedule], *, where: st
     for scanned, schedule in enumerate(schedules, start=1):
         if scanned > MAX_NAME_CANDIDATES:
             raise RuntypeAmbiguousScheduleError(
-                f"More than {MAX_NAME_CANDIDATES} Runtype schedules{scope} match the search for {name!r}, so "
+                f"More than {MAX_NAME_CANDIDATES} Runtype schedules{scope} match the search for {quoted(name)}, so "
                 f"cannot tell which one it names (exact matches among the first: {_listed(exact) or 'none'}); "
                 "give 'schedule_id' instead",
                 name=name,
-                candidates=exact[:100],
+                candidates=_candidates(exact),
             )
         candidate = (schedule.name or "").strip()
         if candidate == name:
             exact.append(schedule.id)
             found = schedule
         elif candidate.casefold() == name.casefold() and len(near) < MAX_LISTED_CANDIDATES:
-            near.append(f"{schedule.name!r} ({schedule.id})")
+            near.append(f"{quoted(schedule.name, MAX_SHOWN_ID)} ({printable(schedule.id, MAX_SHOWN_ID)})")
     if len(exact) == 1 and found is not None:
         return found
     if exact:
         raise RuntypeAmbiguousScheduleError(
-            f"{len(exact)} Runtype schedules{scope} are named {name!r}: {_listed(exact)}; "
+            f"{len(exact)} Runtype schedules{scope} are named {quoted(name)}: {_listed(exact)}; "
             "rename all but one, or give 'schedule_id'",
             name=name,
-            candidates=exact[:100],
+            candidates=_candidates(exact),
         )
     hint = f"; names that differ only in case or spaces: {', '.join(near)}" if near else ""
     raise RuntypeScheduleNotFoundError(
-        f"No Runtype schedule{scope} is named {name!r} (names match exactly, case-sensitive){hint}", name=name
+        f"No Runtype schedule{scope} is named {quoted(name)} (names match exactly, case-sensitive){hint}", name=name
     )
+
+
+def _candidates(ids: list[str]) -> list[str]:
+    return [i for i in ids[:100] if len(i) <= MAX_CANDIDATE_ID]
 
 
 def newest_active_run(runs: Iterable[Any]) -> Any:

@@ -19,10 +19,11 @@ from runtype_provider.assets import schedule_id_from_uri
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
 from runtype_provider.links import RUN_URL_KEY, RuntypeRunLink
 from runtype_provider.runs.reference import RunProgress, RunReference, run_event_payload
-from runtype_provider.runs.status import RunOutcome, classify_run_status, server_record_status_filter
+from runtype_provider.runs.status import RunOutcome, classify_run_status
 from runtype_provider.runs.verdict import FailedRecordsPolicy
 from runtype_provider.runs.watch import cancel_run, wait_until_terminal
 from runtype_provider.tasks.arguments import (
+    ScheduleTarget,
     check_schedule_choice,
     check_surface,
     count,
@@ -30,20 +31,20 @@ from runtype_provider.tasks.arguments import (
     option_argument,
     positive_seconds,
     push_xcom,
-    resolve_schedule_id,
 )
 from runtype_provider.tasks.base import HookMixin, run_lineage
 from runtype_provider.tasks.outlets import attach_run_event, check_outlet_schedules, runtype_outlets
 from runtype_provider.tasks.results_export import (
     ResultSummary,
-    default_results_path,
     outcome_lines,
     record_outcome,
+    results_base,
+    results_file,
     selected_pages,
     write_jsonl,
 )
 from runtype_provider.tasks.waiting import RunWaiter
-from runtype_provider.version_compat import BaseOperator, Context
+from runtype_provider.version_compat import BaseOperator, Context, conf
 
 RUN_REFERENCE_KEY = "run_reference"
 RUN_STATE_KEY = "runtype_run_reference"
@@ -67,7 +68,7 @@ class RuntypeBaseOperator(HookMixin, BaseOperator):
         self.hook_params = dict(hook_params or {})
 
 
-class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
+class RuntypeRunScheduleOperator(ScheduleTarget, RunWaiter, RuntypeBaseOperator):
     """Run a Runtype schedule now and (by default) wait for the run to finish.
 
     Works for a global schedule (``schedule_id``) or a product-surface schedule (``product_id``,
@@ -93,8 +94,10 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
     :param on_active_run: what to do when the schedule already has an active run (queued, running or of an
         unknown status), on the first try and on retries alike: ``"start"`` another beside it (default),
         ``"attach"`` to it (the newest), or ``"cancel"`` it and start a fresh run. On Airflow 3.3+ a retry of
-        this task first re-attaches to the run its earlier try started (kept in the task state store) whatever
-        this says, and returns its result if that run already succeeded.
+        a try that did not see its run to the end (a crash, a kill, a timeout) first re-attaches to that run (kept
+        in the task state store) whatever this says, and returns its result if that run already succeeded; only a
+        run of the same schedule (and product surface) is re-attached. A try that saw its run end drops it, so a
+        retry after a failed verdict, or a clear after success, starts a new run.
     :param cancel_on_kill: cancel the remote batch when the task is killed or its wait times out (default True).
     :param max_poll_errors: consecutive failed polls tolerated while waiting (each poll retries itself too).
     :param runtype_conn_id: the Runtype connection.
@@ -143,6 +146,7 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         self.schedule_name = schedule_name
         self.product_id = product_id
         self.surface_id = surface_id
+        self.given_schedule()
         self.wait_for_completion = wait_for_completion
         self.poll_interval = positive_seconds(poll_interval, "poll_interval")
         self.timeout = positive_seconds(timeout, "timeout", allow_none=True)
@@ -160,6 +164,7 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         self._run: RunReference | None = None
         self._progress: RunProgress | None = None
         self._error: str | None = None
+        self._store: Any = None
 
     @property
     def is_surface(self) -> bool:
@@ -185,17 +190,42 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
         return run, started.status, started.error
 
     def _earlier_tries_run(self, store: Any) -> RunReference | None:
-        """Airflow 3.3+: the run an earlier try of this task started, if it is still active or succeeded."""
+        """Airflow 3.3+: the run an earlier try of this task started and did not see to its end, if that run is of
+        this task's target (schedule, product, surface) and still active or succeeded.
+
+        The reference is kept from run-now until a try reaches the run's end (then deleted), so a retry after a
+        crash or a kill re-attaches, while a clear after the task finished starts a new run, as a user who clears
+        a task means. A run of another target (the DAG now names another schedule, or the name resolves to a
+        recreated schedule) is never taken for this task's own."""
         saved = store.get(RUN_STATE_KEY) if store is not None else None
         if not saved:
             return None
         run = RunReference.coerce(saved, argument="task state " + RUN_STATE_KEY)
+        mine = (self.schedule_id, self.product_id or None, self.surface_id or None)
+        if (run.schedule_id, run.product_id or None, run.surface_id or None) != mine:
+            self.log.info(
+                "The run of an earlier try, %s, is of schedule %s, not %s: not re-attaching; starting a new run",
+                run.name,
+                run.schedule_id if not run.product_id else f"{run.product_id}/{run.surface_id}/{run.schedule_id}",
+                self.schedule_id if not self.is_surface else f"{self.product_id}/{self.surface_id}/{self.schedule_id}",
+            )
+            return None
         progress = self.hook.get_run_progress(run)
         if progress.outcome.is_active or progress.outcome is RunOutcome.SUCCESS:
             self.log.info("Re-attaching to run %s, started by an earlier try (%s)", run.name, progress.describe())
             return run
         self.log.info("The run of an earlier try, %s, ended %s; starting a new run", run.name, progress.status)
         return None
+
+    def _forget_run(self) -> None:
+        """This try saw its run to the end (or started it without waiting): a later try of this task instance, a
+        clear included, starts afresh instead of re-attaching."""
+        if self._store is None:
+            return
+        try:
+            self._store.delete(RUN_STATE_KEY)
+        except Exception as err:
+            self.log.warning("Could not drop the finished run from the task state store (%s)", err)
 
     def _active_run(self) -> RunReference | None:
         """Apply ``on_active_run``: the run to attach to, or None to start one (after cancelling, for "cancel")."""
@@ -216,15 +246,7 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
 
     def _resolve_schedule(self) -> None:
         """Look ``schedule_name`` up (once per task process) and check the outlets against the schedule's id."""
-        self.schedule_id = resolve_schedule_id(
-            self.hook,
-            self.schedule_id,
-            self.schedule_name,
-            product_id=self.product_id,
-            surface_id=self.surface_id,
-            log=self.log,
-        )
-        check_outlet_schedules(self.outlets, self.schedule_id, self.task_id)
+        check_outlet_schedules(self.outlets, self.resolve_schedule(), self.task_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
@@ -235,7 +257,7 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
 
     def _run_and_wait(self, context: Context) -> dict[str, Any]:
         self._resolve_schedule()
-        store = context.get("task_state_store") if hasattr(context, "get") else None
+        store = self._store = context.get("task_state_store") if hasattr(context, "get") else None
         run = self._earlier_tries_run(store)
         if run is None:
             run = self._active_run()
@@ -268,6 +290,7 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
                 run=run.to_xcom(),
             )
         if not self.wait_for_completion:
+            self._forget_run()
             return run.to_xcom()
         if not run.batch_execution_id and not run.run_id:
             raise RuntypeRunError(
@@ -300,6 +323,7 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the trigger: same judgement as the sync path."""
+        self._store = context.get("task_state_store") if hasattr(context, "get") else None
         try:
             wait = self._resume(event)
             if wait.event == "timeout" or wait.progress is None:
@@ -310,7 +334,9 @@ class RuntypeRunScheduleOperator(RunWaiter, RuntypeBaseOperator):
             raise
 
     def _conclude(self, progress: RunProgress, run: RunReference) -> dict[str, Any]:
+        """The run ended: whatever the verdict, this try is done with it (a retry or a clear starts a new run)."""
         self._run, self._progress = run, progress
+        self._forget_run()
         return super()._conclude(progress, run)
 
     def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
@@ -362,8 +388,11 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
     :param include_result_payload: include each record's full ``result`` (can be large).
     :param max_xcom_rows: above this many rows, write a file instead of returning rows.
     :param output_path: always write rows here (templated). Without it, overflow goes to
-        ``{AIRFLOW_HOME}/runtype_results/<dag_id>/<run_id>/<task_id>[@<map_index>].jsonl``, each id percent-encoded
-        — set it to shared storage when workers do not share a disk.
+        ``<base>/<dag_id>/<run_id>/<task_id>[@<map_index>].jsonl`` (each id percent-encoded), where ``<base>`` is
+        ``[runtype] results_path``, else ``[common.io] xcom_objectstorage_path``/``runtype_results``, else (only
+        when every executor runs tasks on one host, e.g. LocalExecutor) ``{AIRFLOW_HOME}/runtype_results``. On a
+        multi-host executor (Celery, Kubernetes, Edge) with neither option set, a result too large for XCom fails
+        the task saying what to set, instead of handing on a path other workers cannot open.
     :param page_size: rows per API request (1-100).
     :param max_concurrent_pages: pages fetched at the same time (1-32; 1 = one by one). Default: the connection
         extra ``max_concurrent_pages`` (8). Fewer while the API answers 429; rows keep their order.
@@ -415,22 +444,50 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         return RunReference(run_id=self.run_id, batch_execution_id=self.batch_execution_id)
 
     def _default_path(self, context: Context) -> str:
-        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+        """Where rows go without ``output_path``: a location every worker can read (see :func:`results_base`)."""
+        base = results_base(
+            conf.get("runtype", "results_path", fallback=None),
+            conf.get("common.io", "xcom_objectstorage_path", fallback=None),
+            conf.get("core", "executor", fallback=None),
+            os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow"),
+        )
         ti = context.get("ti")
         task_id = getattr(ti, "task_id", None) or self.task_id
-        return default_results_path(
-            home, getattr(ti, "dag_id", None), getattr(ti, "run_id", None), task_id, getattr(ti, "map_index", -1)
+        return results_file(
+            base, getattr(ti, "dag_id", None), getattr(ti, "run_id", None), task_id, getattr(ti, "map_index", -1)
         )
 
     def execute(self, context: Context) -> Any:
         reported = self._outlet_run()  # checked before any result is read
+        progress = self._finished_run(reported or self._reference())
         result = self._collect(context)
-        if reported is not None:
-            progress = self.hook.get_run_progress(reported)
-            if not progress.outcome.is_terminal:
-                self.log.warning("Reporting run %s on its asset while it is still %s", reported.name, progress.status)
+        if reported is not None and progress is not None:
             attach_run_event(context, self.outlets, run_event_payload(reported, progress))
         return result
+
+    def _finished_run(self, run: RunReference) -> RunProgress | None:
+        """The run's final progress (one status read, before any result): results of a run that is still going
+        (or of an unknown status, which counts as going) are incomplete, so the task refuses to collect or report
+        them. None when the reference cannot be polled (a run id without its schedule id): then the results are
+        collected as they are, with a warning."""
+        try:
+            run.require_pollable()
+        except RuntypeConfigurationError:
+            self.log.warning(
+                "Cannot check that run %s has finished (give its schedule_id, or its batch_execution_id): its results "
+                "may be incomplete",
+                run.name,
+            )
+            return None
+        progress = self.hook.get_run_progress(run)
+        if not progress.outcome.is_terminal:
+            raise RuntypeRunError(
+                f"Runtype run {run.name} has not finished (status {progress.status!r}): its results are incomplete. "
+                "Wait for it first (the run operator with wait_for_completion=True, or RuntypeScheduleRunSensor), "
+                "then collect them",
+                run=run.to_xcom(),
+            )
+        return progress
 
     def _outlet_run(self) -> RunReference | None:
         """The run as its Runtype outlets report it (schedule id from the run, else from the outlets), or None."""
@@ -447,7 +504,7 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         pages = self.hook.iter_run_result_pages(
             self._reference(),
             page_size=self.page_size,
-            status=server_record_status_filter(self.status_filter),
+            status=self.status_filter,
             max_concurrent_pages=self.max_concurrent_pages,
             fast=True,
         )

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.operators.runtype import RuntypeBaseOperator
-from runtype_provider.tasks.arguments import check_schedule_choice, check_surface, resolve_schedule_id
+from runtype_provider.tasks.arguments import ScheduleTarget, check_schedule_choice, check_surface
 from runtype_provider.version_compat import Context
 
 if TYPE_CHECKING:
     from runtype_provider.hooks.runtype import RuntypeHook
 
 
-class _ScheduleOperator(RuntypeBaseOperator):
+class _ScheduleOperator(ScheduleTarget, RuntypeBaseOperator):
     """Base of the schedule operators: optional surface ids, JSON-serializable results."""
 
     template_fields: Sequence[str] = ("schedule_id", "schedule_name", "product_id", "surface_id")
@@ -45,6 +45,7 @@ class _ScheduleOperator(RuntypeBaseOperator):
         self.schedule_name = schedule_name
         self.product_id = product_id
         self.surface_id = surface_id
+        self.given_schedule()
 
     @property
     def surface(self) -> tuple[str, str] | None:
@@ -52,14 +53,7 @@ class _ScheduleOperator(RuntypeBaseOperator):
 
     def execute(self, context: Context) -> Any:
         if self.needs_schedule_id:
-            self.schedule_id = resolve_schedule_id(
-                self.hook,
-                self.schedule_id,
-                self.schedule_name,
-                product_id=self.product_id,
-                surface_id=self.surface_id,
-                log=self.log,
-            )
+            self.resolve_schedule()
         result = self.call(self.hook)
         if isinstance(result, list):
             return [item.to_api() for item in result]
@@ -103,7 +97,6 @@ class RuntypeListSchedulesOperator(_ScheduleOperator):
         if self.surface and (search or status):
             raise RuntypeConfigurationError("'search' and 'status' filter global schedules only")
         if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1):
-            # 0 or a negative number used to return one schedule (global) or drop the last ones (surface slice).
             raise RuntypeConfigurationError(f"'max_items' must be a positive integer or None, got {max_items!r}")
         self.search = search
         self.status = status

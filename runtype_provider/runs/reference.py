@@ -93,19 +93,31 @@ class RunReference(BaseModel):
 
     @classmethod
     def coerce(cls, value: Any, *, argument: str = "run") -> RunReference:
-        """Accept a reference as a model, a dict (e.g. from XCom) or a JSON string."""
+        """Accept a reference as a model, a dict (e.g. from XCom) or a JSON object string; anything else is refused
+        with a message naming ``argument`` and what to write, never the raw validation text."""
         if isinstance(value, RunReference):
             return value
+        if isinstance(value, str):
+            text = value.strip()
+            if not text.startswith(("{", "[")):  # JSON text is read below; a bare id is a mistake
+                shown = repr(value) if len(value) <= 80 else repr(value[:80]) + "…"
+                raise RuntypeConfigurationError(
+                    f"{argument!r} is not a valid Runtype run reference: got the string {shown}; give the run "
+                    "operator's output (run=run_task.output) or its JSON, or name the run by its ids with "
+                    "batch_execution_id=..., or run_id=... with schedule_id=..."
+                )
+        elif not isinstance(value, dict):
+            raise RuntypeConfigurationError(
+                f"{argument!r} must be a run reference dict (e.g. the run operator's XCom), got {type(value).__name__}"
+            )
         try:
-            if isinstance(value, str):
-                return cls.model_validate_json(value)
-            if isinstance(value, dict):
-                return cls.model_validate(value)
+            return cls.model_validate_json(value) if isinstance(value, str) else cls.model_validate(value)
         except ValidationError as err:
-            raise RuntypeConfigurationError(f"{argument!r} is not a valid Runtype run reference: {err}") from err
-        raise RuntypeConfigurationError(
-            f"{argument!r} must be a run reference dict (e.g. the run operator's XCom), got {type(value).__name__}"
-        )
+            wrong = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in err.errors()[:3])
+            raise RuntypeConfigurationError(
+                f"{argument!r} is not a valid Runtype run reference ({wrong}); it takes schedule_id, run_id, "
+                "batch_execution_id, product_id, surface_id and run_url, as the run operator's output has them"
+            ) from None
 
     @property
     def name(self) -> str:

@@ -91,7 +91,14 @@ def record_status_matches(status: str | None, wanted: str) -> bool:
     return (status or "").strip().lower() == wanted.strip().lower()
 
 
-def server_record_status_filter(wanted: str | None) -> str | None:
-    """The ``status`` query parameter to send for a ``status_filter``: none for a success or failure synonym,
-    because the server may spell it another way on this endpoint and drop matching rows; the client filters."""
-    return None if wanted is None or _record_status_group(wanted) is not None else wanted
+def server_record_status_filter(wanted: str | None, *, batch_results: bool) -> str | None:
+    """The ``status`` query parameter to send for a ``status_filter``: a success or failure synonym is sent as the
+    documented spelling of the endpoint (``completed`` on batch results, ``success`` on run results; ``failed`` on
+    both), any other value as given. Sending it keeps a 1%-failures listing to 1% of the pages; the client still
+    filters (:func:`record_status_matches`), in case the server ignores the parameter."""
+    group = _record_status_group(wanted)
+    if group is RECORD_SUCCESS_STATUSES:
+        return "completed" if batch_results else "success"
+    if group is RECORD_FAILED_STATUSES:
+        return "failed"
+    return wanted

@@ -14,11 +14,11 @@ from runtype_provider.runs.reference import RunProgress, RunReference
 from runtype_provider.runs.verdict import FailedRecordsPolicy
 from runtype_provider.runs.watch import RunWatch, cancel_run, wait_until_terminal
 from runtype_provider.tasks.arguments import (
+    ScheduleTarget,
     check_schedule_choice,
     count,
     default_deferrable,
     positive_seconds,
-    resolve_schedule_id,
 )
 from runtype_provider.tasks.waiting import RunWaiter
 from runtype_provider.version_compat import (
@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover
     from airflow.sensors.base import PokeReturnValue  # type: ignore[no-redef,unused-ignore]
 
 
-class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
+class RuntypeScheduleRunSensor(ScheduleTarget, RunWaiter, BaseSensorOperator):
     """Wait for a Runtype schedule run: succeeds when it completes, fails when it fails or is cancelled.
 
     Give the run reference from :class:`~runtype_provider.operators.runtype.RuntypeRunScheduleOperator`
@@ -107,6 +107,7 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
         self.batch_execution_id = batch_execution_id
         self.product_id = product_id
         self.surface_id = surface_id
+        self.given_schedule()
         self.runtype_conn_id = runtype_conn_id
         self.hook_params = dict(hook_params or {})
         self.allowed_failed_records = allowed_failed_records
@@ -133,14 +134,7 @@ class RuntypeScheduleRunSensor(RunWaiter, BaseSensorOperator):
                     run = self.hook.run_reference(**run.model_dump(exclude={"run_url"}))
             else:
                 if self.schedule_name is not None:
-                    self.schedule_id = resolve_schedule_id(
-                        self.hook,
-                        self.schedule_id,
-                        self.schedule_name,
-                        product_id=self.product_id,
-                        surface_id=self.surface_id,
-                        log=self.log,
-                    )
+                    self.resolve_schedule()
                 run = self.hook.run_reference(
                     schedule_id=self.schedule_id,
                     run_id=self.run_id,

@@ -74,6 +74,16 @@ def push_xcom(context: Context, key: str, value: Any) -> None:
         ti.xcom_push(key=key, value=value)
 
 
+def check_rendered(argument: str, given: Any, rendered: Any) -> None:
+    """An argument that was given (a template, say) but is empty once rendered names the template, not a missing
+    argument: the mistake is in what the template reads."""
+    if not _blank(given) and _blank(rendered):
+        raise RuntypeConfigurationError(
+            f"{argument!r} is empty after templating: {str(given)[:200]!r} rendered {rendered!r}; check the template "
+            "and what it reads (params, XCom, Variables), or give the value directly"
+        )
+
+
 def resolve_schedule_id(
     hook: RuntypeHook,
     schedule_id: Any,
@@ -82,14 +92,47 @@ def resolve_schedule_id(
     product_id: str | None = None,
     surface_id: str | None = None,
     log: Any = None,
+    given: tuple[Any, Any] = (None, None),
 ) -> str:
     """The schedule id a task means, after templating: ``schedule_id``, else the id ``schedule_name`` names.
 
-    Checked again here because a template may have rendered one of them empty."""
+    Checked again here because a template may have rendered one of them empty; ``given`` is what the task was
+    given before templating (``schedule_id``, ``schedule_name``), to name an empty render."""
+    check_rendered("schedule_id", given[0], schedule_id)
+    check_rendered("schedule_name", given[1], schedule_name)
     check_schedule_choice(schedule_id, schedule_name)
-    if schedule_name is None or (isinstance(schedule_name, str) and not schedule_name.strip()):
+    if _blank(schedule_name):
         return str(schedule_id)
     schedule = hook.find_schedule_by_name(schedule_name, product_id=product_id, surface_id=surface_id)
     if log is not None:
         log.info("Runtype schedule name %r is schedule %s", schedule_name.strip(), schedule.id)
     return schedule.id
+
+
+class ScheduleTarget:
+    """A task's schedule: ``schedule_id`` or ``schedule_name``, with ``product_id`` and ``surface_id`` for a product
+    surface. :meth:`given_schedule` keeps what the task was given (before templating), :meth:`resolve_schedule`
+    turns it into the schedule's id when the task runs (looking the name up once)."""
+
+    schedule_id: Any
+    schedule_name: Any
+    product_id: Any
+    surface_id: Any
+    hook: Any
+    log: Any
+    _given_schedule: tuple[Any, Any] = (None, None)
+
+    def given_schedule(self) -> None:
+        self._given_schedule = (self.schedule_id, self.schedule_name)
+
+    def resolve_schedule(self) -> str:
+        self.schedule_id = resolve_schedule_id(
+            self.hook,
+            self.schedule_id,
+            self.schedule_name,
+            product_id=self.product_id,
+            surface_id=self.surface_id,
+            log=self.log,
+            given=self._given_schedule,
+        )
+        return self.schedule_id

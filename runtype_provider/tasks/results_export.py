@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
+from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.runs.status import (
     is_failed_record_status,
     is_succeeded_record_status,
@@ -151,14 +152,50 @@ def _write_chunks(handle: Any, chunks: Iterable[list[str]]) -> None:
     _write_lines(handle, lines)
 
 
-def default_results_path(home: str, dag_id: Any, run_id: Any, task_id: str, map_index: Any) -> str:
-    """``{home}/runtype_results/<dag>/<run>/<task>[@<map index>].jsonl``, each id percent-encoded.
+SINGLE_HOST_EXECUTORS = frozenset({"LocalExecutor", "SequentialExecutor", "DebugExecutor"})
+"""Executors that run every task on the scheduler's own host: a file under ``AIRFLOW_HOME`` is readable downstream."""
+RESULTS_DIR = "runtype_results"
+
+
+def results_base(results_path: str | None, xcom_path: str | None, executors: str | None, home: str) -> str:
+    """Where a results file goes when the task names no ``output_path``: a location every worker can read.
+
+    ``[runtype] results_path`` when set; else ``[common.io] xcom_objectstorage_path``/``runtype_results`` (the
+    deployment's shared XCom storage); else ``{home}/runtype_results`` when every configured executor (``[core]
+    executor``, comma-separated) runs tasks on this host. Otherwise a worker's own disk would hand the next task a
+    path it cannot open, so this raises :class:`~runtype_provider.exceptions.RuntypeConfigurationError` saying what
+    to set.
+    """
+    for base, suffix in ((results_path, ""), (xcom_path, RESULTS_DIR)):
+        if base and base.strip():
+            return "/".join(part for part in (base.strip().rstrip("/"), suffix) if part)
+    names = [
+        name.strip().rpartition(".")[2].rpartition(":")[2] for name in (executors or "").split(",") if name.strip()
+    ]
+    if names and all(name in SINGLE_HOST_EXECUTORS for name in names):
+        return "/".join([home.rstrip("/"), RESULTS_DIR])
+    raise RuntypeConfigurationError(
+        f"The results do not fit in XCom, and this deployment runs tasks on several hosts (executor "
+        f"{', '.join(names) or 'unknown'}): a file on this worker's disk could not be read by the next task. Set "
+        "[runtype] results_path (AIRFLOW__RUNTYPE__RESULTS_PATH) to storage every worker reads, e.g. "
+        "s3://bucket/runtype or a shared mount, or [common.io] xcom_objectstorage_path; or pass output_path=...; "
+        "or raise max_xcom_rows"
+    )
+
+
+def results_file(base: str, dag_id: Any, run_id: Any, task_id: str, map_index: Any) -> str:
+    """``{base}/<dag>/<run>/<task>[@<map index>].jsonl``, each id percent-encoded.
 
     Encoding keeps every id inside its own directory level (``run_id=".."`` is a valid Airflow run id) and keeps
-    distinct ids apart (``a:b`` and ``a_b`` no longer share a file); ``@`` cannot occur in an encoded task id.
+    distinct ids apart (``a:b`` and ``a_b`` never share a file); ``@`` cannot occur in an encoded task id.
     """
     name = _encode(task_id) + (f"@{map_index}" if isinstance(map_index, int) and map_index >= 0 else "")
-    return "/".join([home.rstrip("/"), "runtype_results", _encode(dag_id), _encode(run_id), f"{name}.jsonl"])
+    return "/".join([base.rstrip("/"), _encode(dag_id), _encode(run_id), f"{name}.jsonl"])
+
+
+def default_results_path(home: str, dag_id: Any, run_id: Any, task_id: str, map_index: Any) -> str:
+    """``{home}/runtype_results/<dag>/<run>/<task>[@<map index>].jsonl`` (a single-host deployment's default)."""
+    return results_file("/".join([home.rstrip("/"), RESULTS_DIR]), dag_id, run_id, task_id, map_index)
 
 
 def _encode(value: Any) -> str:

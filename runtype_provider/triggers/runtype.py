@@ -13,7 +13,12 @@ from runtype_provider.runs.reference import RunReference
 from runtype_provider.runs.watch import RunWatch, acancel_run, watch_until_terminal
 
 STATE_QUESTION_TIMEOUT = 5.0
-"""Seconds ``on_kill`` waits to learn whether the task is still deferred before cancelling anyway."""
+"""Seconds ``on_kill`` waits for each answer to "what state is the task in?"."""
+STATE_QUESTION_TRIES = 2
+KILLED_STATES = frozenset({"failed", "success", "skipped", "upstream_failed", "removed", "up_for_retry", None})
+"""Task states a user's action (mark failed or success, clear: no state) or the task's end leaves a deferred task in;
+only these cancel the run. Deferred, scheduled, queued and running mean its wait goes on (moved or resumed)."""
+_UNKNOWN = object()
 
 
 class RuntypeScheduleRunTrigger(BaseTrigger):
@@ -89,19 +94,31 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
 
         Airflow 3.3.2 also calls this when a stalled triggerer wakes up and drops a trigger that another
         triggerer has taken over (apache/airflow#73454); the task is then still deferred and the run must go on.
-        The triggerer may cancel this coroutine again while it waits for an answer, so the work runs shielded:
-        once started, the check and the cancel finish.
+        So the run is cancelled only on a definite answer that a user's action ended the deferral
+        (:data:`KILLED_STATES`); a question that fails or gets no answer in time leaves the run going (logged with
+        its link): cancelling a healthy run is the worse mistake. The triggerer may cancel this coroutine again
+        while it waits for an answer, so the work runs shielded: once started, the check and the cancel finish.
         """
         if self.cancel_on_kill:
-            await asyncio.shield(asyncio.ensure_future(self._cancel_unless_still_deferred()))
+            await asyncio.shield(asyncio.ensure_future(self._cancel_if_killed()))
 
-    async def _cancel_unless_still_deferred(self) -> None:
-        if await self._task_still_deferred():
-            self.log.info("The task is still deferred: its wait moved to another triggerer; not cancelling the run")
+    async def _cancel_if_killed(self) -> None:
+        run = RunReference.coerce(self.run_reference)
+        state = await self._task_state()
+        if state is _UNKNOWN:
+            self.log.warning(
+                "Could not learn whether the task was killed or its wait moved to another triggerer: not cancelling "
+                "Runtype run %s, which may still be running. Cancel it in Runtype if the task was killed: %s",
+                run.name,
+                run.run_url or "(no link)",
+            )
+            return
+        if state not in KILLED_STATES:
+            self.log.info("The task is %s: its wait goes on elsewhere; not cancelling the run", state)
             return
         hook = self._hook()
         try:
-            await acancel_run(hook, RunReference.coerce(self.run_reference), "task killed", self.log)
+            await acancel_run(hook, run, "task killed", self.log)
         finally:
             await hook.aclose()
 
@@ -112,26 +129,26 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
 
         return task_runner.SUPERVISOR_COMMS
 
-    async def _task_still_deferred(self) -> bool:
-        """Whether the task instance is still DEFERRED (asked through the triggerer's supervisor).
-
-        Unknown (no task instance, or the question fails) counts as not deferred: a user's kill then cancels
-        the run as documented, rather than leave it running.
-        """
+    async def _task_state(self) -> str | object | None:
+        """The task instance's state, asked through the triggerer's supervisor (:data:`STATE_QUESTION_TRIES`
+        tries of :data:`STATE_QUESTION_TIMEOUT` seconds each); ``_UNKNOWN`` when no answer came. Without a task
+        instance (not run by a triggerer) there is nothing to ask: the kill is taken as meant ("failed")."""
         ti = self.task_instance
         if ti is None:
-            return False
-        try:
-            from airflow.sdk.execution_time.comms import GetTaskStates
+            return "failed"
+        from airflow.sdk.execution_time.comms import GetTaskStates
 
-            map_index = getattr(ti, "map_index", -1)
-            mapped = isinstance(map_index, int) and map_index >= 0
-            question = GetTaskStates(
-                dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index if mapped else None
-            )
-            answer: Any = await asyncio.wait_for(self._supervisor().asend(question), STATE_QUESTION_TIMEOUT)
-            state = answer.task_states[ti.run_id][f"{ti.task_id}_{map_index}" if mapped else ti.task_id]
-        except Exception as err:
-            self.log.warning("Could not ask whether the task is still deferred (%s); cancelling as asked", err)
-            return False
-        return str(getattr(state, "value", state)) == "deferred"
+        map_index = getattr(ti, "map_index", -1)
+        mapped = isinstance(map_index, int) and map_index >= 0
+        question = GetTaskStates(
+            dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id], map_index=map_index if mapped else None
+        )
+        for attempt in range(1, STATE_QUESTION_TRIES + 1):
+            try:
+                answer: Any = await asyncio.wait_for(self._supervisor().asend(question), STATE_QUESTION_TIMEOUT)
+                state = answer.task_states[ti.run_id][f"{ti.task_id}_{map_index}" if mapped else ti.task_id]
+            except Exception as err:
+                self.log.warning("Asking whether the task is still deferred failed (try %d: %r)", attempt, err)
+                continue
+            return None if state is None else str(getattr(state, "value", state))
+        return _UNKNOWN

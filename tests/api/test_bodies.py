@@ -1,13 +1,20 @@
-"""Request bodies: validated strictly before any request, errors naming the argument."""
+"""runtype_provider.api.bodies: request bodies, validated strictly before any request, errors naming the argument;
+whatever a DAG passes in, only typed errors come out (hypothesis)."""
 
 from __future__ import annotations
 
+import inspect
+import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
+from client.test_request import FAST, json_values
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runtype_provider.api.bodies import build_schedule_body, build_surface_schedule_body
-from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeException
 from runtype_provider.version_compat import AirflowException
 
 # ---- request bodies -----------------------------------------------------------------------------------------
@@ -231,3 +238,81 @@ def test_a_filter_op_that_is_not_a_string_is_refused_by_name(op):
 def test_values_that_are_not_plain_json_are_refused_by_name(arguments, argument):
     with pytest.raises(RuntypeConfigurationError, match=f"^'{argument}' must be plain JSON data"):
         build_schedule_body(partial=True, **arguments)
+
+
+# ---- properties: any keywords give a body of strict JSON or a typed error -------------------------------------------
+
+FILTER_OPS = ["eq", "in", "between", "isSet", "and", "or", "nope"]
+texts = st.text(min_size=1, max_size=8)
+condition = st.fixed_dictionaries(
+    {"field": texts | json_values, "op": st.sampled_from(FILTER_OPS) | json_values}, optional={"value": json_values}
+)
+group = st.fixed_dictionaries(
+    {"op": st.sampled_from(FILTER_OPS) | json_values, "conditions": st.lists(condition | json_values, max_size=3)}
+)
+record_filters = st.fixed_dictionaries(
+    {"type": st.just("company") | json_values},
+    optional={
+        "where": condition | group | st.fixed_dictionaries({"op": st.just("and"), "conditions": st.lists(group)})
+    },
+)
+datetimes = st.datetimes(timezones=st.none() | st.just(timezone.utc))
+arbitrary = json_values | json_values.map(json.dumps) | datetimes
+PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
+    "cron": st.sampled_from(["* * * * *", "0 8 * * 1-5", "*/5 * * * *", "61 * *", ""]),
+    "run_at": datetimes | datetimes.map(lambda d: d.isoformat()) | st.just("2030-01-01T09:00:00Z"),
+    "trigger_type": st.sampled_from(["recurring", "one_time", "cron"]),
+    "record_filter": record_filters | record_filters.map(json.dumps),
+    "execution_options": st.dictionaries(
+        st.sampled_from(["chunkSize", "record_concurrency", "loggingPolicy", "maxRetries", "custom"]), json_values
+    ),
+    "enabled": st.sampled_from([True, False, "true", "False", "yes"]),
+    "record_ids": st.lists(texts, max_size=3),
+    "inputs": st.dictionaries(texts, json_values, max_size=3),
+    "messages": st.lists(json_values, max_size=3),
+}
+
+
+def keyword_values(builder: Any) -> st.SearchStrategy[dict[str, Any]]:
+    """Each keyword maybe present: mostly a plausible value (to get past the first check), else anything."""
+    names = [n for n in inspect.signature(builder).parameters if n != "partial"]
+    return st.fixed_dictionaries({}, optional={n: st.one_of(PLAUSIBLE.get(n, texts), arbitrary) for n in names})
+
+
+def one_keyword(builder: Any) -> st.SearchStrategy[dict[str, Any]]:
+    """A valid base body with one keyword set to a plausible or arbitrary value: reaches every check."""
+    names = [n for n in inspect.signature(builder).parameters if n != "partial"]
+    return st.sampled_from(names).flatmap(
+        lambda n: st.fixed_dictionaries({n: st.one_of(PLAUSIBLE.get(n, texts), arbitrary)})
+    )
+
+
+def assert_only_typed_errors(builder: Any, partial: bool, kwargs: dict[str, Any]) -> None:
+    try:
+        body = builder(partial=partial, **kwargs)
+    except Exception as err:
+        assert isinstance(err, RuntypeException), repr(err)
+        return
+    assert isinstance(body, dict)
+    json.dumps(body, allow_nan=False)  # what the HTTP client will send: strict JSON
+
+
+BUILDERS = {"schedule": build_schedule_body, "surface_schedule": build_surface_schedule_body}
+BASE = {"flow_id": "flow_1", "cron": "0 8 * * *"}
+
+
+@FAST
+@given(kind=st.sampled_from(sorted(BUILDERS)), partial=st.booleans(), data=st.data())
+def test_a_body_builder_raises_only_typed_errors(kind, partial, data):
+    builder = BUILDERS[kind]
+    kwargs = data.draw(keyword_values(builder))
+    assert_only_typed_errors(builder, partial, kwargs)
+
+
+@FAST
+@given(kind=st.sampled_from(sorted(BUILDERS)), partial=st.booleans(), data=st.data())
+def test_a_body_builder_raises_only_typed_errors_for_any_one_keyword(kind, partial, data):
+    builder = BUILDERS[kind]
+    change = data.draw(one_keyword(builder))
+    base = {"flow_id": "flow_1"} if "trigger_type" in change or "run_at" in change or partial else BASE
+    assert_only_typed_errors(builder, partial, {**base, **change})

@@ -1,12 +1,17 @@
-"""Paging without I/O: when a listing continues, when it stops, and that it always ends."""
+"""runtype_provider.api.paging: paging without I/O: when a listing continues, when it stops, and that it always ends
+(examples, then properties over arbitrary page sequences with hypothesis)."""
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+import hypothesis.configuration
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from runtype_provider.api.paging import (
     DEFAULT_ITERATOR_PAGE_SIZE,
@@ -18,6 +23,11 @@ from runtype_provider.api.paging import (
 )
 from runtype_provider.api.responses import RecordResultPage, SchedulePage
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeResponseError
+
+# Hypothesis keeps caches on disk; keep them out of the checkout.
+hypothesis.configuration.set_hypothesis_home_dir(tempfile.mkdtemp(prefix="runtype-hypothesis-"))
+
+FAST = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 PATH = "/v1/schedules"
 RESULTS = "/v1/schedules/batch/b1/results"
@@ -127,6 +137,8 @@ def test_the_cap_message_says_where_it_is_configured():
 def test_a_listing_of_exactly_max_pages_pages_is_complete():
     server = Server([cursor_page(["a"], "c1", True), cursor_page(["b"])])
     assert [s.id for s in iter_cursor(server, PATH, max_pages=2)] == ["a", "b"]
+    server = Server([offset_page(["r1"], 0, True), offset_page(["r2"], 1)])
+    assert [r.record_id for r in iter_offset(server, RESULTS, max_pages=2)] == ["r1", "r2"]
 
 
 def test_cursors_are_remembered_as_small_digests():
@@ -197,7 +209,7 @@ def test_a_huge_total_does_not_lift_the_cap():
 # ---- arguments, laziness, misuse, async reuse --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("max_pages", [0, -1, True, 1.0, "5", None])
+@pytest.mark.parametrize("max_pages", [0, -1, True, 1.0, 2.5, "5", "10", None])
 @pytest.mark.parametrize("driver", [iter_cursor, iter_offset])
 def test_the_cap_is_checked_before_the_first_page(driver, max_pages):
     server = Server([])
@@ -239,3 +251,87 @@ def test_the_same_state_machines_drive_an_async_listing():
         return rows
 
     assert asyncio.run(collect()) == ["r1", "r2", "r3"]
+
+
+# ---- properties: arbitrary page sequences always end within the page cap, rows in order, each exactly once --------
+
+cursors = st.none() | st.sampled_from(["", "c1", "c2", "c3"]) | st.text(min_size=1, max_size=6)
+cursor_specs = st.lists(st.tuples(st.integers(0, 3), st.booleans(), cursors), max_size=15)
+offset_specs = st.lists(
+    st.tuples(
+        st.integers(0, 3),  # rows on the page
+        st.booleans(),  # hasMore
+        st.none() | st.integers(0, 40),  # total
+        st.sampled_from([0, 0, 0, 0, 1, -1]),  # how far the answered offset is off the requested one
+    ),
+    max_size=15,
+)
+
+
+@FAST
+@given(specs=cursor_specs, max_pages=st.integers(1, 12), endless=st.booleans())
+def test_cursor_paging_always_ends_with_every_row_once_in_order(specs, max_pages, endless):
+    fetched: list[Any] = []
+    asked: list[str | None] = []
+
+    def fetch(cursor: str | None) -> Any:
+        assert len(fetched) < max_pages, "fetched past the page cap"
+        n = len(fetched)
+        rows, has_more, next_cursor = specs[n] if n < len(specs) else (1, endless, f"fresh-{n}")
+        page = SchedulePage.model_validate(
+            {
+                "data": [{"id": f"p{n}r{i}"} for i in range(rows)],
+                "pagination": {"hasMore": has_more, "nextCursor": next_cursor},
+            }
+        )
+        asked.append(cursor)
+        fetched.append(page)
+        return page
+
+    received, failed = [], False
+    try:
+        for row in iter_cursor(fetch, "/v1/schedules", max_pages=max_pages):
+            received.append(row.id)
+    except RuntypeResponseError:
+        failed = True
+    assert 1 <= len(fetched) <= max_pages
+    assert received == [row.id for page in fetched for row in page.data]
+    assert len(set(received)) == len(received)
+    assert asked == [None] + [page.pagination.next_cursor for page in fetched[:-1]]
+    assert failed is fetched[-1].pagination.has_more  # ends quietly only when the server says so
+
+
+@FAST
+@given(specs=offset_specs, max_pages=st.integers(1, 12), endless=st.booleans())
+def test_offset_paging_always_ends_with_every_row_once_in_order(specs, max_pages, endless):
+    fetched: list[tuple[int, Any]] = []
+
+    def fetch(offset: int) -> Any:
+        assert len(fetched) < max_pages, "fetched past the page cap"
+        n = len(fetched)
+        rows, has_more, total, skew = specs[n] if n < len(specs) else (1, endless, None, 0)
+        page = RecordResultPage.model_validate(
+            {
+                "data": [{"recordId": f"p{n}r{i}"} for i in range(rows)],
+                "pagination": {"hasMore": has_more, "offset": max(0, offset + skew), "total": total},
+            }
+        )
+        fetched.append((offset, page))
+        return page
+
+    received, failed = [], False
+    try:
+        for row in iter_offset(fetch, "/v1/schedules/batch/b1/results", max_pages=max_pages):
+            received.append(row.record_id)
+    except RuntypeResponseError:
+        failed = True
+    assert 1 <= len(fetched) <= max_pages
+    accepted = [page for offset, page in fetched if page.pagination.offset == offset]
+    assert accepted == [page for _, page in fetched][: len(accepted)]  # nothing after a refused page
+    assert received == [row.record_id for page in accepted for row in page.data]
+    assert len(set(received)) == len(received)
+    assert [offset for offset, _ in fetched] == [sum(len(p.data) for p in accepted[:i]) for i in range(len(fetched))]
+    last_offset, last = fetched[-1]
+    ended_by_total = last.pagination.total is not None and len(received) >= last.pagination.total
+    if not failed:
+        assert last.pagination.offset == last_offset and (not last.pagination.has_more or ended_by_total)

@@ -1,4 +1,6 @@
-"""Result pages fetched concurrently: order, exactly once, bounds, back-pressure, errors and early stops.
+"""runtype_provider.client.concurrent_paging.
+
+Result pages fetched concurrently: order, exactly once, bounds, back-pressure, errors and early stops.
 
 The first part drives :func:`iter_offset_concurrently` with fake listings (no I/O; completion order forced
 with gates); the second drives the hook and the results operator against the local Runtype, which answers
@@ -24,6 +26,7 @@ from runtype_provider.client.concurrent_paging import (
     DEFAULT_MAX_CONCURRENT_PAGES,
     PagingStats,
     Throttle,
+    Unread,
     _Abandoned,
     iter_offset_concurrently,
 )
@@ -34,6 +37,7 @@ from runtype_provider.runs.reference import RunReference
 from runtype_provider.testing import LocalRuntype
 
 PATH = "/v1/schedules/batch/b1/results"
+MIB = 1024 * 1024
 WORKER_PREFIX = "runtype-pages"
 
 
@@ -180,6 +184,17 @@ def test_the_first_page_is_fetched_in_the_consumers_thread_the_rest_by_workers_w
     assert 1 <= listing.opened <= 2 and listing.closed == listing.opened  # one fetch per worker, all closed
 
 
+def test_nothing_is_fetched_before_the_first_row_is_asked_for_nor_a_second_page_before_the_first_pages_rows():
+    listing = Listing(100)
+    rows = listing.rows(bound=4)
+    try:
+        assert listing.started == []
+        assert [next(rows) for _ in range(10)] == list(range(10))
+        assert listing.started == [0]
+    finally:
+        rows.close()
+
+
 def short_page_at(where: int, size: int) -> Callable[[int, list[int]], Any]:
     """Answers like the listing, except the page at ``where`` holds only ``size`` rows."""
 
@@ -230,6 +245,7 @@ def test_a_server_that_ignores_the_offset_is_refused_after_the_first_pages_rows(
         for row in listing.rows():
             seen.append(row)
     assert seen == list(range(10))
+    assert len(listing.started) <= 1 + 2 * 4  # the first page and at most the read-ahead, not all 10 pages
 
 
 def test_has_more_without_rows_is_refused_after_the_rows_before_it():
@@ -288,6 +304,31 @@ def test_pages_held_never_exceed_twice_the_window_and_nothing_runs_ahead_of_that
     # Pages 1-5 were consumed; the straggler and the 2 * bound - 1 pages after it were all that was held.
     assert waiting_at_release == [6 + 2 * bound - 1]
     assert stats.peak_held == 2 * bound
+
+
+@pytest.mark.parametrize(("page_bytes", "most_held"), [(30 * MIB, 2), (0, 2 * 4)])
+def test_the_bytes_held_are_bounded_too_so_huge_pages_are_not_fetched_eight_at_a_time(page_bytes, most_held):
+    """Pages of 30 MB under a 64 MiB budget: at most two are held (landed or in flight), however large the window;
+    pages of no known size are bounded by count only."""
+    straggler = 20  # held back (bounded wait) until more pages started than the byte budget allows
+
+    def worker_page(offset: int, rows: list[int]) -> Any:
+        answer = page(offset, rows, 400, offset + len(rows) < 400)
+        if threading.current_thread().name.startswith(WORKER_PREFIX):
+            return Unread(lambda: answer, page_bytes)
+        return answer
+
+    def hold_straggler(offset: int, throttle: Throttle | None) -> None:
+        if offset == straggler:
+            with listing.lock:
+                listing.lock.wait_for(lambda: len(listing.started) >= 10, timeout=1.0)
+
+    listing = Listing(400, answer=worker_page, before=hold_straggler)
+    stats = PagingStats()
+
+    assert list(listing.rows(bound=4, stats=stats, max_held_bytes=64 * MIB)) == list(range(400))
+    assert stats.peak_held == most_held
+    assert stats.peak_held_bytes <= 64 * MIB
 
 
 def test_nothing_is_fetched_while_the_consumer_is_not_asking_for_rows():

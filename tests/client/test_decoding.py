@@ -1,4 +1,6 @@
-"""Reading an answer: whatever the status, headers and bytes, only the provider's typed errors come out,
+"""runtype_provider.client.decoding.
+
+Reading an answer: whatever the status, headers and bytes, only the provider's typed errors come out,
 and the API key never survives into a decoded body (2xx included) or an error."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Bounds on one answer, against a real loopback server: total time per attempt, decompressed size cap.
+"""runtype_provider.client.limits.
+
+Bounds on one answer, against a real loopback server: total time per attempt, decompressed size cap.
 
 Sync (requests) and async (httpx) alike: a trickling server fails within the request timeout plus a small
 margin, an endless or compressed-bomb body stops at ``max_response_mb`` with memory bounded by it.

@@ -1,4 +1,6 @@
-"""The API key is replaced in every form it can come back in: raw, repr-, URL- and JSON-escaped."""
+"""runtype_provider.client.redaction.
+
+The API key is replaced in every form it can come back in: raw, repr-, URL- and JSON-escaped."""
 
 from __future__ import annotations
 

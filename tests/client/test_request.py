@@ -1,50 +1,49 @@
-"""The API table: one description from which the hook, the local Runtype's routes and its faults derive."""
+"""runtype_provider.client.request: a request bound to the API table (ids quoted, query and body kept), and an
+answer parsed into its model or a typed error naming the request, whatever the API answers (hypothesis)."""
 
 from __future__ import annotations
 
-import inspect
-import subprocess
-import sys
+import tempfile
+from typing import Any
 
+import hypothesis.configuration
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic.alias_generators import to_camel
 
-from runtype_provider.api.ids import check_page_size, join_ids, segment
-from runtype_provider.api.spec import ENDPOINTS, MAX_PAGE_SIZE
+from runtype_provider.api import responses as schemas
+from runtype_provider.api.spec import ENDPOINTS
 from runtype_provider.client.request import build_request, parse_answer
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeResponseError
-from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.testing.fake.app import ROUTES
-from runtype_provider.testing.fake.faults import OPERATIONS
-from runtype_provider.testing.fake.handlers import State
+
+# Hypothesis keeps caches on disk; keep them out of the checkout.
+hypothesis.configuration.set_hypothesis_home_dir(tempfile.mkdtemp(prefix="runtype-hypothesis-"))
+
+FAST = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+
+MODELS = [m for m in vars(schemas).values() if isinstance(m, type) and issubclass(m, schemas.RuntypeModel)]
+FIELD_NAMES = sorted({to_camel(name) for m in MODELS for name in m.model_fields} | {"data", "pagination"})
+
+keys = st.sampled_from(FIELD_NAMES) | st.text(max_size=8)
+leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats()  # NaN and infinities too: Python's json module decodes them
+    | st.text(max_size=12)
+    | st.sampled_from(["completed", "failed", "running", "", "0", "-1", "1.5", "true", "2025-01-11T08:00:00Z"])
+)
+json_values = st.recursive(
+    leaves, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=6), max_leaves=20
+)
+"""Any JSON value (keys mostly the API's field names); tests/api/test_bodies.py and tests/runs/test_watch.py use
+it too."""
 
 
-def test_the_table_has_every_documented_operation_once():
-    assert len(ENDPOINTS) == 24
-    assert len({(e.method, e.path) for e in ENDPOINTS.values()}) == 24
-    assert all(name == e.operation for name, e in ENDPOINTS.items())
-
-
-@pytest.mark.parametrize("operation", list(ENDPOINTS))
-def test_every_operation_is_a_hook_method_and_a_local_runtype_handler(operation):
-    assert callable(getattr(RuntypeHook, operation))
-    handler = inspect.signature(getattr(State, operation)).parameters
-    endpoint = ENDPOINTS[operation]
-    assert set(endpoint.path_params) <= set(handler)
-    assert ("query" in handler) == bool(endpoint.query)
-
-
-def test_the_local_runtype_routes_and_fault_names_are_the_table():
-    assert [(m, p, o) for m, p, o in ROUTES] == [(e.method, e.path, e.operation) for e in ENDPOINTS.values()]
-    assert tuple(ENDPOINTS) == OPERATIONS
-
-
-def test_only_creates_and_run_now_are_not_idempotent():
-    assert {o for o, e in ENDPOINTS.items() if not e.idempotent} == {
-        "create_schedule",
-        "create_surface_schedule",
-        "run_schedule_now",
-        "run_surface_schedule_now",
-    }
+def shaped(fields: list[str]) -> st.SearchStrategy[dict[str, Any]]:
+    """Dicts over known field names (arbitrary values), so parsing gets past the top level."""
+    return st.dictionaries(st.sampled_from(fields), json_values, max_size=len(fields))
 
 
 def test_a_request_quotes_each_id_and_keeps_the_query_and_body():
@@ -71,40 +70,6 @@ def test_a_request_with_the_wrong_arguments_is_a_programming_error(operation, ar
         build_request(operation, **arguments)
 
 
-@pytest.mark.parametrize("value", ["", "  ", None, True, 1.5, ["a"]])
-def test_segment_refuses_what_is_not_an_id_by_name(value):
-    with pytest.raises(RuntypeConfigurationError, match="'schedule_id' must be a non-empty string"):
-        segment(value, "schedule_id")
-
-
-@pytest.mark.parametrize("size", [0, MAX_PAGE_SIZE + 1, True, "10"])
-def test_page_size_is_bounded(size):
-    with pytest.raises(RuntypeConfigurationError, match=f"from 1 to {MAX_PAGE_SIZE}"):
-        check_page_size(size)
-
-
-def test_the_table_imports_no_airflow():
-    """The local Runtype uses the table; it must stay cheap to import and independent of Airflow."""
-    code = "import sys, runtype_provider.api.spec; print('airflow' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-    assert done.stdout.strip() == "False"
-
-
-@pytest.mark.parametrize("value", [".", "..", " .. ", "\t.\n"])
-@pytest.mark.parametrize("argument", ["schedule_id", "run_id", "batch_id", "product_id", "surface_id"])
-def test_segment_refuses_dot_segments_by_name(value, argument):
-    with pytest.raises(RuntypeConfigurationError, match=f"^'{argument}' must not be '\\.{{1,2}}': a dot segment"):
-        segment(value, argument)
-
-
-@pytest.mark.parametrize(
-    ("value", "quoted"),
-    [(".a", ".a"), ("..b", "..b"), ("...", "..."), ("a.", "a."), ("a/..", "a%2F.."), ("%2e%2e", "%252e%252e")],
-)
-def test_segment_keeps_ids_that_only_contain_dots(value, quoted):
-    assert segment(value, "schedule_id") == quoted
-
-
 @pytest.mark.parametrize(
     ("operation", "ids", "argument"),
     [
@@ -119,30 +84,6 @@ def test_segment_keeps_ids_that_only_contain_dots(value, quoted):
 def test_every_request_refuses_dot_segment_ids_by_name(operation, ids, argument):
     with pytest.raises(RuntypeConfigurationError, match=f"^'{argument}' must not be"):
         build_request(operation, **ids)
-
-
-@pytest.mark.parametrize(
-    ("values", "joined"),
-    [(["a b", "c/d", "e%f", ".."], "a b,c/d,e%f,.."), ((" s1 ", 7), "s1,7"), ({"s1"}, "s1")],
-)
-def test_join_ids_joins_without_quoting(values, joined):
-    assert join_ids(values, "schedule_ids", max_count=100) == joined
-
-
-@pytest.mark.parametrize(
-    ("values", "message"),
-    [
-        ("s1", "must be a list of 1 to 3 schedule ids"),
-        ([], "must be a list of 1 to 3 schedule ids"),
-        (["a", "b", "c", "d"], "must be a list of 1 to 3 schedule ids"),
-        (["a", ""], "must be a non-empty string"),
-        (["a", None], "must be a non-empty string"),
-        (["a,b"], "'a,b' contains a comma"),
-    ],
-)
-def test_join_ids_refuses_bad_lists_by_name(values, message):
-    with pytest.raises(RuntypeConfigurationError, match=f"^'schedule_ids'.*{message}"):
-        join_ids(values, "schedule_ids", max_count=3)
 
 
 @pytest.mark.parametrize("operation", list(ENDPOINTS))
@@ -183,3 +124,19 @@ def test_parse_turns_a_body_nested_too_deeply_into_a_typed_error(monkeypatch):
 def test_an_unknown_schedule_field_is_refused_by_name(operation, ids, family):
     with pytest.raises(RuntypeConfigurationError, match=f"'flowid' not accepted by {family} schedules"):
         build_request(operation, body={"flowid": "f1", "cron": "0 8 * * *"}, **ids)
+
+
+@FAST
+@given(operation=st.sampled_from(sorted(ENDPOINTS)), data=json_values | shaped(FIELD_NAMES))
+def test_parsing_any_answer_raises_only_a_typed_error(operation, data):
+    endpoint = ENDPOINTS[operation]
+    try:
+        parsed = parse_answer(endpoint, data)
+    except Exception as err:
+        assert isinstance(err, RuntypeResponseError), repr(err)
+        assert (err.method, err.path) == (endpoint.method, endpoint.path)
+        return
+    items = parsed if endpoint.unwrap else [parsed, *(parsed.data if isinstance(parsed, schemas.Page) else [])]
+    for item in items:
+        for name in ("total_records", "processed_records", "failed_records", "success_count", "record_count"):
+            assert getattr(item, name, None) is None or getattr(item, name) >= 0

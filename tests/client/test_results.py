@@ -1,4 +1,6 @@
-"""Results pages read straight from their bytes give exactly what the models give, or are handed to the models."""
+"""runtype_provider.client.results.
+
+Results pages read straight from their bytes give exactly what the models give, or are handed to the models."""
 
 from __future__ import annotations
 

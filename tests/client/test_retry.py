@@ -1,4 +1,6 @@
-"""RetryPolicy: backoff bounds and jitter, and the server's hint preferred (what is retried: test_transport.py)."""
+"""runtype_provider.client.retry.
+
+RetryPolicy: backoff bounds and jitter, and the server's hint preferred (what is retried: test_transport.py)."""
 
 from __future__ import annotations
 

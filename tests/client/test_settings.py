@@ -1,4 +1,6 @@
-"""RuntypeHook and its Airflow connection: settings, test_connection, and the API key never leaking."""
+"""runtype_provider.client.settings.
+
+RuntypeHook and its Airflow connection: settings, test_connection, and the API key never leaking."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""RuntypeHook retries: counted attempts and honoured waits on a fake clock (``sleeps``), sync and async.
+"""runtype_provider.client.transport.
+
+RuntypeHook retries: counted attempts and honoured waits on a fake clock (``sleeps``), sync and async.
 
 Non-idempotent calls (run-now, create) must never be retried into a second run: only when the request
 provably never reached the server (connect error) or the server refused it (429).

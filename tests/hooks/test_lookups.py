@@ -15,6 +15,7 @@ from runtype_provider.api.responses import Schedule
 from runtype_provider.exceptions import (
     RuntypeAmbiguousScheduleError,
     RuntypeConfigurationError,
+    RuntypeScheduleLookupError,
     RuntypeScheduleNotFoundError,
 )
 from runtype_provider.hooks.lookups import (
@@ -149,3 +150,21 @@ def test_the_local_runtype_search_narrows_and_the_exact_match_decides(runtype_se
     assert len(searched) == 1
     with pytest.raises(RuntypeScheduleNotFoundError, match=r"'Weekly DIGEST' \(s3\)|'weekly DIGEST' \(s3\)"):
         hook.find_schedule_by_name("Weekly Digest")
+
+
+HOSTILE = ["x" * 5_000_000, "evil\n[2026-01-01] INFO - forged line", "\x1b[2J\x1b[31mred", "a\u202eb", "q'uote"]
+
+
+@given(st.sampled_from(HOSTILE), st.sampled_from(HOSTILE))
+def test_server_names_and_ids_reach_a_message_bounded_and_on_one_line(bad_id: str, bad_name: str) -> None:
+    """A hostile server cannot forge task-log lines or fill the log through a lookup's error message."""
+    for listed, wanted in [
+        (schedules((bad_id, "Nightly"), ("b", "Nightly")), "Nightly"),  # ambiguous
+        (schedules((bad_id, bad_name.upper() or "X"), (bad_id, "NIGHTLY")), "Nightly"),  # near misses
+    ]:
+        with pytest.raises(RuntypeScheduleLookupError) as caught:
+            pick_schedule_by_name(wanted, listed)
+        message = str(caught.value)
+        assert len(message) < 3_000
+        assert message.isprintable()  # no line break, escape or control character: one log line
+        assert all(len(c) <= 256 for c in caught.value.candidates)

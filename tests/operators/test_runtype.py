@@ -3,6 +3,7 @@ the results operator (rows, summary, paging, JSON Lines). The wait itself is tes
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 from datetime import timedelta
@@ -19,9 +20,12 @@ from runtype_provider.operators.runtype import (
     RuntypeRunScheduleOperator,
     RuntypeScheduleRunResultsOperator,
 )
-from runtype_provider.tasks.results_export import default_results_path
 from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
-from runtype_provider.version_compat import TaskDeferred
+
+try:  # the exception a deferral raises (Airflow 3.2+ path first)
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # pragma: no cover - Airflow 3.1
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 pytestmark = pytest.mark.usefixtures("runtype_conn", "clock")
 
@@ -72,6 +76,7 @@ def pushed(context) -> list[tuple[str, Any]]:
 def test_global_run_now_pushes_and_returns_reference_without_waiting(
     runtype_conn, requests_mock, run_now, context, run_reference
 ):
+
     assert make_op(wait_for_completion=False).execute(context) == run_reference
     assert run_now.call_count == 1
     assert requests_mock.last_request.headers["Authorization"] == f"Bearer {runtype_conn['password']}"
@@ -235,10 +240,13 @@ def test_cancel_that_fails_starts_no_second_run(requests_mock, run_now, context)
 
 
 class FakeStateStore(dict):
-    """Airflow 3.3's ``task_state_store``: get/set by key, kept across tries of one task."""
+    """Airflow 3.3's ``task_state_store``: get/set/delete by key, kept across tries of one task."""
 
     def set(self, key: str, value: Any, **_: Any) -> None:
         self[key] = value
+
+    def delete(self, key: str) -> None:
+        self.pop(key, None)
 
 
 def test_the_run_is_kept_in_the_task_state_store_before_anything_else(
@@ -252,8 +260,8 @@ def test_the_run_is_kept_in_the_task_state_store_before_anything_else(
 
     make_op().execute(context)
 
-    assert store == {RUN_STATE_KEY: run_reference}
     assert store_seen[0] == {RUN_STATE_KEY: run_reference}  # already kept when the first XCom was pushed
+    assert store == {}  # the try saw its run end: a clear or a retry starts a new run
 
 
 @pytest.mark.parametrize(("status", "reattaches"), [("running", True), ("mystery", True), ("completed", True),
@@ -269,7 +277,44 @@ def test_a_retry_reattaches_to_its_earlier_tries_run_unless_that_run_failed(
 
     assert run_now.call_count == (0 if reattaches else 1)
     assert out["run_id"] == ("run-0" if reattaches else "run-1")
-    assert store[RUN_STATE_KEY]["run_id"] == out["run_id"]
+    assert RUN_STATE_KEY not in store  # the task finished: nothing left to resume
+
+
+@pytest.mark.parametrize(
+    "earlier",
+    [
+        {"schedule_id": "sch-other"},  # the DAG now names another schedule, or the name resolves to a new one
+        {"product_id": "p", "surface_id": "s"},  # a surface run, while the task runs a global schedule
+    ],
+)
+def test_a_retry_never_reattaches_to_a_run_of_another_target(
+    requests_mock, run_now, context, run_reference, batch_status_body, earlier, logs
+):
+    context["task_state_store"] = FakeStateStore({RUN_STATE_KEY: {**run_reference, "batch_execution_id": "b-0",
+                                                                  **earlier}})  # fmt: skip
+    other = requests_mock.get(f"{BASE}/v1/batch/status/b-0", json=batch_status_body("running"))
+
+    out = make_op(wait_for_completion=False).execute(context)
+
+    assert (run_now.call_count, other.call_count, out["run_id"]) == (1, 0, "run-1")
+    assert any("not re-attaching" in m for m in logs.messages("info"))
+
+
+@pytest.mark.parametrize("verdict", ["success", "too many failed records"])
+def test_a_try_that_saw_its_run_end_drops_it_so_the_next_try_starts_a_new_run(
+    requests_mock, run_now, context, batch_status_body, verdict
+):
+    context["task_state_store"] = store = FakeStateStore()
+    requests_mock.get(STATUS, json=batch_status_body("completed", failed=2))
+    allowed = 0 if verdict != "success" else None
+    ending = pytest.raises(RuntypeRunError) if allowed == 0 else contextlib.nullcontext()
+
+    with ending:
+        make_op(allowed_failed_records=allowed).execute(context)
+    with ending:  # a clear after success, or a retry after a failed verdict
+        make_op(allowed_failed_records=allowed).execute(context)
+
+    assert run_now.call_count == 2 and store == {}
 
 
 def test_a_retry_whose_earlier_run_succeeded_returns_its_result_without_a_new_run(
@@ -620,7 +665,10 @@ MIXED_SUMMARY = {"total": 4, "failed": 1, "succeeded": 3, "by_status": {"complet
 
 
 @pytest.fixture
-def results_op(run_reference):
+def results_op(run_reference, requests_mock, batch_status_body):
+    requests_mock.get(STATUS, json=batch_status_body("completed"))  # the run has finished (checked first)
+    requests_mock.get(f"{BASE}/v1/schedules/sch-1/runs", json={"data": [{"id": "run-1", "status": "completed"}]})
+
     def make(**kwargs: Any) -> RuntypeScheduleRunResultsOperator:
         if not {"run", "run_id", "batch_execution_id"} & set(kwargs):
             kwargs["run"] = run_reference
@@ -684,14 +732,36 @@ def test_no_results_gives_an_empty_list_and_a_zero_summary(requests_mock, contex
 def test_a_success_or_failure_filter_matches_every_spelling_and_is_applied_on_the_client(
     requests_mock, context, results_op, wanted, kept
 ):
-    """The docs spell success ``success`` on run results and ``completed`` on batch results: a server-side
-    filter could drop rows spelled the other way, so the client filters and sends no status parameter."""
-    route = serve(requests_mock, BATCH_RESULTS, MIXED)
+    """The docs spell success ``success`` on run results and ``completed`` on batch results: the filter is sent in
+    the endpoint's spelling (a server honouring it sends only those rows), and the client matches every synonym
+    (a server that ignores it sends every row)."""
+    ignoring = requests_mock.get(BATCH_RESULTS, json={"data": MIXED, "pagination": {"hasMore": False, "offset": 0}})
 
     rows = results_op(status_filter=wanted).execute(context)
 
     assert [row["record_id"] for row in rows] == [f"rec-{i}" for i in kept]
-    assert all("status" not in query for query in queries(route))
+    sent = "failed" if wanted in ("failed", "error") else "completed"
+    assert [query["status"] for query in queries(ignoring)] == [[sent]]
+
+
+@pytest.mark.parametrize(
+    ("wanted", "batch", "sent"),
+    [("failed", True, "failed"), ("error", False, "failed"), ("success", True, "completed"),
+     ("completed", False, "success")],
+)  # fmt: skip
+def test_a_synonym_filter_is_sent_so_a_few_failures_cost_a_few_pages(
+    requests_mock, context, results_op, wanted, batch, sent
+):
+    success = "completed" if batch else "success"  # each endpoint's documented spelling
+    rows = [api_row(i, "failed" if i % 100 == 0 else success) for i in range(1, 1001)]
+    route = serve(requests_mock, BATCH_RESULTS if batch else RUN_RESULTS, rows)
+    where = {} if batch else {"run_id": "run-1"}
+
+    out = results_op(status_filter=wanted, max_xcom_rows=2000, **where).execute(context)
+
+    assert len(out) == (10 if sent == "failed" else 990)
+    assert {tuple(query["status"]) for query in queries(route)} == {(sent,)}
+    assert len(queries(route)) == (1 if sent == "failed" else 10)
 
 
 def test_any_other_status_filter_is_sent_and_applied_on_the_client_too(requests_mock, context, results_op):
@@ -789,6 +859,39 @@ def test_mapped_task_file_name_carries_the_map_index(requests_mock, context, tmp
     assert out["row_count"] == 4
 
 
+@pytest.mark.parametrize("executor", ["CeleryExecutor", "KubernetesExecutor", "LocalExecutor,CeleryExecutor"])
+def test_on_a_multi_host_executor_without_shared_storage_overflow_fails_saying_what_to_set(
+    requests_mock, context, tmp_path, monkeypatch, results_op, executor
+):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", executor)
+    monkeypatch.delenv("AIRFLOW__RUNTYPE__RESULTS_PATH", raising=False)
+    monkeypatch.delenv("AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH", raising=False)
+    serve(requests_mock, BATCH_RESULTS, MIXED)
+
+    assert results_op(max_xcom_rows=4).execute(context) == MIXED_OUT  # what fits in XCom needs no storage
+    with pytest.raises(RuntypeConfigurationError, match=r"several hosts.*\[runtype\] results_path.*output_path"):
+        results_op(max_xcom_rows=3).execute(context)
+    assert not (tmp_path / "runtype_results").exists()
+
+
+@pytest.mark.parametrize("option", ["AIRFLOW__RUNTYPE__RESULTS_PATH", "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH"])
+def test_overflow_goes_to_the_configured_shared_location(
+    requests_mock, context, tmp_path, monkeypatch, results_op, option
+):
+    monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "CeleryExecutor")
+    monkeypatch.setenv(option, f"file://{tmp_path}/shared/")
+    ti = context["ti"]
+    ti.dag_id, ti.run_id, ti.task_id, ti.map_index = "d", "r", "results", -1
+    serve(requests_mock, BATCH_RESULTS, MIXED)
+
+    out = results_op(max_xcom_rows=0).execute(context)
+
+    suffix = "runtype_results/" if "COMMON_IO" in option else ""
+    assert out["path"] == f"{tmp_path}/shared/{suffix}d/r/results.jsonl"
+    assert len(read_jsonl(Path(out["path"]))) == 4
+
+
 def test_output_path_forces_file_mode(requests_mock, context, tmp_path, results_op):
     serve(requests_mock, BATCH_RESULTS, MIXED)
     target = tmp_path / "nested" / "dir" / "rows.jsonl"
@@ -804,24 +907,6 @@ def test_output_path_forces_file_mode(requests_mock, context, tmp_path, results_
     ]
     context["ti"].xcom_push.assert_called_once_with(key="summary", value=MIXED_SUMMARY)
     json.dumps(out)
-
-
-@pytest.mark.parametrize(
-    ("ids", "parts"),
-    [
-        (("d", "..", "t", -1), ["d", "%2E%2E", "t.jsonl"]),
-        (("..", ".", "t", 3), ["%2E%2E", "%2E", "t@3.jsonl"]),
-        (("d", "a/../../etc", "t", -1), ["d", "a%2F..%2F..%2Fetc", "t.jsonl"]),
-        (("d", "a:b", "t", -1), ["d", "a%3Ab", "t.jsonl"]),
-        (("d", "a_b", "t", -1), ["d", "a_b", "t.jsonl"]),
-        (("d", "r", "t_2", -1), ["d", "r", "t_2.jsonl"]),
-        (("d", "r", "t", 2), ["d", "r", "t@2.jsonl"]),
-    ],
-)
-def test_the_default_path_keeps_each_id_inside_its_own_directory_and_apart_from_others(ids, parts):
-    path = default_results_path("/home/af/", *ids)
-
-    assert path.split("/") == ["", "home", "af", "runtype_results", *parts]
 
 
 def test_a_failed_task_leaves_an_existing_file_untouched_and_no_partial_file(
@@ -1025,3 +1110,32 @@ def test_rows_read_fast_or_by_the_models_are_written_alike_and_the_api_key_never
     assert api_key not in text
     assert text == "".join(json.dumps(row) + "\n" for row in expected)
     assert out["row_count"] == 350 and out["summary"]["failed"] == len(range(0, 350, 7)) + 2
+
+
+@pytest.mark.parametrize("status", ["running", "queued", "mystery"])
+def test_the_results_of_a_run_that_has_not_finished_are_refused_before_any_is_read(
+    requests_mock, context, results_op, batch_status_body, status
+):
+    requests_mock.get(STATUS, json=batch_status_body(status))
+    rows = serve(requests_mock, BATCH_RESULTS, MIXED)
+
+    with pytest.raises(RuntypeRunError, match=rf"has not finished \(status '{status}'\).*Wait for it first"):
+        results_op().execute(context)
+    assert rows.call_count == 0
+
+
+@pytest.mark.parametrize("status", ["failed", "cancelled"])
+def test_the_results_of_a_failed_or_cancelled_run_are_collected(
+    requests_mock, context, results_op, batch_status_body, status
+):
+    requests_mock.get(STATUS, json=batch_status_body(status))
+    serve(requests_mock, BATCH_RESULTS, MIXED)
+
+    assert results_op().execute(context) == MIXED_OUT
+
+
+def test_a_run_named_by_run_id_alone_is_collected_with_a_warning(requests_mock, context, results_op, logs):
+    serve(requests_mock, RUN_RESULTS, MIXED)
+
+    assert results_op(run_id="run-1").execute(context) == MIXED_OUT
+    assert any("Cannot check that run run-1 has finished" in m for m in logs.messages("warning"))

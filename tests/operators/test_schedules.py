@@ -110,8 +110,9 @@ CASES = [
      {"flowId": "flow-1", "triggerType": "recurring", "cron": "*/15 * * * *", "timezone": "UTC", "enabled": False,
       "executionOptions": {"loggingPolicy": "off"}, "recordType": "customer"},
      SURFACE_SCHEDULE, SURFACE_SCHEDULE),
-    ("update-global", RuntypeUpdateScheduleOperator, {"schedule_id": "sch-1", "cron": "5 * * * *", "name": "renamed"},
-     "PUT", f"{GLOBAL}/sch-1", {"trigger": {"type": "recurring", "cron": "5 * * * *"}, "name": "renamed"},
+    ("update-global", RuntypeUpdateScheduleOperator,
+     {"schedule_id": "sch-1", "cron": "5 * * * *", "timezone": "UTC", "name": "renamed"}, "PUT", f"{GLOBAL}/sch-1",
+     {"trigger": {"type": "recurring", "cron": "5 * * * *", "timezone": "UTC"}, "name": "renamed"},
      {"id": "sch-1", "status": "updated"}, {"id": "sch-1", "status": "updated"}),
     ("update-surface", RuntypeUpdateScheduleOperator, {"schedule_id": "sch-1", **SURF_IDS, "enabled": True},
      "PUT", f"{SURFACE}/sch-1", {"enabled": True}, SURFACE_SCHEDULE, SURFACE_SCHEDULE),
@@ -377,7 +378,7 @@ def test_templated_payload_renders_nested_values(runtype_conn, requests_mock, co
     [
         (RuntypeGetScheduleOperator, "GET", "", SCHEDULE, {}),
         (RuntypeListScheduleRunsOperator, "GET", "/runs", {"data": [RUN]}, {}),
-        (RuntypeUpdateScheduleOperator, "PUT", "", {"id": "sch-1", "status": "updated"}, {"cron": "0 3 * * *"}),
+        (RuntypeUpdateScheduleOperator, "PUT", "", {"id": "sch-1", "status": "updated"}, {"name": "renamed"}),
         (RuntypePauseScheduleOperator, "POST", "/pause", {"status": "paused"}, {}),
         (RuntypeResumeScheduleOperator, "POST", "/resume", {"status": "resumed"}, {}),
         (RuntypeDeleteScheduleOperator, "DELETE", "", {"success": True}, {}),
@@ -404,3 +405,28 @@ def test_every_single_schedule_operator_acts_on_the_schedule_its_name_names(
 
     assert (lookup.call_count, action.call_count) == (1, 1)
     assert surface or parse_qs(urlsplit(lookup.last_request.url).query)["search"] == ["nightly"]
+
+
+@pytest.mark.parametrize("surface", [False, True], ids=["global", "surface"])
+@pytest.mark.parametrize(
+    ("stored", "given", "sent"),
+    [("Europe/Paris", None, "Europe/Paris"), (None, None, None), ("Europe/Paris", "Asia/Tokyo", "Asia/Tokyo")],
+)
+def test_a_new_cron_keeps_the_schedules_timezone_unless_one_is_given(
+    runtype_conn, requests_mock, context, surface, stored, given, sent
+):
+    """If Runtype replaces the whole trigger on update, a cron-only change must not move the schedule to UTC."""
+    base, extra = (SURFACE, dict(SURF_IDS)) if surface else (GLOBAL, {})
+    current = requests_mock.get(
+        f"{base}/sch-1", json={**(SURFACE_SCHEDULE if surface else SCHEDULE), "timezone": stored}
+    )
+    update = requests_mock.put(f"{base}/sch-1", json=SURFACE_SCHEDULE if surface else {"id": "sch-1"})
+    timezone = {} if given is None else {"timezone": given}
+
+    RuntypeUpdateScheduleOperator(task_id="t", schedule_id="sch-1", cron="0 3 * * *", **timezone, **extra).execute(
+        context
+    )
+
+    body = update.last_request.json()
+    assert (body.get("timezone") if surface else body["trigger"].get("timezone")) == sent
+    assert current.call_count == (0 if given else 1)  # read only when the change needs it

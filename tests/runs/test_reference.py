@@ -140,3 +140,15 @@ def test_progress_counts_are_never_negative(field):
 )
 def test_ids_never_move_the_link_to_another_page(ids, url):
     assert build_run_url("https://app.runtype.com", RunReference(**ids)) == url
+
+
+@pytest.mark.parametrize("value", ["run_1", "  b-7 ", "x" * 500])
+def test_a_bare_id_given_as_run_says_what_to_write_instead_not_the_validation_text(value):
+    with pytest.raises(RuntypeConfigurationError) as caught:
+        RunReference.coerce(value)
+
+    message = str(caught.value)
+    assert message.startswith("'run' is not a valid Runtype run reference: got the string")
+    assert "run=run_task.output" in message
+    assert "batch_execution_id=" in message and "run_id=" in message
+    assert "validation error" not in message and "json_invalid" not in message and len(message) < 400

@@ -667,15 +667,32 @@ def test_a_malformed_event_is_refused(bad, refusal):
         RunWaitEvent.from_payload(bad)
 
 
-@pytest.mark.parametrize("task", ["operator", "sensor"])
-def test_execute_complete_refuses_a_malformed_event(runtype_conn, requests_mock, context, run_reference, task):
-    resumed = (
-        RuntypeRunScheduleOperator(task_id="run", schedule_id="sch-1")
-        if task == "operator"
-        else RuntypeScheduleRunSensor(task_id="wait", run=run_reference)
-    )
+# ---- any event payload parses or raises a typed error (hypothesis; moved from tests/test_property_based.py) ------
 
-    with pytest.raises(RuntypeException, match=NOT_FINAL):
-        resumed.execute_complete(context, {"event": "finished", "run": run_reference})
+from client.test_request import FAST, json_values  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
-    assert requests_mock.call_count == 0
+RUN_FIELDS = ["schedule_id", "run_id", "batch_execution_id", "product_id", "surface_id", "run_url"]
+PROGRESS_FIELDS = ["status", "outcome", "total_records", "processed_records", "failed_records", "error", "run_id"]
+events = st.sampled_from(["finished", "timeout", "error"]) | json_values
+payloads = json_values | st.fixed_dictionaries(
+    {"event": events},
+    optional={
+        "run": json_values | st.dictionaries(st.sampled_from(RUN_FIELDS), json_values),
+        "progress": json_values | st.dictionaries(st.sampled_from(PROGRESS_FIELDS), json_values),
+        "message": json_values,
+    },
+)
+
+
+@FAST
+@given(payload=payloads)
+def test_a_trigger_event_parses_or_raises_a_typed_error(payload):
+    try:
+        event = RunWaitEvent.from_payload(payload)
+    except Exception as err:
+        assert isinstance(err, RuntypeException), repr(err)
+        return
+    if event.event == "finished":
+        assert event.progress is not None and event.progress.outcome.is_terminal

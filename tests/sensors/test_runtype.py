@@ -12,12 +12,17 @@ import pytest
 
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
 from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
-from runtype_provider.version_compat import AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+from runtype_provider.version_compat import AirflowSensorTimeout, AirflowSkipException
 
 try:
     from airflow.sdk.exceptions import AirflowRescheduleException
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import AirflowRescheduleException
+
+try:  # the exception a deferral raises (Airflow 3.2+ path first)
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # pragma: no cover - Airflow 3.1
+    from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 pytestmark = pytest.mark.usefixtures("runtype_conn", "clock")
 
@@ -67,6 +72,7 @@ def polls(requests_mock, url: str = STATUS) -> int:
 def test_the_run_it_watches_and_its_link(
     requests_mock, context, make_sensor, batch_status_body, run_reference, run_result, kwargs, polled, ref
 ):
+
     body = batch_status_body("completed", failed=1)
     listed = {"id": "run-1", "scheduleId": "sch-1", "createdAt": "2026-01-02T00:00:00Z", "status": "completed"}
     listed |= {"totalRecords": 10, "processedRecords": 10, "failedRecords": 1}

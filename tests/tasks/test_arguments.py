@@ -21,3 +21,24 @@ def test_resolving_after_templating_needs_exactly_one(schedule_id, schedule_name
 def test_an_id_resolves_to_itself_without_a_request(requests_mock) -> None:
     assert resolve_schedule_id(RuntypeHook(), "sch_1", None) == "sch_1"
     assert requests_mock.call_count == 0
+
+
+@pytest.mark.parametrize(("argument", "given"), [("schedule_id", ("{{ params.sid }}", None)),
+                                                 ("schedule_name", (None, "{{ var.value.name }}"))])  # fmt: skip
+def test_a_template_that_renders_empty_is_named_with_what_it_rendered(requests_mock, argument, given) -> None:
+    rendered = {"schedule_id": None, "schedule_name": None, argument: "  "}
+
+    with pytest.raises(RuntypeConfigurationError, match=rf"^'{argument}' is empty after templating: '{{{{ "):
+        resolve_schedule_id(RuntypeHook(), rendered["schedule_id"], rendered["schedule_name"], given=given)
+    assert requests_mock.call_count == 0
+
+
+def test_a_task_names_its_own_empty_render_before_any_request(requests_mock, context) -> None:
+    from runtype_provider.operators.runtype import RuntypeRunScheduleOperator
+
+    task = RuntypeRunScheduleOperator(task_id="run", schedule_id="{{ params.sid }}")
+    task.schedule_id = ""  # what rendering a missing param gives
+
+    with pytest.raises(RuntypeConfigurationError, match=r"'schedule_id' is empty after templating.*params"):
+        task.execute(context)
+    assert requests_mock.call_count == 0
