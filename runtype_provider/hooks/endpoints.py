@@ -102,6 +102,10 @@ class RuntypeEndpoints:
         """``GET /v1/schedules/:id``."""
         return self._call("get_schedule", schedule_id=schedule_id)
 
+    async def get_schedule_async(self, schedule_id: str) -> Schedule:
+        """Async twin of :meth:`get_schedule` (the event trigger's check that its schedule exists)."""
+        return await self._acall("get_schedule", schedule_id=schedule_id)
+
     def update_schedule(self, schedule_id: str, **changes: Any) -> ScheduleUpdated:
         """``PUT /v1/schedules/:id``: a partial update with the same arguments as :meth:`create_schedule`.
 

@@ -33,7 +33,12 @@ from runtype_provider.tasks.arguments import (
     push_xcom,
 )
 from runtype_provider.tasks.base import HookMixin, run_lineage
-from runtype_provider.tasks.outlets import attach_run_event, check_outlet_schedules, runtype_outlets
+from runtype_provider.tasks.outlets import (
+    attach_run_event,
+    check_no_watcher,
+    check_outlet_schedules,
+    runtype_outlets,
+)
 from runtype_provider.tasks.results_export import (
     ResultSummary,
     outcome_lines,
@@ -136,6 +141,7 @@ class RuntypeRunScheduleOperator(ScheduleTarget, RunWaiter, RuntypeBaseOperator)
         check_schedule_choice(schedule_id, schedule_name)
         check_surface(product_id, surface_id)
         if runtype_outlets(self.outlets):
+            check_no_watcher(self.outlets, self.task_id)
             if not wait_for_completion:
                 raise RuntypeConfigurationError(
                     "Runtype assets in 'outlets' need wait_for_completion=True: their events mean the run finished"
@@ -437,6 +443,7 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         self.output_path = output_path
         self.page_size = page_size
         self.max_concurrent_pages = max_concurrent_pages
+        check_no_watcher(self.outlets, self.task_id)
 
     def _reference(self) -> RunReference:
         if self.run is not None:

@@ -32,6 +32,22 @@ def check_outlet_schedules(outlets: Any, schedule_id: str, task: str) -> None:
             )
 
 
+def check_no_watcher(outlets: Any, task: str) -> None:
+    """Refuse a Runtype outlet whose asset has a watcher: the watcher already reports every finished run of the
+    schedule, the runs this task starts included, so each would reach the consumers twice.
+
+    Only the asset object in ``outlets`` is seen: an equal asset with a watcher defined in another DAG file is
+    not (Airflow merges them by URI and name when the DAGs are stored)."""
+    for asset in runtype_outlets(outlets):
+        if getattr(asset, "watchers", None):
+            raise RuntypeConfigurationError(
+                f"Task {task!r} has the outlet {asset.uri}, whose asset also has a watcher: the watcher already "
+                "reports every finished run of that schedule, this task's included, so each run would give two "
+                "events and the consumer DAGs would run twice. Drop the outlet (the watcher reports the run), or "
+                "use an asset without watchers here"
+            )
+
+
 def attach_run_event(context: Any, outlets: Any, payload: dict[str, Any]) -> int:
     """Set the finished run's payload as the extra of each Runtype outlet's event; returns how many.
 

@@ -10,36 +10,60 @@ How it polls: on Airflow 3.3+ every watcher on one connection (and poll interval
 and picks its schedule's runs from it; elsewhere each watcher polls ``GET /v1/schedules/:id/runs``.
 
 What survives a restart: the cursor (:mod:`runtype_provider.triggers.run_cursor`) is kept in the asset state
-store on Airflow 3.3+, written :data:`PERSIST_GRACE` seconds (at most half the poll interval) after the
-events it covers were handed to the triggerer, so they are stored first (a crash in between repeats them
-rather than losing them). Before 3.3 there is no store: a (re)started watcher begins from "now"
-(or ``start_after``). Nothing the API answers ends ``run()``: errors are logged and the poll backs off
-(Retry-After honoured), because a watcher that exits is recreated by the triggerer about once a second.
+store on Airflow 3.3+, under a key of what the watcher watches (:func:`~.run_cursor.cursor_key`), written
+:data:`PERSIST_GRACE` seconds (at most half the poll interval) after the events it covers were handed to the
+triggerer, so they are stored first (a crash in between repeats them rather than losing them). Before 3.3
+there is no store: a (re)started watcher begins from "now" (or ``start_after``). Nothing the API answers ends
+``run()``: errors are logged (each kind once, then at most every :data:`LOG_REPEAT_EVERY` seconds) and the
+poll backs off (Retry-After honoured), because a watcher that exits is recreated by the triggerer about once a
+second. The connection is read again every :data:`CONNECTION_READ_TTL` seconds, as deferred waits do.
+
+The trigger cannot see the asset it is attached to (``AssetWatcher`` holds the trigger; neither it nor
+``Asset(watchers=...)`` tells the trigger, on Airflow 3.1 or 3.3): :func:`watched_schedule_asset` builds the
+asset and its watcher from one schedule id, and :func:`check_watched_asset` checks one built by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from runtype_provider.api.ids import DOT_SEGMENTS, id_text
 from runtype_provider.api.responses import ScheduleRun
-from runtype_provider.exceptions import RuntypeApiError, RuntypeAuthError, RuntypeConfigurationError
+from runtype_provider.assets import create_asset, is_runtype_asset, schedule_id_from_uri
+from runtype_provider.exceptions import (
+    RuntypeApiError,
+    RuntypeAuthError,
+    RuntypeConfigurationError,
+    RuntypeNotFoundError,
+)
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.runs.reference import RunProgress, RunReference, build_run_url, run_event_payload
 from runtype_provider.runs.status import RunOutcome
-from runtype_provider.triggers.run_cursor import RunCursor, parse_time
+from runtype_provider.triggers.run_cursor import CursorKeeper, parse_time
+
+if TYPE_CHECKING:
+    from airflow.sdk import Asset
 
 UTC = timezone.utc
-CURSOR_KEY = "runtype_run_cursor"
-"""Asset state store key of the cursor (Airflow 3.3+)."""
+CONNECTION_READ_TTL = 60.0
+"""Seconds a watcher uses one read of its connection (``client.shared.CONNECTION_READ_TTL``, as deferred waits)."""
+LOG_REPEAT_EVERY = 900.0
+"""A failure logged at warning or error level is logged so again at most this often (seconds) while it lasts."""
+SCHEDULE_CHECK_EVERY = 900.0
+"""Seconds between checks that a missing watched schedule exists (the shared poll, Airflow 3.3+)."""
+SCHEDULE_RECHECK_EVERY = 6 * 3_600.0
+"""Seconds between checks that a found watched schedule still exists, unless its runs show up meanwhile."""
+SCHEDULE_CHECK_TIMEOUT = 30.0
 MIN_POLL_INTERVAL, MAX_POLL_INTERVAL = 1.0, 86_400.0
 PERSIST_GRACE = 5.0
 """Seconds between handing a poll's events to the triggerer and storing the cursor that covers them."""
@@ -50,7 +74,6 @@ MAX_BACKOFF = 600.0
 """Longest wait between polls after repeated errors (seconds), unless the server's Retry-After asks for more."""
 MAX_RETRY_AFTER = 3_600.0
 OUTCOMES = tuple(o.value for o in RunOutcome if o.is_terminal)
-_MULTI_ASSET = "concrete inlets and outlets"  # AssetStateStoreAccessors' error when one trigger serves 2 assets
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,37 @@ def _sleep(seconds: float) -> Any:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _monotonic() -> float:
+    return time.monotonic()
+
+
+def _check_schedule_id(value: Any) -> str:
+    """The id as every other id is checked (stripped, not empty, not a dot segment), with no whitespace or
+    control character inside: the shared poll compares it with the ids Runtype lists, character for character."""
+    text = id_text(value, "schedule_id")
+    if text in DOT_SEGMENTS or any(c.isspace() or not c.isprintable() for c in text):
+        raise RuntypeConfigurationError(
+            f"'schedule_id' must be a Runtype schedule id (not '.' or '..', no whitespace or control "
+            f"characters), got {value!r}"
+        )
+    return text
+
+
+class _LogLimiter:
+    """Each kind of failure logged at its level once, then at most every :data:`LOG_REPEAT_EVERY` seconds while
+    it repeats (debug in between): a watcher failing for days must not fill the triggerer's log."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+
+    def level(self, kind: str, level: int) -> int:
+        now = _monotonic()
+        if kind in self.last and now - self.last[kind] < LOG_REPEAT_EVERY:
+            return logging.DEBUG
+        self.last[kind] = now
+        return level
 
 
 def backoff_delay(failures: int, poll_interval: float, error: BaseException | None = None) -> float:
@@ -109,7 +163,8 @@ def _check_start_after(value: Any) -> str:
 class RuntypeScheduleRunEventTrigger(BaseEventTrigger):
     """Fire one event per run of ``schedule_id`` that reaches a final status; for ``AssetWatcher``.
 
-    :param schedule_id: the Runtype schedule to watch.
+    :param schedule_id: the Runtype schedule to watch (stripped; no whitespace or control character inside, not
+        ``.``/``..``). It must be the schedule its asset's URI names: :func:`watched_schedule_asset` builds both.
     :param runtype_conn_id: Runtype connection id.
     :param poll_interval: seconds between polls (1 to 86,400; default 60).
     :param start_after: ``"now"`` (default): runs already finished when the watcher first polls are not
@@ -130,8 +185,7 @@ class RuntypeScheduleRunEventTrigger(BaseEventTrigger):
         hook_params: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if not isinstance(schedule_id, str) or not schedule_id.strip():
-            raise RuntypeConfigurationError(f"'schedule_id' must be a non-empty string, got {schedule_id!r}")
+        schedule_id = _check_schedule_id(schedule_id)
         if not isinstance(runtype_conn_id, str) or not runtype_conn_id:
             raise RuntypeConfigurationError(f"'runtype_conn_id' must be a connection id, got {runtype_conn_id!r}")
         if (
@@ -180,102 +234,40 @@ class RuntypeScheduleRunEventTrigger(BaseEventTrigger):
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         """This schedule's new finished runs out of the shared polls, as trigger events; the cursor is stored
-        on each :class:`CommitCursor` that follows them."""
-        state = _CursorKeeper(self)
-        async for item in shared_stream:
+        on each :class:`CommitCursor` that follows them. The shared run list never says that a schedule does
+        not exist, so the schedule itself is checked at the first poll and then now and again."""
+        check = _ScheduleCheck(self)
+        async for event in self._events(shared_stream, check):
+            yield event
+
+    async def _events(self, stream: AsyncIterator[Any], check: _ScheduleCheck | None) -> AsyncIterator[TriggerEvent]:
+        state = CursorKeeper(self)
+        async for item in stream:
             if isinstance(item, CommitCursor):
                 await state.commit()
                 continue
-            if not isinstance(item, RunsPolled) or not await state.ready():
-                continue  # the stored cursor could not be read yet: wait for the next poll (nothing skipped)
+            if not isinstance(item, RunsPolled):
+                continue
             runs = [r for r in item.runs if (item.schedule_id or r.schedule_id) == self.schedule_id]
-            for run in state.take_new(runs):
+            if check is not None:
+                await check.after_poll(listed=bool(runs))
+            if not await state.ready(_now()):
+                continue  # the stored cursor could not be read yet: wait for the next poll (nothing skipped)
+            for run in state.take_new(runs, _now()):
                 if self.outcomes is None or RunProgress.from_run(run).outcome.value in self.outcomes:
                     yield TriggerEvent(self.payload(run, item.dashboard_url))
 
     # ---- before Airflow 3.3 (or no shared stream): this watcher polls its own schedule --------------
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        async for event in self.filter_shared_stream(_poll_forever(self, _ScheduleRunsPoller(self))):
+        """Poll ``GET /v1/schedules/:id/runs``; its 404 says the schedule is missing (no separate check)."""
+        async for event in self._events(_poll_forever(self, _ScheduleRunsPoller(self)), None):
             yield event
 
     def payload(self, run: ScheduleRun, dashboard_url: str) -> dict[str, Any]:
         reference = RunReference(schedule_id=self.schedule_id, run_id=run.id, batch_execution_id=run.batch_execution_id)
         reference.run_url = build_run_url(dashboard_url, reference)
         return run_event_payload(reference, RunProgress.from_run(run))
-
-
-class _CursorKeeper:
-    """The cursor of one watcher: loaded once from the asset state store (3.3+), else started from
-    ``start_after``; stored again after events were emitted."""
-
-    def __init__(self, trigger: RuntypeScheduleRunEventTrigger) -> None:
-        self.trigger = trigger
-        self.log = trigger.log
-        self.store: Any = getattr(trigger, "asset_state_store", None)
-        self.cursor: RunCursor | None = None
-        self.loaded = self.store is None
-        self.dirty = False
-
-    async def ready(self) -> bool:
-        """Whether the stored cursor has been read (or there is no store); retried on every poll."""
-        if self.loaded:
-            return True
-        began = time.monotonic()
-        try:
-            self.cursor = RunCursor.from_json(await self.store.aget(CURSOR_KEY))
-        except ValueError as err:
-            if _MULTI_ASSET not in str(err):
-                return self._read_failed(err)
-            self.log.warning(
-                "The watcher of schedule %s serves several assets: its cursor is kept in memory only, so a "
-                "triggerer restart starts from 'start_after' again",
-                self.trigger.schedule_id,
-            )
-            self.store = None
-        except Exception as err:
-            return self._read_failed(err)
-        self.loaded = True
-        self.log.info(
-            "Watching schedule %s from %s (read in %.1f s)",
-            self.trigger.schedule_id,
-            "its stored cursor" if self.cursor is not None else f"start_after={self.trigger.start_after}",
-            time.monotonic() - began,
-        )
-        return True
-
-    def _read_failed(self, err: Exception) -> bool:
-        """Keep polling and read the cursor again next time: starting afresh could skip or repeat runs."""
-        self.log.warning(
-            "Could not read the stored cursor of schedule %s (%s); retrying", self.trigger.schedule_id, err
-        )
-        return False
-
-    def take_new(self, runs: list[ScheduleRun]) -> list[ScheduleRun]:
-        """The new finished runs, in finishing order, recorded as reported (a first start sets a baseline)."""
-        if self.cursor is None:
-            if self.trigger.start_after == "now":
-                self.cursor = RunCursor.baseline(runs, _now())
-                self.dirty = True
-                return []
-            self.cursor = RunCursor.starting_at(parse_time(self.trigger.start_after) or _now())
-        new = self.cursor.new_runs(runs)
-        for run in new:
-            self.cursor.record(run)
-        self.dirty = self.dirty or bool(new)
-        return new
-
-    async def commit(self) -> None:
-        if not self.dirty or self.cursor is None or self.store is None:
-            return
-        began = time.monotonic()
-        try:
-            await self.store.aset(CURSOR_KEY, self.cursor.to_json())
-        except Exception as err:  # stored on the next commit; a restart before then may repeat these runs
-            self.log.warning("Could not store the cursor of schedule %s (%s); retrying", self.trigger.schedule_id, err)
-            return
-        self.dirty = False
-        self.log.debug("Stored the cursor of schedule %s in %.1f s", self.trigger.schedule_id, time.monotonic() - began)
 
 
 class _ScheduleRunsPoller:
@@ -322,16 +314,113 @@ class _AllRunsPoller:
         return tuple(runs), None
 
 
+class _Connection:
+    """A watcher's hook, its connection read again every :data:`CONNECTION_READ_TTL` seconds: a rotated key, a
+    new host or a deleted connection reaches a running watcher (the client is kept while nothing changed)."""
+
+    def __init__(self, trigger: RuntypeScheduleRunEventTrigger, **overrides: Any) -> None:
+        self.conn_id = trigger.runtype_conn_id
+        self.params = {**trigger.hook_params, **overrides}
+        self.hook = RuntypeHook(self.conn_id, **self.params)
+        self.read_at: float | None = None
+
+    async def ready(self) -> tuple[RuntypeHook, Any]:
+        """The hook and its settings; raises when the connection cannot be read (then no request is sent)."""
+        if self.read_at is not None and _monotonic() - self.read_at >= CONNECTION_READ_TTL:
+            fresh = RuntypeHook(self.conn_id, **self.params)
+            try:
+                changed = await fresh.asettings() != await self.hook.asettings()
+            except Exception:
+                await self.reset()  # deleted or broken: the old key and host are never used again
+                raise
+            self.read_at = _monotonic()
+            if changed:
+                await self.hook.aclose()
+                self.hook = fresh
+        settings = await self.hook.asettings()
+        if self.read_at is None:
+            self.read_at = _monotonic()
+        return self.hook, settings
+
+    async def reset(self) -> None:
+        """Close the client and forget the connection read: the next :meth:`ready` reads it again."""
+        await self.hook.aclose()
+        self.hook = RuntypeHook(self.conn_id, **self.params)
+        self.read_at = None
+
+
+class _ScheduleCheck:
+    """Whether the watched schedule exists (``GET /v1/schedules/:id``), for the shared poll, whose run list of
+    every schedule never says that one is missing: checked at the first poll, then every
+    :data:`SCHEDULE_CHECK_EVERY` seconds while missing (logged each time) and every
+    :data:`SCHEDULE_RECHECK_EVERY` seconds while found, unless its runs show up in the shared list."""
+
+    def __init__(self, trigger: RuntypeScheduleRunEventTrigger) -> None:
+        self.trigger = trigger
+        self.next_at: float | None = None
+        self.missing = False
+
+    async def after_poll(self, *, listed: bool) -> None:
+        now = _monotonic()
+        if listed:  # its runs are listed: it exists
+            self._found(now)
+        elif self.next_at is None or now >= self.next_at:
+            await self._check(now)
+
+    def _found(self, now: float) -> None:
+        if self.missing:
+            self.trigger.log.info("Schedule %s exists now: its finished runs are reported", self.trigger.schedule_id)
+        self.missing = False
+        self.next_at = now + SCHEDULE_RECHECK_EVERY
+
+    async def _check(self, now: float) -> None:
+        self.next_at = now + SCHEDULE_CHECK_EVERY
+        hook = RuntypeHook(self.trigger.runtype_conn_id, **{**self.trigger.hook_params, "retry_limit": 0})
+        try:
+            await asyncio.wait_for(hook.get_schedule_async(self.trigger.schedule_id), SCHEDULE_CHECK_TIMEOUT)
+        except RuntypeNotFoundError:
+            self.missing = True
+            self.trigger.log.error(
+                "Schedule %s does not exist on Runtype (GET /v1/schedules/%s: 404): this watcher reports nothing "
+                "until it does; check its schedule_id. Checked again in %.0f min",
+                self.trigger.schedule_id,
+                self.trigger.schedule_id,
+                SCHEDULE_CHECK_EVERY / 60,
+            )
+        except Exception as err:  # the shared poll logs connection and API trouble; try again later
+            self.trigger.log.debug("Could not check that schedule %s exists (%s)", self.trigger.schedule_id, err)
+        else:
+            self._found(now)
+        finally:
+            await hook.aclose()
+
+
+def _describe_failure(err: Exception, reading_connection: bool, trigger: Any, poller: Any) -> tuple[str, int, str]:
+    """(kind, level, message) of a failed poll; the kind keys :class:`_LogLimiter`."""
+    conn_id = trigger.runtype_conn_id
+    if reading_connection:
+        return "connection", logging.ERROR, f"Could not read Runtype connection {conn_id!r} ({err}): no request is sent"
+    if isinstance(err, RuntypeNotFoundError) and isinstance(poller, _ScheduleRunsPoller):
+        schedule = f"Schedule {poller.schedule_id} does not exist on Runtype"
+        return "not-found", logging.ERROR, f"{schedule} ({err}): nothing is reported until it does; check schedule_id"
+    if isinstance(err, RuntypeAuthError):
+        return "auth", logging.ERROR, f"Runtype rejected the API key of connection {conn_id!r} ({err})"
+    return type(err).__name__, logging.WARNING, f"Polling Runtype runs failed ({err})"
+
+
 async def _poll_forever(trigger: RuntypeScheduleRunEventTrigger, poller: Any) -> AsyncIterator[Any]:
     """Yield a :class:`RunsPolled` per successful poll and a :class:`CommitCursor` :data:`PERSIST_GRACE`
     seconds later, every ``poll_interval``; never returns or raises on a failed poll (backs off instead)."""
     log = trigger.log
     failures = 0
-    hook = RuntypeHook(trigger.runtype_conn_id, **trigger.hook_params)
+    connection = _Connection(trigger)
+    limiter = _LogLimiter()
     try:
         while True:
+            reading_connection = True
             try:
-                settings = await hook.asettings()
+                hook, settings = await connection.ready()
+                reading_connection = False
                 runs, schedule_id = await poller.poll(hook)
             except Exception as err:
                 failures += 1
@@ -339,16 +428,20 @@ async def _poll_forever(trigger: RuntypeScheduleRunEventTrigger, poller: Any) ->
                 if isinstance(err, RuntypeAuthError | RuntypeConfigurationError) or not isinstance(
                     err, RuntypeApiError
                 ):
-                    # A fixed connection (new key, host) is read again on the next poll.
-                    await hook.aclose()
-                    hook = RuntypeHook(trigger.runtype_conn_id, **trigger.hook_params)
-                log.warning(
-                    "Polling Runtype runs failed (%s, %d in a row); polling again in %.0f s", err, failures, delay
+                    await connection.reset()  # a fixed connection (new key, host) is read again on the next poll
+                kind, level, message = _describe_failure(err, reading_connection, trigger, poller)
+                log.log(
+                    limiter.level(kind, level),
+                    "%s (%d failed polls in a row); polling again in %.0f s",
+                    message,
+                    failures,
+                    delay,
                 )
                 await _sleep(delay)
                 continue
             if failures:
                 log.info("Polling Runtype runs works again after %d failed polls", failures)
+                limiter.last.clear()
             failures = 0
             yield RunsPolled(runs=runs, dashboard_url=settings.dashboard_url, schedule_id=schedule_id)
             grace = min(PERSIST_GRACE, trigger.poll_interval / 2)
@@ -356,4 +449,44 @@ async def _poll_forever(trigger: RuntypeScheduleRunEventTrigger, poller: Any) ->
             yield CommitCursor()
             await _sleep(trigger.poll_interval - grace)
     finally:
-        await hook.aclose()
+        await connection.hook.aclose()
+
+
+# ---- building the watched asset ---------------------------------------------------------------------------
+
+
+def check_watched_asset(asset: Any) -> None:
+    """Refuse an asset whose Runtype watcher watches another schedule than its URI names (its events would
+    say "a run of that schedule finished" about another schedule's runs)."""
+    for watcher in getattr(asset, "watchers", None) or ():
+        trigger = getattr(watcher, "trigger", None)
+        if not isinstance(trigger, RuntypeScheduleRunEventTrigger):
+            continue
+        named = schedule_id_from_uri(asset.uri) if is_runtype_asset(asset) else None
+        if named != trigger.schedule_id:
+            raise RuntypeConfigurationError(
+                f"Asset {asset.uri} has a watcher of Runtype schedule {trigger.schedule_id!r}, but "
+                f"{'names schedule ' + repr(named) if named else 'is not a runtype:// asset'}; use "
+                f"watched_schedule_asset(schedule_id={trigger.schedule_id!r}) to build both from one id"
+            )
+
+
+def watched_schedule_asset(
+    schedule_id: str,
+    *,
+    name: str | None = None,
+    watcher_name: str | None = None,
+    extra: dict[str, Any] | None = None,
+    **trigger_kwargs: Any,
+) -> Asset:
+    """The asset ``runtype://schedule/<schedule_id>`` with a watcher of that schedule: one id for both.
+
+    ``trigger_kwargs`` go to :class:`RuntypeScheduleRunEventTrigger` (``poll_interval``, ``outcomes``, ...);
+    ``watcher_name`` defaults to ``runtype_watcher_<schedule_id>``."""
+    from airflow.sdk import AssetWatcher
+
+    trigger = RuntypeScheduleRunEventTrigger(schedule_id=schedule_id, **trigger_kwargs)
+    asset = create_asset(schedule_id=trigger.schedule_id, name=name, extra=extra)
+    asset.watchers = [AssetWatcher(name=watcher_name or f"runtype_watcher_{trigger.schedule_id}", trigger=trigger)]
+    check_watched_asset(asset)
+    return asset

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
 
 import runtype_provider.triggers.events as events
+import runtype_provider.triggers.run_cursor as run_cursor
+from runtype_provider.api.responses import ScheduleRun
 from runtype_provider.assets import PAYLOAD_KEYS
+from runtype_provider.client.shared import CONNECTION_READ_TTL
 from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.testing.local import LocalRuntype
 from runtype_provider.triggers.events import (
-    CURSOR_KEY,
     CommitCursor,
     RunsPolled,
     RuntypeScheduleRunEventTrigger,
@@ -22,6 +26,8 @@ from runtype_provider.triggers.events import (
 
 pytestmark = pytest.mark.runtype(queued_seconds=0, running_seconds=1)
 SCHEDULE = "sch_watched"
+LEGACY_CURSOR_KEY = "runtype_run_cursor"  # the one key every watcher of an asset used before issue 16
+CURSOR_KEY = getattr(run_cursor, "cursor_key", lambda *a: LEGACY_CURSOR_KEY)(SCHEDULE)
 
 
 class Stop(Exception):
@@ -52,12 +58,14 @@ class FakeStore:
 
 
 class Clock:
-    """The trigger's sleeps: recorded, each advancing the server clock; ``script`` actions run one per sleep."""
+    """The trigger's sleeps: recorded, each advancing the server clock and the trigger's monotonic clock
+    (``elapsed``); ``script`` actions run one per sleep. The trigger's wall clock is the server's."""
 
     def __init__(self, server: Any) -> None:
         self.server = server
         self.sleeps: list[float] = []
         self.script: list[Callable[[], Any]] = []
+        self.elapsed = 0.0
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
@@ -66,12 +74,15 @@ class Clock:
             raise Stop
         self.script.pop(0)()
         self.server.advance_clock(seconds)
+        self.elapsed += seconds
 
 
 @pytest.fixture
 def clock(runtype_server, monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock(runtype_server)
     monkeypatch.setattr(events, "_sleep", fake.sleep)
+    monkeypatch.setattr(events, "_now", runtype_server.state.clock.now)
+    monkeypatch.setattr(events, "_monotonic", lambda: fake.elapsed, raising=False)
     runtype_server.seed_schedule(schedule_id=SCHEDULE, record_count=3, failure_share=0.34)
     return fake
 
@@ -316,3 +327,206 @@ def test_serializes_to_its_arguments_and_is_registered() -> None:
     assert RuntypeScheduleRunEventTrigger(**kwargs).serialize() == (path, kwargs)
     modules = [m for e in get_provider_info()["triggers"] for m in e["python-modules"]]
     assert "runtype_provider.triggers.events" in modules
+
+
+# ---- issue 16, items 6-9 --------------------------------------------------------------------------------------
+
+
+def polled(*runs: tuple[str, str | None], schedule_id: str = SCHEDULE) -> RunsPolled:
+    """A shared poll's raw event listing ``runs`` (id, completedAt) of ``schedule_id``, all completed."""
+    return RunsPolled(
+        runs=tuple(ScheduleRun(id=i, schedule_id=schedule_id, status="completed", completed_at=at) for i, at in runs),
+        dashboard_url="https://app.runtype.com",
+    )
+
+
+async def replay(items: list[Any], pause: bool = False) -> AsyncIterator[Any]:
+    """A shared stream that yields ``items`` (letting other tasks run between them when ``pause``)."""
+    for item in items:
+        if pause:
+            await asyncio.sleep(0)
+        yield item
+
+
+def test_a_future_finish_time_hides_no_run_and_a_stored_future_cursor_is_cured(clock, monkeypatch) -> None:
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+    monkeypatch.setattr(events, "_now", lambda: now)
+    store = FakeStore()
+    trigger = make(start_after="2026-03-01T00:00:00Z")
+    trigger.asset_state_store = store
+    stream = [
+        polled(("bogus", "2026-03-01T17:00:00")),  # a naive local time (UTC+5) read as UTC: 5 hours ahead
+        CommitCursor(),
+        polled(("bogus", "2026-03-01T17:00:00"), ("normal", "2026-03-01T11:59:00Z")),
+        CommitCursor(),
+    ]
+
+    payloads = asyncio.run(drain(trigger.filter_shared_stream(replay(stream))))
+
+    assert [p["run_id"] for p in payloads] == ["bogus", "normal"]
+    # A restart reads the stored cursor: it hides nothing either (and reports nothing again).
+    restarted = make(start_after="2026-03-01T00:00:00Z")
+    restarted.asset_state_store = store
+    later = [
+        polled(("bogus", "2026-03-01T17:00:00"), ("normal", "2026-03-01T11:59:00Z"), ("next", "2026-03-01T12:00:30Z"))
+    ]
+    assert [p["run_id"] for p in asyncio.run(drain(restarted.filter_shared_stream(replay(later))))] == ["next"]
+    # A cursor an older version stored after the bogus run (under the key every watcher shared) is cured on load.
+    legacy = FakeStore()
+    legacy.values[LEGACY_CURSOR_KEY] = {
+        "version": 1,
+        "after": "2026-03-01T16:50:00Z",
+        "seen": {"bogus": "2026-03-01T17:00:00Z"},
+    }
+    upgraded = make()
+    upgraded.asset_state_store = legacy
+    assert [p["run_id"] for p in asyncio.run(drain(upgraded.filter_shared_stream(replay(later))))] == ["normal", "next"]
+
+
+def test_a_running_watcher_reads_its_connection_again_new_host_and_deleted(
+    runtype_server, clock, monkeypatch, logs
+) -> None:
+    """Polls every 10 s (two sleeps each); the connection moves to another host at 10 s, is deleted at 115 s."""
+    with LocalRuntype(queued_seconds=0, running_seconds=1) as moved:
+        moved.seed_schedule(schedule_id=SCHEDULE, record_count=1)
+        started: list[str] = []
+
+        def move() -> None:
+            monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", moved.airflow_connection_json())
+
+        def start_on_new_host() -> None:
+            started.append(run_now(moved)())
+            moved.advance_clock(2)
+
+        def delete() -> None:
+            monkeypatch.delenv("AIRFLOW_CONN_RUNTYPE_DEFAULT")
+
+        def forget_requests() -> None:
+            runtype_server.clear_requests()
+            moved.clear_requests()
+
+        clock.script = [idle, move] + [idle] * 9 + [runtype_server.clear_requests]  # up to the poll at 60 s
+        clock.script += [idle] * 4 + [start_on_new_host] + [idle] * 5 + [delete, forget_requests]  # up to 120 s
+        clock.script += [idle] * 5  # five failed polls, backing off 10 to 160 s
+
+        payloads = collect(make())
+
+        # From the first poll one connection read time after the move, every poll goes to the new host.
+        assert [p["run_id"] for p in payloads] == started
+        # After the deletion, from the next connection read on, no request is sent anywhere (no old key).
+        assert runtype_server.requests == [] and moved.requests == []
+        assert clock.sleeps[-5:] == sorted(clock.sleeps[-5:]) and clock.sleeps[-1] > clock.sleeps[-5]  # backing off
+        # Logged clearly once at error level; the four repeats (within 15 minutes) only at debug level.
+        said = "Could not read Runtype connection 'runtype_default'"
+        assert sum(said in m for m in logs.messages("error")) == 1
+        assert not [m for m in logs.messages("warning") + logs.messages("info") if said in m]
+    assert events.CONNECTION_READ_TTL == CONNECTION_READ_TTL  # as deferred waits
+
+
+def test_two_watchers_on_one_asset_keep_their_own_cursors_and_an_old_key_is_read_once(
+    runtype_server, clock, monkeypatch
+) -> None:
+    monkeypatch.setattr(events, "_now", lambda: datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc))
+    for schedule_id in ("sch_a", "sch_b"):
+        runtype_server.seed_schedule(schedule_id=schedule_id)
+    store = FakeStore()  # the state store of the one asset both watch
+    first, second = make(schedule_id="sch_a"), make(schedule_id="sch_b", outcomes=["failed"])
+    first.asset_state_store = second.asset_state_store = store
+
+    def stream(schedule_id: str, run_id: str, at: str) -> list[Any]:
+        return [
+            polled(schedule_id=schedule_id),
+            CommitCursor(),
+            polled((run_id, at), schedule_id=schedule_id),
+            CommitCursor(),
+        ]
+
+    async def both() -> list[list[Any]]:
+        return await asyncio.gather(
+            drain(first.filter_shared_stream(replay(stream("sch_a", "x", "2026-03-01T11:59:30Z"), pause=True))),
+            drain(second.filter_shared_stream(replay(stream("sch_b", "y", "2026-03-01T11:59:40Z"), pause=True))),
+        )
+
+    assert [[p["run_id"] for p in payloads] for payloads in asyncio.run(both())] == [["x"], []]  # y: not failed
+    # A restart of the first watcher reads its own cursor, not the one the second stored last.
+    restarted = make(schedule_id="sch_a")
+    restarted.asset_state_store = store
+    again = [polled(("x", "2026-03-01T11:59:30Z"), schedule_id="sch_a")]
+    assert asyncio.run(drain(restarted.filter_shared_stream(replay(again)))) == []
+    keys = getattr(run_cursor, "cursor_key", lambda *a: LEGACY_CURSOR_KEY)
+    assert keys("sch_a") != keys("sch_b") != keys("sch_b", ["failed"])
+
+    # Upgrading: the one key of the older version is read when the watcher's own key is absent, then written anew.
+    old = FakeStore()
+    old.values[LEGACY_CURSOR_KEY] = store.values[CURSOR_KEY if len(store.values) == 1 else keys("sch_a")]
+    upgraded = make(schedule_id="sch_a")
+    upgraded.asset_state_store = old
+    assert asyncio.run(drain(upgraded.filter_shared_stream(replay([*again, CommitCursor()])))) == []
+    assert "x" in old.values[keys("sch_a")]["seen"]
+
+
+@pytest.mark.parametrize("schedule_id", [".", "..", "sch 1", "sch\t1", "sch\x001", "sch_1\u2028x", "sch/\x7f"])
+def test_a_schedule_id_is_checked_like_every_other_id(schedule_id) -> None:
+    with pytest.raises(RuntypeConfigurationError, match="schedule_id"):
+        make(schedule_id=schedule_id)
+
+
+def test_a_schedule_id_with_a_trailing_newline_is_stripped_and_fires_on_the_shared_poll(clock) -> None:
+    trigger = make(schedule_id=f"{SCHEDULE}\n", start_after="2020-01-01T00:00:00Z")
+    assert trigger.schedule_id == SCHEDULE and trigger.serialize()[1]["schedule_id"] == SCHEDULE
+    payloads = asyncio.run(drain(trigger.filter_shared_stream(replay([polled(("r1", "2026-01-01T00:00:00Z"))]))))
+    assert [p["run_id"] for p in payloads] == ["r1"]
+
+
+def test_a_watched_asset_and_its_watcher_name_one_schedule() -> None:
+    from airflow.sdk import Asset, AssetWatcher
+
+    from runtype_provider.triggers.events import check_watched_asset, watched_schedule_asset
+
+    asset = watched_schedule_asset(" sch_a ", poll_interval=30, outcomes=["failed"], name="crm_sync_runs")
+    (watcher,) = asset.watchers
+    assert (asset.uri, asset.name, watcher.name) == (
+        "runtype://schedule/sch_a",
+        "crm_sync_runs",
+        "runtype_watcher_sch_a",
+    )
+    assert (watcher.trigger.schedule_id, watcher.trigger.poll_interval, watcher.trigger.outcomes) == (
+        "sch_a",
+        30.0,
+        ["failed"],
+    )
+    check_watched_asset(asset)
+    mismatched = Asset(
+        uri="runtype://schedule/sch_a", watchers=[AssetWatcher(name="w", trigger=make(schedule_id="sch_b"))]
+    )
+    with pytest.raises(
+        RuntypeConfigurationError, match="watcher of Runtype schedule 'sch_b', but names schedule 'sch_a'"
+    ):
+        check_watched_asset(mismatched)
+    elsewhere = Asset(uri="s3://bucket/key", watchers=[AssetWatcher(name="w", trigger=make(schedule_id="sch_b"))])
+    with pytest.raises(RuntypeConfigurationError, match="not a runtype:// asset"):
+        check_watched_asset(elsewhere)
+
+
+def test_a_missing_schedule_is_logged_once_then_every_15_minutes_on_the_shared_poll(
+    runtype_server, clock, logs
+) -> None:
+    trigger = make(schedule_id="sch_missing", poll_interval=60)
+    clock.script = [idle] * 40  # 20 polls: 1,200 s
+    runtype_server.clear_requests()
+    shared = RuntypeScheduleRunEventTrigger.open_shared_stream(trigger.serialize()[1])
+
+    assert asyncio.run(drain(trigger.filter_shared_stream(shared))) == []
+
+    said = [m for m in logs.messages("error") if "Schedule sch_missing does not exist on Runtype" in m]
+    assert len(said) == 2  # at the first poll and 900 s later
+    assert sum(r["operation"] == "get_schedule" for r in runtype_server.requests) == 2
+
+
+def test_a_missing_schedule_is_logged_once_then_every_15_minutes_on_its_own_poll(runtype_server, clock, logs) -> None:
+    clock.script = [idle] * 6  # six failed polls within 630 s (backing off from 10 s)
+
+    assert collect(make(schedule_id="sch_missing")) == []
+
+    said = [m for level in ("error", "warning") for m in logs.messages(level) if "sch_missing" in m]
+    assert len(said) == 1 and "Schedule sch_missing does not exist on Runtype" in said[0]

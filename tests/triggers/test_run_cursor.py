@@ -125,3 +125,65 @@ def test_baseline_treats_what_already_finished_as_history() -> None:
     fresh = ScheduleRun(id="new", status="failed", completed_at="2026-01-01T00:00:00Z")
     assert cursor.new_runs([fresh]) == [fresh]
     assert parse_time("2026-01-01T01:00:00+01:00") == T0
+
+
+# ---- issue 16, item 6: a finish time in the future (clock skew, a naive local time read as UTC) hides no run
+
+ahead = st.one_of(
+    st.integers(2 * 60, 12 * 3_600).map(lambda s: timedelta(seconds=s)),  # a skewed clock, a UTC+x naive time
+    st.integers(1, 20).map(lambda years: timedelta(days=365 * years)),  # a nonsense year
+)
+steps = st.lists(
+    st.tuples(
+        st.integers(1, 900),  # seconds since the previous poll
+        st.integers(0, 3),  # runs that finished normally since then
+        st.lists(st.tuples(ahead, st.booleans()), max_size=2),  # runs listed with a future finish (naive or Z)
+        st.booleans(),  # the cursor is stored and read back (a triggerer restart) before this poll
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+def _stamp(moment: datetime, naive: bool) -> str:
+    return moment.replace(tzinfo=None).isoformat() if naive else moment.isoformat().replace("+00:00", "Z")
+
+
+@FAST
+@given(steps)
+@example([(60, 0, [(timedelta(hours=5), True)], False), (60, 1, [], False), (60, 1, [], True)])
+def test_a_future_finish_time_never_hides_other_runs(script: list) -> None:
+    """Runs are listed (the whole history, as ``GET /v1/schedules/:id/runs`` answers) from the first poll after
+    they finish; some claim to finish hours or years ahead. Every run is reported exactly once."""
+    now, listed, normal = T0, list[ScheduleRun](), set[str]()
+    cursor = RunCursor.baseline([], now)
+    reported: list[str] = []
+    for gap, finished, future, restart in script:
+        for i in range(finished):
+            moment = now + timedelta(seconds=gap * (i + 1) / (finished + 1))
+            listed.append(_run(f"n{len(listed)}", _stamp(moment, naive=len(listed) % 2 == 0)))
+            normal.add(listed[-1].id)
+        now += timedelta(seconds=gap)
+        listed += [_run(f"f{len(listed) + i}", _stamp(now + lead, naive)) for i, (lead, naive) in enumerate(future)]
+        if restart:
+            stored = RunCursor.from_json(json.loads(json.dumps(cursor.to_json())), now)
+            assert stored is not None
+            cursor = stored
+        for run in cursor.new_runs(listed):
+            cursor.record(run, now)
+            reported.append(run.id)
+        assert cursor.after is not None and cursor.after <= now  # never past the present
+    assert len(reported) == len(set(reported))  # nothing twice
+    assert normal <= set(reported)  # nothing hidden
+    assert set(reported) == {r.id for r in listed}  # the future-dated runs too, once each
+
+
+def test_a_stored_cursor_with_a_future_time_from_an_older_version_is_cured_on_load() -> None:
+    now = T0 + timedelta(hours=1)
+    # What the previous version stored after a run that claimed to finish at 18:00 (naive local time, UTC+5).
+    old = {"version": 1, "after": "2026-01-01T05:50:00Z", "seen": {"bogus": "2026-01-01T06:00:00Z"}}
+    cursor = RunCursor.from_json(old, now)
+    assert cursor is not None and cursor.after is not None and cursor.after <= now
+    finished = _run("fresh", (now - timedelta(minutes=1)).isoformat())
+    bogus = _run("bogus", "2026-01-01T06:00:00Z")
+    assert cursor.new_runs([finished, bogus]) == [finished]

@@ -200,3 +200,40 @@ def test_the_results_operator_refuses_an_outlet_of_another_schedule_before_readi
     with pytest.raises(RuntypeConfigurationError, match="handles runs of schedule 'sch-1'"):
         op.execute(context)
     assert requests_mock.call_count == 0
+
+
+# ---- issue 16, item 10: a watcher and an outlet on one schedule would report each operator-started run twice
+
+
+def test_an_outlet_whose_asset_has_a_watcher_is_refused_naming_the_task_and_the_asset() -> None:
+    from airflow.sdk import AssetWatcher
+
+    from runtype_provider.tasks.outlets import check_no_watcher
+    from runtype_provider.triggers.events import RuntypeScheduleRunEventTrigger, watched_schedule_asset
+
+    watched = watched_schedule_asset("sch-1")
+    by_hand = Asset(
+        uri="runtype://schedule/sch-1",
+        watchers=[AssetWatcher(name="w", trigger=RuntypeScheduleRunEventTrigger(schedule_id="sch-1"))],
+    )
+    for asset in (watched, by_hand):
+        with pytest.raises(RuntypeConfigurationError) as refused:
+            check_no_watcher([OTHER, asset], "run_crm_sync")
+        message = str(refused.value)
+        assert "'run_crm_sync'" in message and "runtype://schedule/sch-1" in message
+        assert "watcher already reports every finished run" in message
+    # No watcher, or another scheme's asset: nothing to refuse.
+    check_no_watcher([ASSET, OTHER, Asset("s3://b/k", watchers=by_hand.watchers)], "run")
+    check_no_watcher(None, "run")
+
+
+@pytest.mark.parametrize("cls", ["run", "results"])
+def test_both_operators_refuse_a_watched_asset_as_an_outlet_when_the_dag_is_parsed(cls):
+    from runtype_provider.triggers.events import watched_schedule_asset
+
+    watched = watched_schedule_asset("sch-1", poll_interval=60)
+    with pytest.raises(RuntypeConfigurationError, match=r"Task 'op' has the outlet runtype://schedule/sch-1.*watcher"):
+        if cls == "run":
+            RuntypeRunScheduleOperator(task_id="op", schedule_id="sch-1", outlets=[watched])
+        else:
+            RuntypeScheduleRunResultsOperator(task_id="op", batch_execution_id="b-1", outlets=[watched])
