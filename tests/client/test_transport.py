@@ -712,3 +712,23 @@ def test_a_header_the_http_library_refuses_is_a_typed_error_without_the_key(key)
         transport.close()
     for form in (key, repr(key)[1:-1], key.encode("unicode_escape").decode()):
         assert form not in str(caught.value)
+
+
+def test_the_environment_is_read_once_per_session_and_still_applies(monkeypatch, tmp_path):
+    """Proxy and CA-bundle variables reach the session when it is made; no request re-reads them."""
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    settings = ConnectionSettings(
+        base_url="https://api.runtype.com", api_key="rt_test_k", timeout=5.0, retry=RetryPolicy(),
+        dashboard_url="https://app.runtype.com",
+    )  # fmt: skip
+
+    session = SyncTransport(settings).session
+
+    assert session.proxies["https"] == "http://127.0.0.1:3128"
+    assert session.verify == str(bundle)
+    assert session.trust_env is False  # requests would otherwise read the environment again on every call
