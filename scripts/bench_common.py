@@ -27,11 +27,19 @@ def local_runtype_process() -> Iterator[tuple[str, str]]:
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("runtype-local did not start")
             time.sleep(0.05)
-        key = next(line.split(": ", 1)[1].strip() for line in server.stdout or [] if line.startswith("API key:"))
+        lines = iter(server.stdout or [])
+        key = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("API key:"))
+        admin = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("Admin token:"))
+        os.environ["RUNTYPE_LOCAL_ADMIN_TOKEN"] = admin  # its admin routes take their own (random) token
         yield f"http://127.0.0.1:{port_file.read_text().strip()}", key
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def admin_headers() -> dict[str, str]:
+    """The headers of the local Runtype's admin routes (``/_local/...``), from the token it printed at start."""
+    return {"Authorization": f"Bearer {os.environ['RUNTYPE_LOCAL_ADMIN_TOKEN']}"}
 
 
 def use_connection(url: str, api_key: str) -> None:
@@ -40,11 +48,12 @@ def use_connection(url: str, api_key: str) -> None:
 
 
 def set_latency(url: str, api_key: str, seconds: float) -> None:
-    """Make every API answer of the local Runtype wait ``seconds`` (admin route; the API key is the admin token)."""
+    """Make every API answer of the local Runtype wait ``seconds`` (an admin route)."""
     import requests
 
-    headers = {"Authorization": f"Bearer {api_key}"}
-    answer = requests.put(f"{url}/_local/config", json={"latency_seconds": seconds}, headers=headers, timeout=30)
+    answer = requests.put(
+        f"{url}/_local/config", json={"latency_seconds": seconds}, headers=admin_headers(), timeout=30
+    )
     answer.raise_for_status()
     assert answer.json()["latency_seconds"] == seconds, answer.text
 
@@ -58,8 +67,7 @@ def start_run(url: str, records: int, schedule_id: str, **seed: Any) -> dict[str
 
     ids = [f"{schedule_id}_rec_{i:06d}" for i in range(records)]
     body = {"schedule_id": schedule_id, "record_ids": ids, "failing_record_ids": ids[::20], **seed}
-    admin = {"Authorization": "Bearer " + json.loads(os.environ["AIRFLOW_CONN_RUNTYPE_DEFAULT"])["password"]}
-    requests.post(f"{url}/_local/schedules", json=body, headers=admin, timeout=60).raise_for_status()
+    requests.post(f"{url}/_local/schedules", json=body, headers=admin_headers(), timeout=60).raise_for_status()
     started = RuntypeHook().run_schedule_now(schedule_id)
     run = RunReference(schedule_id=schedule_id, run_id=started.run_id, batch_execution_id=started.batch_execution_id)
     return run.to_xcom()

@@ -47,7 +47,7 @@ from typing import Any
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-triggers-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from bench_common import local_runtype_process, use_connection
+from bench_common import admin_headers, local_runtype_process, use_connection
 
 KINDS = ("http", "per-run", "run-list")
 _pass_ids = itertools.count(1)
@@ -91,7 +91,8 @@ class Server:
         self.session.headers["Authorization"] = f"Bearer {api_key}"
 
     def seed(self, schedule_id: str, **options: Any) -> None:
-        self.session.post(f"{self.url}/_local/schedules", json={"schedule_id": schedule_id, **options}, timeout=60)
+        body = {"schedule_id": schedule_id, **options}
+        self.session.post(f"{self.url}/_local/schedules", json=body, headers=admin_headers(), timeout=60)
 
     def run_now(self, schedule_id: str) -> dict[str, Any]:
         answer = self.session.post(f"{self.url}/v1/schedules/{schedule_id}/run-now", timeout=60).json()
@@ -99,8 +100,8 @@ class Server:
 
     def take_requests(self) -> Counter[str]:
         """API requests the server logged since the last call, by operation (then its log is emptied)."""
-        log = self.session.get(f"{self.url}/_local/requests", timeout=60).json()["data"]
-        self.session.delete(f"{self.url}/_local/requests", timeout=60).raise_for_status()
+        log = self.session.get(f"{self.url}/_local/requests", headers=admin_headers(), timeout=60).json()["data"]
+        self.session.delete(f"{self.url}/_local/requests", headers=admin_headers(), timeout=60).raise_for_status()
         return Counter(entry["operation"] for entry in log)
 
 

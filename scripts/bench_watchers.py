@@ -29,7 +29,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-watchers-")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import requests
-from bench_common import local_runtype_process, use_connection
+from bench_common import admin_headers, local_runtype_process, use_connection
 
 POLLS = ("list_all_schedule_runs", "list_schedule_runs")
 
@@ -43,17 +43,19 @@ class Server:
     def seed(self, schedule_ids: list[str]) -> None:
         for schedule_id in schedule_ids:
             body = {"schedule_id": schedule_id, "record_count": 3}
-            self.session.post(f"{self.url}/_local/schedules", json=body, timeout=30).raise_for_status()
+            self.session.post(
+                f"{self.url}/_local/schedules", json=body, headers=admin_headers(), timeout=30
+            ).raise_for_status()
             self.run_now(schedule_id)  # some history, finished before any watcher starts
 
     def run_now(self, schedule_id: str) -> None:
         self.session.post(f"{self.url}/v1/schedules/{schedule_id}/run-now", json={}, timeout=30).raise_for_status()
 
     def clear_log(self) -> None:
-        self.session.delete(f"{self.url}/_local/requests", timeout=30).raise_for_status()
+        self.session.delete(f"{self.url}/_local/requests", headers=admin_headers(), timeout=30).raise_for_status()
 
     def polls(self) -> int:
-        log = self.session.get(f"{self.url}/_local/requests", timeout=60).json()["data"]
+        log = self.session.get(f"{self.url}/_local/requests", headers=admin_headers(), timeout=60).json()["data"]
         return sum(1 for entry in log if entry["operation"] in POLLS)
 
 

@@ -1,8 +1,10 @@
 """``runtype-local``: run the local Runtype in the foreground (for the demo, benchmarks, manual tests).
 
-Binds a loopback address only, prints the URL and API key, optionally writes the bound port to
-``--port-file`` (atomically; removed again on exit), and stops cleanly (exit code 0) on SIGINT or
-SIGTERM. Drive it from another process through the ``/_local/`` admin routes (see ``ADMIN_HELP``).
+Binds a loopback address only, answers only requests whose ``Host`` is a loopback name (or an
+``--allowed-host``), prints the URL, the API key and the admin token (random unless ``--admin-token``), optionally
+writes the bound port to ``--port-file`` (atomically, after those lines are printed; removed again on exit), and
+stops cleanly (exit code 0) on SIGINT or SIGTERM. Drive it from another process through the ``/_local/`` admin
+routes (see ``ADMIN_HELP``).
 """
 
 from __future__ import annotations
@@ -12,18 +14,24 @@ import json
 import os
 import signal
 import sys
+import warnings
 from pathlib import Path
 from types import FrameType
 
 from runtype_provider.testing.fake.handlers import State
-from runtype_provider.testing.fake.settings import DEFAULT_API_KEY, Settings
+from runtype_provider.testing.fake.settings import DEFAULT_API_KEY, DEFAULT_MAX_LOGGED_REQUESTS, Settings
 
 ADMIN_HELP = """\
 admin routes:
   Another process drives the server through /_local/ (config, schedules, surfaces, faults, requests,
   reset). Every admin route except GET /_local/health needs "Authorization: Bearer <admin token>"; the
-  admin token is --admin-token if given, else the API key (never the read-only key). Admin writes take
-  Content-Type: application/json bodies only. No admin answer contains the API key or the admin token.
+  admin token is --admin-token if given, else a random token printed at start ("Admin token: ..."; never
+  an API key). Admin writes take Content-Type: application/json bodies only. No admin answer contains the
+  API key or the admin token.
+
+hosts:
+  Requests must name the server by a loopback Host (localhost, 127.0.0.0/8 or [::1], any port; this
+  stops DNS-rebinding web pages); others get 421. --allowed-host adds a name.
 """
 
 
@@ -39,7 +47,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-key", default=DEFAULT_API_KEY, help=f"accepted API key (default {DEFAULT_API_KEY})")
     parser.add_argument("--read-only-api-key", default=None, help="an extra key that may only make GET calls")
     parser.add_argument(
-        "--admin-token", default=None, help="Bearer token of the /_local/ admin routes (default: the API key)"
+        "--admin-token", default=None, help="Bearer token of the /_local/ admin routes (default: random, printed)"
+    )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests with this Host name (repeatable; default: loopback names only)",
+    )
+    parser.add_argument(
+        "--max-logged-requests",
+        type=int,
+        default=DEFAULT_MAX_LOGGED_REQUESTS,
+        help=f"entries the request log keeps, oldest dropped first (default {DEFAULT_MAX_LOGGED_REQUESTS})",
     )
     parser.add_argument("--queued-seconds", type=float, default=0.5, help="time a run stays queued (default 0.5)")
     parser.add_argument("--running-seconds", type=float, default=2.0, help="time a run stays running (default 2)")
@@ -72,24 +93,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"runtype-local: refusing to bind non-loopback host {args.host!r}", file=sys.stderr)
         return 2
     try:
-        state = State(
-            Settings(
-                api_key=args.api_key,
-                read_only_api_key=args.read_only_api_key,
-                admin_token=args.admin_token,
-                queued_seconds=args.queued_seconds,
-                running_seconds=args.running_seconds,
-                failure_share=args.failure_share,
-                latency_seconds=args.latency,
-                default_record_count=args.record_count,
-                max_active_schedules=args.max_active_schedules,
-                cron_runs=args.cron_runs,
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            state = State(
+                Settings(
+                    api_key=args.api_key,
+                    read_only_api_key=args.read_only_api_key,
+                    admin_token=args.admin_token,
+                    allowed_hosts=tuple(args.allowed_host),
+                    max_logged_requests=args.max_logged_requests,
+                    queued_seconds=args.queued_seconds,
+                    running_seconds=args.running_seconds,
+                    failure_share=args.failure_share,
+                    latency_seconds=args.latency,
+                    default_record_count=args.record_count,
+                    max_active_schedules=args.max_active_schedules,
+                    cron_runs=args.cron_runs,
+                )
             )
-        )
         sock = bind_socket(args.host, args.port)
     except (ValueError, OSError) as exc:
         print(f"runtype-local: {exc}", file=sys.stderr)
         return 2
+    for warning in caught:
+        print(f"runtype-local: warning: {warning.message}", file=sys.stderr, flush=True)
     seeded = state.seed_demo() if args.seed_demo else []
     server = uvicorn.Server(
         uvicorn.Config(
@@ -108,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     port = sock.getsockname()[1]
     print(f"Local Runtype listening on {url}", flush=True)
     print(f"API key: {args.api_key}", flush=True)
-    token = "the --admin-token value" if args.admin_token else "the API key"
-    print(f"Admin routes ({url}/_local/): send Authorization: Bearer <{token}>", flush=True)
+    # A random token is printed for the caller to use; a given one is not echoed (the caller knows it).
+    print(f"Admin token: {'<the --admin-token value>' if args.admin_token else state.admin_token}", flush=True)
+    print(f"Admin routes ({url}/_local/): send Authorization: Bearer <admin token>", flush=True)
+    if args.allowed_host:
+        print("Also answering Host names: " + ", ".join(args.allowed_host), flush=True)
     connection = json.dumps({"conn_type": "runtype", "host": url, "password": args.api_key})
     print(f"AIRFLOW_CONN_RUNTYPE_DEFAULT='{connection}'")
     if seeded:

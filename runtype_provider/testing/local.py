@@ -94,7 +94,9 @@ class LocalRuntype:
 
     The Python helpers below change the state directly. Another process drives the server through the
     ``/_local/`` admin routes, which need :attr:`admin_headers` (``Authorization: Bearer <admin token>``;
-    the admin token is ``admin_token`` if given, else the API key); only ``GET /_local/health`` is open.
+    the admin token is ``admin_token`` if given, else a random one made for this instance, never the API key);
+    only ``GET /_local/health`` is open. Requests must name the server by a loopback ``Host`` (``localhost``,
+    127.0.0.0/8, ``[::1]``) or one of ``allowed_hosts``; others get 421.
     """
 
     def __init__(
@@ -197,8 +199,9 @@ class LocalRuntype:
 
     @property
     def admin_token(self) -> str:
-        """The Bearer token of the ``/_local/`` admin routes: ``admin_token`` if set, else :attr:`api_key`."""
-        return self.state.settings.effective_admin_token
+        """The Bearer token of the ``/_local/`` admin routes: ``admin_token`` if set, else a random token made for
+        this instance (kept across :meth:`reset`; never the API key)."""
+        return self.state.admin_token
 
     @property
     def admin_headers(self) -> dict[str, str]:
@@ -264,11 +267,18 @@ class LocalRuntype:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """Request log: dicts with ``method``, ``path``, ``query``, ``operation``, ``status``, ``fault``, ``body``."""
+        """Request log (at most ``max_logged_requests`` entries, oldest first): dicts with ``method``, ``path``,
+        ``query``, ``operation``, ``status``, ``fault``, ``body`` (``None`` for a request without a valid API key)."""
         return self.state.requests()
 
+    @property
+    def request_log_stats(self) -> dict[str, int]:
+        """Counts of the request log: ``logged`` entries, ``dropped`` ones (past ``max_logged_requests``, oldest
+        first) and ``refused_hosts`` (requests refused for their ``Host``, never logged)."""
+        return self.state.request_log_stats()
+
     def clear_requests(self) -> None:
-        """Empty the request log."""
+        """Empty the request log and zero its counts."""
         self.state.clear_requests()
 
     def reset(self) -> None:

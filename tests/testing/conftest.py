@@ -1,13 +1,18 @@
-"""Fixtures for the local Runtype tests: an authenticated JSON client and a bounded poller."""
+"""Fixtures for the local Runtype tests: an authenticated JSON client, a bounded poller and the schedule ids the
+example DAGs name."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 
 
 class Api:
@@ -36,7 +41,7 @@ def api(runtype_server) -> Api:
 
 @pytest.fixture
 def admin(runtype_server) -> Api:
-    """Client for the ``/_local/`` admin routes, sending the admin token (by default the API key)."""
+    """Client for the ``/_local/`` admin routes, sending the admin token (by default a random one)."""
     return Api(runtype_server.url, runtype_server.admin_token)
 
 
@@ -61,3 +66,12 @@ def until() -> Callable[..., Any]:
             time.sleep(interval)
 
     return poll
+
+
+@pytest.fixture(scope="session")
+def example_dag_schedules() -> set[str]:
+    """Every schedule id an example DAG names (the README tells users to run them against
+    ``runtype-local --seed-demo``, so the demo data must hold each one)."""
+    return {
+        match for path in EXAMPLE_DAGS.glob("*.py") for match in re.findall(r'"(sch_[a-z0-9_]+)"', path.read_text())
+    }

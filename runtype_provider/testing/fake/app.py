@@ -7,9 +7,19 @@ the ``drop`` fault needs uvicorn (it closes uvicorn's transport), elsewhere it r
 
 Every ``/v1`` route is named after its operation (see ``faults.OPERATIONS``); literal paths
 (``sparklines``, ``runs/all``, ``runs/:runId/results``, ``batch/:batchId/results``) are registered
-before ``/v1/schedules/{schedule_id}``. The request log keeps each request's JSON body (``None`` when there
-is none, it does not parse or it is larger than ``MAX_LOGGED_BODY`` bytes); it never holds headers, and
-``State.requests()`` masks any configured key a client put in a logged query or body.
+before ``/v1/schedules/{schedule_id}``.
+
+Before anything else (routing, auth, faults, logging, reading the body), every request whose ``Host`` header is
+not a loopback name (``hosts``: ``localhost``, 127.0.0.0/8, ``[::1]``, any port) or one of
+``Settings.allowed_hosts`` is answered ``421 Misdirected Request`` (code ``INVALID_HOST``) and only counted
+(``State.request_log_stats()["refused_hosts"]``): a page that rebinds its own DNS name to 127.0.0.1 can neither
+read nor change anything. 421 rather than 403: the API's 403 means a read-only key, and 421 says exactly
+"this server does not answer for that host" (no client retries it).
+
+The request log (``request_log``, bounded) keeps each ``/v1`` request's method, path, query, operation, status
+and fault, and its JSON body when the request carried a valid API key (``None`` when there is none, it does not
+parse or it is larger than ``MAX_LOGGED_BODY`` bytes); it never holds headers, and ``State.requests()`` masks
+any configured key or the admin token a client put in a logged path, query or body.
 
 Request bodies (API and admin) are parsed strictly: ``NaN``/``Infinity`` and numbers that overflow to
 infinity are invalid JSON, and a body nested deeper than ``wire.MAX_JSON_DEPTH`` arrays/objects is refused; all
@@ -20,19 +30,19 @@ network; admin routes never wait.
 
 Admin routes (under ``/_local/``, see ``_ADMIN``) are never faulted and not logged. Except ``GET
 /_local/health`` (open, to wait for startup) they need ``Authorization: Bearer <admin token>``, where the
-admin token is ``Settings.admin_token`` or, when that is ``None`` (the default), the full-access API key
-(never the read-only key); otherwise 401. A request body on an admin write (POST/PUT/PATCH) must be
-``Content-Type: application/json`` (415 otherwise; an empty body without a content type is fine). Every
-change is validated before it is applied, so a refused change (400) leaves the state as it was; record
-counts and record-id lists are capped at ``settings.MAX_RECORDS``. No admin answer contains the API key, the
-read-only key or the admin token (``GET /_local/config`` returns ``Settings.public()``). The FastAPI docs
-at ``/_local/docs`` and ``/_local/openapi.json`` stay open: they describe only the ``/v1`` API.
+admin token is ``Settings.admin_token`` or, when that is ``None`` (the default), a random token made when the
+state is created (``State.admin_token``; never an API key); otherwise 401. A request body on an admin write
+(POST/PUT/PATCH) must be ``Content-Type: application/json`` (415 otherwise; an empty body without a content
+type is fine). Every change is validated before it is applied, so a refused change (400) leaves the state as it
+was; record counts and record-id lists are capped at ``settings.MAX_RECORDS``. No admin answer contains the API
+key, the read-only key or the admin token (``GET /_local/config`` returns ``Settings.public()``). ``GET
+/_local/requests`` returns the log as ``data`` with its counts (``logged``, ``dropped``, ``refused_hosts``). The
+FastAPI docs at ``/_local/docs`` and ``/_local/openapi.json`` stay open: they describe only the ``/v1`` API.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import math
@@ -49,12 +59,13 @@ from starlette.types import Message, Receive, Scope, Send
 from runtype_provider.api.spec import ENDPOINTS
 from runtype_provider.testing.fake.faults import DEFAULT_MALFORMED_BODY, OPERATIONS, Fault
 from runtype_provider.testing.fake.handlers import State
+from runtype_provider.testing.fake.hosts import host_refusal
+from runtype_provider.testing.fake.request_log import MAX_LOGGED_BODY, LogEntry
 from runtype_provider.testing.fake.settings import Settings
 from runtype_provider.testing.fake.store import advance, start_due_runs
-from runtype_provider.testing.fake.wire import ApiError, detail, loads_json, parse_body
+from runtype_provider.testing.fake.wire import ApiError, detail, parse_body
 
 ADMIN_PREFIX = "/_local/"
-MAX_LOGGED_BODY = 64 * 1024
 _sleep = asyncio.sleep  # captured at import: immune to tests that monkeypatch asyncio.sleep
 # (method, path, operation == State method name), derived from the API table; registered in its order.
 ROUTES: tuple[tuple[str, str, str], ...] = tuple((e.method, e.path, e.operation) for e in ENDPOINTS.values())
@@ -132,7 +143,7 @@ _ADMIN: tuple[tuple[str, str, Callable[[State, Any, dict[str, Any]], Any]], ...]
     ("GET", "faults", lambda s, b, p: {"data": s.faults.list()}),
     ("POST", "faults", lambda s, b, p: _arm_fault(s, b)),
     ("DELETE", "faults", lambda s, b, p: _ok(s.faults.clear)),
-    ("GET", "requests", lambda s, b, p: {"data": s.requests()}),
+    ("GET", "requests", lambda s, b, p: {"data": s.requests(), **s.request_log_stats()}),
     ("DELETE", "requests", lambda s, b, p: _ok(s.clear_requests)),
     ("POST", "reset", lambda s, b, p: _ok(s.reset)),
     ("POST", "clock/advance", lambda s, b, p: advance(s, b.get("seconds"))),
@@ -228,12 +239,12 @@ def _fault_response(fault: Fault, captured: list[Message]) -> tuple[int, bytes, 
 
 
 class _BodyRecorder:
-    """Wraps ``receive``: request-body chunks pass through unchanged as the app reads them, and the first
-    ``MAX_LOGGED_BODY`` bytes are kept; the decoded JSON goes to ``entry["body"]`` once the body ends."""
+    """Wraps ``receive``: request-body chunks pass through unchanged as the app reads them; with ``keep``, the first
+    ``MAX_LOGGED_BODY`` bytes are kept and handed to the request log once the body ends (a larger body: none)."""
 
-    def __init__(self, receive: Receive, entry: dict[str, Any]) -> None:
-        self._receive, self._entry = receive, entry
-        self._chunks: list[bytes] | None = []
+    def __init__(self, receive: Receive, state: State, entry: LogEntry, *, keep: bool) -> None:
+        self._receive, self._state, self._entry = receive, state, entry
+        self._chunks: list[bytes] | None = [] if keep else None
         self._size = 0
         self.done = False
 
@@ -250,14 +261,23 @@ class _BodyRecorder:
                 self._chunks = None
             if not message.get("more_body", False):
                 self.done = True
-                with contextlib.suppress(ValueError):  # empty, not JSON, too deep or too large: stays None
-                    self._entry["body"] = loads_json(b"".join(self._chunks or [b""]))
+                if self._chunks:
+                    self._state.log_body(self._entry, b"".join(self._chunks))
         return message
 
     async def drain(self) -> None:
         """Read the body the app left unread (a route without a body); call before the response starts."""
         while not self.done:
             await self.receive()
+
+
+async def _refuse_host(scope: Scope, send: Send, reason: str) -> None:
+    """421 (or a closed websocket) for a request to a name that is not ours; its body is never read."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    error = ApiError(421, "Misdirected Request", [detail(reason, None, "INVALID_HOST")])
+    await _send_bytes(send, 421, json.dumps(error.body()).encode(), {"content-type": "application/json"})
 
 
 class RuntypeApp(FastAPI):
@@ -280,32 +300,32 @@ class RuntypeApp(FastAPI):
         return partial
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Log the request and apply an armed fault before (or instead of) normal handling."""
+        """Refuse a foreign ``Host``; log the request and apply an armed fault before (or instead of) handling."""
+        if scope["type"] != "lifespan":
+            reason = host_refusal(scope.get("headers", ()), self.runtype.settings.allowed_hosts)
+            if reason is not None:
+                self.runtype.count_refused_host()
+                await _refuse_host(scope, send, reason)
+                return
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await super().__call__(scope, receive, send)
             return
         operation = self._operation(scope)
         fault = self.runtype.faults.take(operation)
-        entry: dict[str, Any] = {
-            "method": scope["method"],
-            "path": scope["path"],
-            "query": scope["query_string"].decode("latin-1"),
-            "operation": operation,
-            "status": None,
-            "fault": fault.kind if fault else None,
-            "body": None,
-        }
-        self.runtype.log_request(entry)
+        query, kind = scope["query_string"].decode("latin-1"), fault.kind if fault else None
+        entry = self.runtype.log_request(scope["method"], scope["path"], query, operation, kind)
+        authorization = next((v for k, v in scope["headers"] if k.lower() == b"authorization"), b"")
+        keep_body = self.runtype.authenticated(authorization.decode("latin-1") or None)
         latency = self.runtype.settings.latency_seconds
         if latency:
             await _sleep(latency)  # a network round trip: concurrent requests wait side by side
-        body = _BodyRecorder(receive, entry)
+        body = _BodyRecorder(receive, self.runtype, entry, keep=keep_body)
         receive = body.receive
 
         async def recording_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 await body.drain()
-                entry["status"] = message["status"]
+                entry.status = message["status"]
             await send(message)
 
         if fault is None:

@@ -5,7 +5,7 @@
 * :class:`SeedSpec`: one schedule inserted directly by a test (``State.seed_schedule``).
 
 Every refusal is an :class:`InvalidSetting` (a ``ValueError``) naming the field, which the admin routes answer
-as 400 with that field as the ``path``. Standard library only.
+as 400 with that field as the ``path``. Standard library and ``hosts`` (to check ``allowed_hosts``) only.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import math
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from runtype_provider.testing.fake.hosts import MAX_ALLOWED_HOSTS, host_name_error
 
 DEFAULT_API_KEY = "rt_test_local_demo_key"
 MAX_RECORDS = 100_000
@@ -24,9 +26,17 @@ MAX_LATENCY = 60.0
 """Cap on ``Settings.latency_seconds`` (a client's request timeout is 30 s by default)."""
 SECRET_SETTINGS = frozenset({"api_key", "read_only_api_key", "admin_token"})
 """Settings the admin routes never return."""
+STARTUP_SETTINGS = frozenset({"allowed_hosts"})
+"""Settings fixed when the server starts (``State.configure`` refuses to change them)."""
+DEFAULT_MAX_LOGGED_REQUESTS = 10_000
+MAX_LOGGED_REQUESTS = 1_000_000
 RUN_OUTCOMES = ("completed", "failed")
 DEFAULT_FLOW_ID = "flow_local"
 DEFAULT_CRON = "0 8 * * *"
+
+
+class AdminTokenWarning(UserWarning):
+    """An explicitly configured admin token that is also an API key (anyone with the key can then reconfigure)."""
 
 
 class InvalidSetting(ValueError):
@@ -94,7 +104,12 @@ class Settings:
     api_key: str = DEFAULT_API_KEY
     read_only_api_key: str | None = None
     admin_token: str | None = None
-    """Bearer token of the ``/_local/`` admin routes; ``None``: the ``api_key`` (never the read-only key)."""
+    """Bearer token of the ``/_local/`` admin routes; ``None``: a random token made by the ``Store`` (``State``),
+    never an API key. Setting it to an API key works but warns (:class:`AdminTokenWarning`)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names answered besides the loopback names (``hosts``); fixed at startup, no wildcards."""
+    max_logged_requests: int = DEFAULT_MAX_LOGGED_REQUESTS
+    """Entries the request log keeps (the oldest go first and are counted as dropped)."""
     queued_seconds: float = 0.5
     running_seconds: float = 2.0
     failure_share: float = 0.0
@@ -114,6 +129,8 @@ class Settings:
         check_text("api_key", self.api_key, key=True)
         check_text("read_only_api_key", self.read_only_api_key, optional=True, key=True)
         check_text("admin_token", self.admin_token, optional=True, key=True)
+        self._check_allowed_hosts()
+        check_count("max_logged_requests", self.max_logged_requests, high=MAX_LOGGED_REQUESTS)
         check_number("queued_seconds", self.queued_seconds)
         check_number("running_seconds", self.running_seconds)
         check_share("failure_share", self.failure_share)
@@ -125,10 +142,16 @@ class Settings:
         for name in ("record_error", "user_id", "organization_id"):
             check_text(name, getattr(self, name))
 
-    @property
-    def effective_admin_token(self) -> str:
-        """The Bearer token the admin routes accept: ``admin_token``, else ``api_key``."""
-        return self.admin_token or self.api_key
+    def _check_allowed_hosts(self) -> None:
+        hosts = self.allowed_hosts
+        if isinstance(hosts, str | bytes | Mapping) or not isinstance(hosts, Collection):
+            raise InvalidSetting("allowed_hosts", f"must be a list of host names, got {hosts!r}", "INVALID_TYPE")
+        if len(hosts) > MAX_ALLOWED_HOSTS:
+            raise InvalidSetting("allowed_hosts", f"must have at most {MAX_ALLOWED_HOSTS} names", "TOO_MANY_RECORDS")
+        for name in hosts:
+            error = host_name_error(name)
+            if error:
+                raise InvalidSetting("allowed_hosts", error)
 
     def public(self) -> dict[str, Any]:
         """The settings without the secrets (:data:`SECRET_SETTINGS`): what the admin routes return."""

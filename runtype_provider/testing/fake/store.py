@@ -1,9 +1,10 @@
 """What one local Runtype holds, and how a test changes it directly (no HTTP, no auth).
 
-:class:`Store` keeps the schedules, product surfaces, runs and batches, the armed faults, the request log and
-the settings behind one lock (API calls arrive on the server's event loop, seeding calls on the test's thread).
-It checks Bearer credentials, seeds schedules and surfaces, starts runs and renders a schedule as the API
-returns it; the API's operations live in ``handlers.State``, a ``Store`` that answers them.
+:class:`Store` keeps the schedules, product surfaces, runs and batches, the armed faults, the request log
+(bounded: ``request_log``) and the settings behind one lock (API calls arrive on the server's event loop, seeding
+calls on the test's thread). It holds the admin token (random unless configured), checks Bearer credentials,
+seeds schedules and surfaces, starts runs and renders a schedule as the API returns it; the API's operations live
+in ``handlers.State``, a ``Store`` that answers them.
 :func:`start_due_runs` and :func:`advance` run the local cron (``Settings.cron_runs``) and move the clock.
 """
 
@@ -12,9 +13,11 @@ from __future__ import annotations
 import copy
 import hmac
 import itertools
+import secrets
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, fields
 from datetime import datetime
@@ -22,9 +25,12 @@ from typing import Any
 
 from runtype_provider.testing import demo_data
 from runtype_provider.testing.fake.faults import FaultRegistry
+from runtype_provider.testing.fake.request_log import LogEntry, RequestLog
 from runtype_provider.testing.fake.schedules import SCHEDULE_FIELDS, Schedule, next_run_at, trigger_errors, type_errors
 from runtype_provider.testing.fake.settings import (
     SECRET_SETTINGS,
+    STARTUP_SETTINGS,
+    AdminTokenWarning,
     InvalidSetting,
     SeedSpec,
     Settings,
@@ -33,7 +39,7 @@ from runtype_provider.testing.fake.settings import (
     check_text,
 )
 from runtype_provider.testing.fake.simulation import CronRuns, Run, SimClock, failure_mask, make_records
-from runtype_provider.testing.fake.wire import ApiError, detail, iso, mask, not_found, secret_forms
+from runtype_provider.testing.fake.wire import ApiError, detail, iso, not_found, secret_forms
 
 RECENT_RUNS = 10
 SURFACE_TYPES = (
@@ -51,13 +57,33 @@ def _unauthorized(message: str, code: str) -> ApiError:
     return ApiError(401, "Unauthorized", [detail(message, None, code)], headers={"WWW-Authenticate": "Bearer"})
 
 
+def new_admin_token(settings: Settings) -> str:
+    """A random admin token (32 URL-safe characters) that is none of the configured API keys."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if token not in (settings.api_key, settings.read_only_api_key):
+            return token
+
+
+def _warn_about_admin_token(settings: Settings) -> None:
+    if settings.admin_token is not None and settings.admin_token in (settings.api_key, settings.read_only_api_key):
+        warnings.warn(
+            "admin_token is an API key: any API client (and anyone who knows the key) can change the local "
+            "Runtype's settings; leave admin_token unset for a random one",
+            AdminTokenWarning,
+            stacklevel=3,
+        )
+
+
 class Store:
     """All schedules, surfaces, runs and batches of one local Runtype, plus faults, request log and settings."""
 
     def __init__(self, settings: Settings | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings or Settings()
         self.settings.validate()
+        _warn_about_admin_token(self.settings)
         self._initial_settings = asdict(self.settings)
+        self._random_admin_token = new_admin_token(self.settings)
         self.faults = FaultRegistry()
         self.clock = SimClock(clock)
         self._clock = self.clock.monotonic
@@ -68,7 +94,7 @@ class Store:
         self._surfaces: dict[tuple[str, str], dict[str, Any]] = {}
         self._runs: dict[str, Run] = {}
         self._batches: dict[str, Run] = {}
-        self._log: list[dict[str, Any]] = []
+        self._log = RequestLog()
 
     # ----------------------------------------------------------------- settings, reset, request log
 
@@ -81,7 +107,8 @@ class Store:
             self._surfaces.clear()
             self._runs.clear()
             self._batches.clear()
-            self._log.clear()
+            self._log.close()
+            self._log = RequestLog()
             self.faults.clear()
             self.clock.reset()
             self._cron.restart(self.clock.now())
@@ -97,28 +124,64 @@ class Store:
                 raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
             candidate = Settings(**{**asdict(self.settings), **changes})
             candidate.validate()
+            for name in STARTUP_SETTINGS:
+                if list(getattr(candidate, name)) != list(getattr(self.settings, name)):
+                    raise InvalidSetting(name, "can only be set when the server starts")
+            if candidate.admin_token != self.settings.admin_token:
+                _warn_about_admin_token(candidate)
             if candidate.cron_runs and not self.settings.cron_runs:
                 self._cron.restart(self.clock.now())
             self.settings = candidate
+            self._log.trim(candidate.max_logged_requests)
             return candidate.public()
 
-    def log_request(self, entry: dict[str, Any]) -> None:
-        """Append one entry to the request log."""
+    @property
+    def admin_token(self) -> str:
+        """The Bearer token of the admin routes: ``Settings.admin_token``, else a random one made for this store
+        (kept by :meth:`reset`), which is never an API key."""
+        return self.settings.admin_token or self._random_admin_token
+
+    def _secret_forms(self) -> list[str]:
+        secret_values = {getattr(self.settings, name) for name in SECRET_SETTINGS} | {self.admin_token}
+        forms = {form for secret in secret_values - {None} for form in secret_forms(secret)}
+        return sorted(forms, key=len, reverse=True)
+
+    def log_request(
+        self, method: str, path: str, query: str = "", operation: str | None = None, fault: str | None = None
+    ) -> LogEntry:
+        """Append an entry to the request log (bounded: ``request_log.RequestLog``); the app then sets its
+        ``status`` and hands its body to :meth:`log_body`."""
         with self._lock:
-            self._log.append(entry)
+            entry = LogEntry(method, path, query, operation, fault)
+            return self._log.add(entry, self.settings.max_logged_requests, self._secret_forms())
+
+    def log_body(self, entry: LogEntry, raw: bytes) -> None:
+        """Keep the raw request body of a logged entry (if still logged and small enough)."""
+        with self._lock:
+            self._log.keep_body(entry, raw)
+
+    def count_refused_host(self) -> None:
+        """Count a request refused for its ``Host`` header (it is not logged)."""
+        with self._lock:
+            self._log.refused_hosts += 1
 
     def requests(self) -> list[dict[str, Any]]:
         """A copy of the request log (oldest first). Headers are never logged, and any configured key or
-        admin token a client put in a query string or body is replaced by ``[redacted]``."""
+        admin token a client put in a path, query string or body is replaced by ``[redacted]``."""
         with self._lock:
-            secrets = {getattr(self.settings, name) for name in SECRET_SETTINGS} - {None}
-            forms = sorted({form for secret in secrets for form in secret_forms(secret)}, key=len, reverse=True)
-            return [mask(dict(entry), forms) for entry in self._log]
+            return self._log.entries(self._secret_forms())
+
+    def request_log_stats(self) -> dict[str, int]:
+        """``logged``, ``dropped`` (past ``Settings.max_logged_requests``) and ``refused_hosts`` since the last
+        :meth:`clear_requests` or :meth:`reset`."""
+        with self._lock:
+            return self._log.stats()
 
     def clear_requests(self) -> None:
-        """Empty the request log."""
+        """Empty the request log and zero its counts."""
         with self._lock:
-            self._log.clear()
+            self._log.close()
+            self._log = RequestLog()
 
     # ----------------------------------------------------------------- credentials
 
@@ -133,10 +196,18 @@ class Store:
         if key == self.settings.read_only_api_key and method.upper() not in ("GET", "HEAD"):
             raise ApiError(403, "Forbidden", [detail("This API key is read-only", None, "INSUFFICIENT_PERMISSIONS")])
 
+    def authenticated(self, authorization: str | None) -> bool:
+        """True when ``authorization`` is ``Bearer <known API key>`` (full access or read-only)."""
+        try:
+            self.authorize(authorization, "GET")
+        except ApiError:
+            return False
+        return True
+
     def authorize_admin(self, authorization: str | None) -> None:
-        """401 unless ``Authorization: Bearer <admin token>`` (``Settings.admin_token``, else the API key)."""
+        """401 unless ``Authorization: Bearer <admin token>`` (:attr:`admin_token`)."""
         scheme, _, token = (authorization or "").partition(" ")
-        expected = self.settings.effective_admin_token.encode()
+        expected = self.admin_token.encode()
         if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
             message = "Missing admin token" if not authorization else "Invalid admin token"
             raise _unauthorized(f"{message}: send Authorization: Bearer <admin token>", "INVALID_ADMIN_TOKEN")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict
 
 import pytest
 import requests
 
+from runtype_provider.testing.fake.app import create_app
+from runtype_provider.testing.fake.request_log import MAX_LOGGED_TEXT, TRUNCATED
 from runtype_provider.testing.fake.settings import MAX_RECORDS
 from runtype_provider.testing.fake.wire import MAX_JSON_DEPTH
 
@@ -145,7 +148,14 @@ def test_an_admin_write_without_a_body_needs_no_content_type(admin):
 @pytest.mark.parametrize(("method", "path", "body"), PROTECTED_ROUTES)
 @pytest.mark.parametrize(
     "authorization",
-    [None, "Bearer wrong_key", "Basic cnRfdGVzdF9sb2NhbF9kZW1vX2tleQ==", "rt_test_local_demo_key", "Bearer "],
+    [
+        None,
+        "Bearer wrong_key",
+        "Basic cnRfdGVzdF9sb2NhbF9kZW1vX2tleQ==",
+        "rt_test_local_demo_key",
+        "Bearer ",
+        "Bearer rt_test_local_demo_key",  # the published demo API key is no admin token
+    ],
 )
 def test_every_admin_route_but_health_needs_the_admin_token(
     anonymous, runtype_server, method, path, body, authorization
@@ -192,10 +202,13 @@ def test_a_separate_admin_token_replaces_the_api_key_on_admin_routes(runtype_ser
     assert requests.get(url + "/v1/schedules", headers=as_client, timeout=5).status_code == 200
 
 
-def test_the_admin_token_defaults_to_the_api_key(runtype_server):
-    assert runtype_server.admin_token == runtype_server.api_key
-    response = requests.get(runtype_server.url + "/_local/config", headers=runtype_server.admin_headers, timeout=5)
-    assert response.status_code == 200
+def test_the_admin_token_defaults_to_a_random_token_that_is_no_api_key(runtype_server):
+    assert runtype_server.admin_token != runtype_server.api_key
+    assert len(runtype_server.admin_token) >= 32
+    config = runtype_server.url + "/_local/config"
+    assert requests.get(config, headers=runtype_server.admin_headers, timeout=5).status_code == 200
+    as_client = {"Authorization": f"Bearer {runtype_server.api_key}"}
+    assert requests.get(config, headers=as_client, timeout=5).status_code == 401
 
 
 # ---------------------------------------------------------------------------- no secrets in answers
@@ -242,6 +255,121 @@ def test_the_request_log_never_holds_a_key(runtype_server, admin):
     text = json.dumps(log)
     assert not [form for form in (key, requests.utils.quote(key, safe=""), "rt_test_a%2Fb%2Bc+key") if form in text]
     assert log[1]["body"] == {"name": "[redacted]", "inputs": {"[redacted]": ["[redacted]"]}}
+
+
+# ---------------------------------------------------------------------------- the request log (bounded)
+
+
+@pytest.mark.runtype(max_logged_requests=3)
+def test_the_request_log_keeps_the_newest_entries_and_counts_the_rest(admin, api):
+    for i in range(5):
+        api("GET", f"/v1/schedules/sch_{i}", expect=404)
+    answer = admin("GET", "/_local/requests")
+    assert [e["path"] for e in answer["data"]] == ["/v1/schedules/sch_2", "/v1/schedules/sch_3", "/v1/schedules/sch_4"]
+    assert (answer["logged"], answer["dropped"], answer["refused_hosts"]) == (3, 2, 0)
+
+
+def test_an_unauthenticated_request_is_logged_without_its_body(anonymous, api, runtype_server):
+    body = {"name": "from a stranger", "inputs": {"x": "y" * 1000}}
+    anonymous("POST", "/v1/schedules", json=body, expect=401)
+    anonymous("POST", "/v1/schedules", json=body, headers={"Authorization": "Bearer wrong"}, expect=401)
+    api("POST", "/v1/schedules", json={"name": "from a client"}, expect=400)
+    logged = [(e["operation"], e["status"], e["body"]) for e in runtype_server.requests]
+    assert logged == [
+        ("create_schedule", 401, None),
+        ("create_schedule", 401, None),
+        ("create_schedule", 400, {"name": "from a client"}),
+    ]
+
+
+def test_a_long_path_and_query_are_logged_cut(api, runtype_server):
+    schedule_id = "s" * 6000
+    api("GET", f"/v1/schedules/{schedule_id}", params={"q": "x" * 6000}, expect=404)
+    [entry] = runtype_server.requests
+    assert len(entry["path"]) == len(entry["query"]) == MAX_LOGGED_TEXT
+    assert entry["path"].startswith("/v1/schedules/sss") and entry["path"].endswith(TRUNCATED)
+
+
+# ---------------------------------------------------------------------------- the Host check (DNS rebinding)
+
+
+FOREIGN_HOSTS = ["evil.example", "127.0.0.1.evil.example", "evil.example:{port}", "localhost.evil.example:{port}"]
+
+
+@pytest.mark.parametrize("host", FOREIGN_HOSTS)
+@pytest.mark.parametrize(
+    ("method", "path", "body", "as_admin"),
+    [
+        ("GET", "/v1/schedules", None, False),
+        ("POST", "/v1/schedules/sch_seeded/run-now", None, False),
+        ("GET", "/_local/health", None, False),
+        ("GET", "/_local/config", None, True),
+        ("PUT", "/_local/config", {"failure_share": 1}, True),
+        ("POST", "/_local/reset", None, True),
+        ("GET", "/_local/requests", None, True),
+        ("GET", "/_local/docs", None, False),
+        ("GET", "/nowhere", None, False),
+    ],
+)
+def test_a_foreign_host_gets_421_before_routing_auth_or_logging(runtype_server, host, method, path, body, as_admin):
+    runtype_server.seed_schedule(schedule_id="sch_seeded")
+    before = snapshot(runtype_server)
+    credentials = runtype_server.admin_token if as_admin else runtype_server.api_key
+    headers = {"Host": host.format(port=runtype_server.port), "Authorization": f"Bearer {credentials}"}
+    response = requests.request(method, runtype_server.url + path, json=body, headers=headers, timeout=5)
+    assert response.status_code == 421, response.text
+    assert response.json()["details"][0]["code"] == "INVALID_HOST"
+    assert runtype_server.admin_token not in response.text and runtype_server.api_key not in response.text
+    assert snapshot(runtype_server) == before  # nothing changed, nothing logged
+    assert runtype_server.request_log_stats == {"logged": 0, "dropped": 0, "refused_hosts": 1}
+
+
+@pytest.mark.parametrize("host", ["localhost", "LOCALHOST:{port}", "127.0.0.1:{port}", "127.0.0.2", "[::1]:{port}"])
+def test_loopback_host_names_are_answered(runtype_server, host):
+    headers = {"Host": host.format(port=runtype_server.port), "Authorization": f"Bearer {runtype_server.api_key}"}
+    assert requests.get(runtype_server.url + "/v1/schedules", headers=headers, timeout=5).status_code == 200
+    assert requests.get(runtype_server.url + "/_local/health", headers=headers, timeout=5).status_code == 200
+
+
+@pytest.mark.runtype(allowed_hosts=("runtype.test",))
+def test_allowed_hosts_add_exactly_their_names(runtype_server):
+    auth = {"Authorization": f"Bearer {runtype_server.api_key}"}
+    url = runtype_server.url + "/v1/schedules"
+    assert requests.get(url, headers={**auth, "Host": f"RUNTYPE.test:{runtype_server.port}"}, timeout=5).ok
+    assert requests.get(url, headers={**auth, "Host": "evil.runtype.test"}, timeout=5).status_code == 421
+    assert requests.get(url, headers={**auth, "Host": "localhost"}, timeout=5).ok
+
+
+def test_a_refused_request_is_never_read_logged_or_handled():
+    """In process: the app answers 421 without calling ``receive`` (the body is never read)."""
+    app = create_app()
+    app.runtype.seed_schedule(schedule_id="sch_x")
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        raise AssertionError("the body of a refused request was read")
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    for path, headers in [
+        (
+            "/v1/schedules/sch_x/run-now",
+            [(b"host", b"evil.example"), (b"authorization", b"Bearer rt_test_local_demo_key")],
+        ),
+        (
+            "/_local/reset",
+            [(b"host", b"evil.example"), (b"authorization", f"Bearer {app.runtype.admin_token}".encode())],
+        ),
+        ("/v1/schedules", [(b"authorization", b"Bearer rt_test_local_demo_key")]),  # no Host at all
+        ("/v1/schedules", [(b"host", b"localhost"), (b"host", b"evil.example")]),
+    ]:
+        scope = {"type": "http", "method": "POST", "path": path, "raw_path": path.encode(), "query_string": b"",
+                 "headers": headers, "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 80)}  # fmt: skip
+        asyncio.run(app(scope, receive, send))
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [421] * 4
+    assert app.runtype.requests() == [] and app.runtype.request_log_stats()["refused_hosts"] == 4
+    assert app.runtype.list_schedule_runs("sch_x")["data"] == []
 
 
 # ---------------------------------------------------------------------------- JSON bodies only

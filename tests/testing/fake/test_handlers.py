@@ -317,13 +317,3 @@ def test_a_non_schedule_surface_is_400(api, runtype_server):
     runtype_server.add_surface("prod_1", "surf_chat", type="chat")
     body = api("GET", "/v1/products/prod_1/surfaces/surf_chat/schedules", expect=400)
     assert body["details"][0]["code"] == "INVALID_SURFACE_TYPE"
-
-
-def test_create_validates_the_flat_body(api, surface):
-    body = api("POST", BASE, json={"cron": "0 9 * * 1"}, expect=400)
-    assert [(d["path"], d["code"]) for d in body["details"]] == [
-        ("flowId", "MISSING_REQUIRED_FIELD"),
-        ("triggerType", "MISSING_REQUIRED_FIELD"),
-    ]
-    body = api("POST", BASE, json={"flowId": "f", "triggerType": "one_time"}, expect=400)
-    assert [(d["path"], d["code"]) for d in body["details"]] == [("runAt", "MISSING_REQUIRED_FIELD")]

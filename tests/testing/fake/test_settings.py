@@ -8,7 +8,8 @@ from dataclasses import asdict
 import pytest
 
 from runtype_provider.testing.fake.handlers import State
-from runtype_provider.testing.fake.settings import MAX_RECORDS, Settings
+from runtype_provider.testing.fake.hosts import MAX_ALLOWED_HOSTS
+from runtype_provider.testing.fake.settings import MAX_LOGGED_REQUESTS, MAX_RECORDS, Settings
 
 
 @pytest.mark.parametrize(
@@ -23,6 +24,10 @@ from runtype_provider.testing.fake.settings import MAX_RECORDS, Settings
         ({"max_active_schedules": 2.5}, "max_active_schedules"),
         ({"api_key": ""}, "api_key"),
         ({"admin_token": ""}, "admin_token"),
+        ({"max_logged_requests": -1}, "max_logged_requests"),
+        ({"max_logged_requests": MAX_LOGGED_REQUESTS + 1}, "max_logged_requests"),
+        ({"max_logged_requests": 2.5}, "max_logged_requests"),
+        ({"allowed_hosts": "localhost"}, "allowed_hosts"),
     ],
 )
 def test_configure_validates_everything_before_changing_anything(state, changes, field):
@@ -60,3 +65,30 @@ def test_a_latency_that_is_not_a_number_from_0_to_60_seconds_is_refused_by_name(
     assert asdict(state.settings) == before
     with pytest.raises(ValueError, match="latency_seconds"):
         State(Settings(latency_seconds=latency))
+
+
+# ---------------------------------------------------------------------------- allowed_hosts, max_logged_requests
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [["*"], ["*.example"], [""], ["evil.example:80"], ["localhost."], [5], "runtype.test", None,
+     [f"h{i}.test" for i in range(MAX_ALLOWED_HOSTS + 1)]],
+)  # fmt: skip
+def test_allowed_hosts_must_be_explicit_host_names(hosts):
+    with pytest.raises(ValueError, match="allowed_hosts"):
+        State(Settings(allowed_hosts=hosts))
+
+
+def test_allowed_hosts_default_to_none_and_take_names_and_ip_literals():
+    assert Settings().allowed_hosts == ()
+    hosts = ("runtype.test", "HOST-1.example", "10.0.0.5", "[fe80::1]")
+    assert State(Settings(allowed_hosts=hosts)).settings.public()["allowed_hosts"] == hosts
+
+
+def test_max_logged_requests_accepts_zero_to_the_cap():
+    assert State(Settings(max_logged_requests=0)).settings.max_logged_requests == 0
+    assert (
+        State(Settings(max_logged_requests=MAX_LOGGED_REQUESTS)).configure(max_logged_requests=7)["max_logged_requests"]
+        == 7
+    )

@@ -1,18 +1,22 @@
 """The store of the local Runtype, driven in process: seeding (keywords or a ``SeedSpec``), schedule knobs,
-the request log's masking, and the local cron starting runs as the clock advances."""
+the request log (bound, masking, late bodies), the random admin token, and the local cron starting runs as the
+clock advances."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict
 from datetime import datetime, timezone
 
 import pytest
 
+from runtype_provider.testing.fake import store
 from runtype_provider.testing.fake.handlers import State
-from runtype_provider.testing.fake.settings import MAX_RECORDS, SeedSpec, Settings
+from runtype_provider.testing.fake.settings import DEFAULT_API_KEY, MAX_RECORDS, AdminTokenWarning, SeedSpec, Settings
 from runtype_provider.testing.fake.simulation import MAX_FIRINGS, SimClock
-from runtype_provider.testing.fake.store import advance, start_due_runs
+from runtype_provider.testing.fake.store import advance, new_admin_token, start_due_runs
+from runtype_provider.testing.fake.wire import ApiError
 
 UTC = timezone.utc
 
@@ -98,10 +102,97 @@ def test_configure_schedule_validates_before_changing_anything(state, clock, cha
     assert state.get_run_results(run_id, {})["pagination"]["total"] == 2
 
 
-def test_the_request_log_masks_every_configured_secret():
-    state = State(Settings(api_key="rt_test_k/1", read_only_api_key="rt_test_ro", admin_token="rt_test_adm"))
-    state.log_request({"query": "a=rt_test_k%2F1&b=rt_test_ro", "body": {"rt_test_adm": ["x rt_test_k/1 y"]}})
-    assert state.requests() == [{"query": "a=[redacted]&b=[redacted]", "body": {"[redacted]": ["x [redacted] y"]}}]
+# ---------------------------------------------------------------------------- the request log
+
+
+def test_the_state_keeps_at_most_max_logged_requests_and_lowering_it_trims_at_once():
+    state = State(Settings(max_logged_requests=5))
+    for i in range(12):
+        state.log_request("GET", f"/v1/schedules/s{i}")
+    assert [e["path"] for e in state.requests()] == [f"/v1/schedules/s{i}" for i in range(7, 12)]
+    assert state.request_log_stats() == {"logged": 5, "dropped": 7, "refused_hosts": 0}
+    state.configure(max_logged_requests=2)
+    assert [e["path"] for e in state.requests()] == ["/v1/schedules/s10", "/v1/schedules/s11"]
+    assert state.request_log_stats()["dropped"] == 10
+    state.clear_requests()
+    assert state.request_log_stats() == {"logged": 0, "dropped": 0, "refused_hosts": 0}
+
+
+def test_a_body_that_arrives_after_the_log_was_cleared_is_not_kept():
+    state = State()
+    entry = state.log_request("POST", "/v1/schedules")
+    state.clear_requests()
+    state.log_body(entry, b'{"a": 1}')
+    assert state.requests() == [] and entry.raw_body is None
+
+
+def test_the_state_masks_every_configured_secret_and_the_random_admin_token():
+    state = State(Settings(api_key="rt_test_k/1", read_only_api_key="rt_test_ro"))
+    token = state.admin_token
+    entry = state.log_request("POST", f"/v1/{token}", "a=rt_test_k%2F1&b=rt_test_ro")
+    state.log_body(entry, json.dumps({token: ["x rt_test_k/1 y"]}).encode())
+    [logged] = state.requests()
+    assert logged["path"] == "/v1/[redacted]"
+    assert logged["query"] == "a=[redacted]&b=[redacted]"
+    assert logged["body"] == {"[redacted]": ["x [redacted] y"]}
+
+
+@pytest.mark.parametrize(("authorization", "known"), [
+    ("Bearer rt_test_local_demo_key", True), ("bearer rt_test_local_demo_key", True), ("Bearer nope", False),
+    (None, False), ("rt_test_local_demo_key", False),
+])  # fmt: skip
+def test_authenticated_knows_the_api_keys(authorization, known):
+    assert State().authenticated(authorization) is known
+
+
+# ---------------------------------------------------------------------------- the admin token
+
+
+def test_the_default_admin_token_is_random_per_state_and_no_api_key():
+    first, second = State(), State(Settings(read_only_api_key="rt_test_ro"))
+    assert first.settings.admin_token is None
+    assert len(first.admin_token) >= 32 and first.admin_token != second.admin_token
+    assert first.admin_token not in (first.settings.api_key, DEFAULT_API_KEY)
+    assert second.admin_token not in (second.settings.api_key, "rt_test_ro")
+    first.authorize_admin(f"Bearer {first.admin_token}")
+    with pytest.raises(ApiError) as refused:
+        first.authorize_admin(f"Bearer {DEFAULT_API_KEY}")
+    assert refused.value.status == 401
+
+
+def test_the_random_admin_token_survives_reset_and_an_unset_admin_token():
+    state = State()
+    token = state.admin_token
+    state.reset()
+    state.configure(admin_token="rt_test_explicit")
+    assert state.admin_token == "rt_test_explicit"
+    state.configure(admin_token=None)
+    assert state.admin_token == token
+
+
+def test_new_admin_token_never_returns_an_api_key(monkeypatch):
+    tokens = iter([DEFAULT_API_KEY, "rt_test_ro", "rt_test_fresh"])
+    monkeypatch.setattr(store.secrets, "token_urlsafe", lambda n: next(tokens))
+    assert new_admin_token(Settings(read_only_api_key="rt_test_ro")) == "rt_test_fresh"
+
+
+def test_an_explicit_admin_token_wins_and_warns_when_it_is_an_api_key():
+    assert State(Settings(admin_token="rt_test_adm")).admin_token == "rt_test_adm"
+    with pytest.warns(AdminTokenWarning, match="admin_token is an API key"):
+        state = State(Settings(admin_token=DEFAULT_API_KEY))
+    assert state.admin_token == DEFAULT_API_KEY
+    with pytest.warns(AdminTokenWarning):
+        State(Settings(read_only_api_key="rt_test_ro")).configure(admin_token="rt_test_ro")
+
+
+def test_allowed_hosts_are_fixed_at_startup():
+    state = State(Settings(allowed_hosts=("runtype.test",)))
+    assert state.configure(running_seconds=3)["allowed_hosts"] == ("runtype.test",)
+    with pytest.raises(ValueError, match="allowed_hosts can only be set when the server starts"):
+        state.configure(allowed_hosts=["evil.example"])
+    with pytest.raises(ValueError, match="allowed_hosts"):
+        State().configure(allowed_hosts=["runtype.test"])
+    assert state.settings.allowed_hosts == ("runtype.test",)
 
 
 # ---------------------------------------------------------------------------- the local cron and its clock

@@ -48,40 +48,6 @@ def test_read_only_key_may_read_but_not_write(runtype_server):
     assert runtype_server.state.list_schedule_runs(schedule_id)["data"] == []
 
 
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ({}, [("target", "MISSING_REQUIRED_FIELD"), ("trigger", "MISSING_REQUIRED_FIELD")]),
-        ({**VALID, "target": {"recordType": "company"}}, [("target.flowId", "MISSING_REQUIRED_FIELD")]),
-        ({**VALID, "target": {"flowId": "f", "agentId": "a"}}, [("target.flowId", "CONFLICTING_FIELDS")]),
-        ({**VALID, "trigger": {"type": "recurring"}}, [("trigger.cron", "MISSING_REQUIRED_FIELD")]),
-        ({**VALID, "trigger": {"type": "recurring", "cron": "every day"}}, [("trigger.cron", "INVALID_CRON")]),
-        ({**VALID, "trigger": {"type": "one_time"}}, [("trigger.runAt", "MISSING_REQUIRED_FIELD")]),
-        ({**VALID, "trigger": {"type": "one_time", "runAt": "tomorrow"}}, [("trigger.runAt", "INVALID_FORMAT")]),
-        ({**VALID, "trigger": {"type": "weekly", "cron": "0 8 * * *"}}, [("trigger.type", "INVALID_ENUM")]),
-        (
-            {**VALID, "trigger": {**VALID["trigger"], "timezone": "Nowhere/City"}},
-            [("trigger.timezone", "INVALID_TIMEZONE")],
-        ),
-        ({**VALID, "target": {"flowId": "f", "recordIds": ["a", 2]}}, [("target.recordIds", "INVALID_TYPE")]),
-        ({**VALID, "executionOptions": []}, [("executionOptions", "INVALID_TYPE")]),
-        ({**VALID, "target": "flow_1"}, [("target", "INVALID_TYPE")]),
-        ([VALID], [("", "INVALID_TYPE")]),
-    ],
-)
-def test_create_validation_errors_are_400_with_details(api, body, expected):
-    response = api("POST", "/v1/schedules", json=body, expect=400)
-    assert_error_body(response)
-    assert [(item["path"], item["code"]) for item in response["details"]] == expected
-
-
-def test_update_validates_the_merged_schedule(api, runtype_server):
-    schedule_id = runtype_server.seed_schedule()["id"]
-    response = api("PUT", f"/v1/schedules/{schedule_id}", json={"trigger": {"type": "one_time"}}, expect=400)
-    assert [(d["path"], d["code"]) for d in response["details"]] == [("trigger.runAt", "MISSING_REQUIRED_FIELD")]
-    assert api("GET", f"/v1/schedules/{schedule_id}")["triggerType"] == "recurring"
-
-
 def test_invalid_json_body_is_400(api):
     response = api("POST", "/v1/schedules", data="{not json", headers={"Content-Type": "application/json"}, expect=400)
     assert response["details"][0]["code"] == "INVALID_JSON"
