@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from runtype_provider.exceptions import RuntypeConfigurationError
-from runtype_provider.operators.runtype import RuntypeBaseOperator
+from runtype_provider.operators.base import RuntypeBaseOperator
 from runtype_provider.tasks.arguments import ScheduleTarget, check_schedule_choice, check_surface
 from runtype_provider.version_compat import Context
 
