@@ -9,7 +9,7 @@ import pytest
 
 from runtype_provider.hooks.runtype import RuntypeHook
 
-DAG_FILES = sorted((Path(__file__).resolve().parents[1] / "example_dags").glob("*.py"))
+DAG_FILES = sorted((Path(__file__).resolve().parents[2] / "example_dags").glob("*.py"))
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=[p.stem for p in DAG_FILES])

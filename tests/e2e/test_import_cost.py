@@ -21,12 +21,13 @@ import pytest
 # trigger side by design; every other example DAG must not.
 EXAMPLE_DAGS = sorted(
     str(path)
-    for path in (Path(__file__).resolve().parent.parent / "example_dags").glob("*.py")
+    for path in (Path(__file__).resolve().parents[2] / "example_dags").glob("*.py")
     if "AssetWatcher(" not in path.read_text()
 )
 TASK_MODULES = (
     "runtype_provider.operators.runtype",
     "runtype_provider.operators.schedules",
+    "runtype_provider.operators.batches",
     "runtype_provider.sensors.runtype",
 )
 # ``api.spec`` and ``api.ids`` are allowed: a DAG that names a Runtype asset checks the schedule id with their rule;
