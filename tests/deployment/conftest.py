@@ -14,7 +14,8 @@ Which database:
 
 Both are module-scoped, so at most one deployment runs at a time, and each is stopped, with every
 process it started, before the next module or the rest of the suite runs. Startup and stop times are
-printed in the terminal summary.
+printed in the terminal summary; no test asserts a wall-clock time (waits are for conditions, with generous
+bounds). ``test_celery_executor.py`` has a CeleryExecutor deployment of its own (``celery_deployment.py``).
 """
 
 from __future__ import annotations
@@ -54,15 +55,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
-def assert_ready_on_loopback(deployment: AirflowDeployment, runtype: LocalRuntypeProcess) -> None:
-    """Started well under a minute; every listening socket (Airflow, its database, runtype-local) on 127.0.0.1."""
-    assert deployment.timings["startup"] < 60, deployment.timings
+def assert_listening_only_on_loopback(deployment: AirflowDeployment, runtype: LocalRuntypeProcess) -> None:
+    """Every listening socket (Airflow, its database and broker, runtype-local) is on 127.0.0.1. How long startup
+    took is printed in the terminal summary, never asserted (a loaded machine is slow, not wrong)."""
     listening = deployment.listening(extra=[runtype.component])
     assert {ip for _, ip, _ in listening} == {"127.0.0.1"}, listening
     assert ("api-server", "127.0.0.1", deployment.api_port) in listening
     assert ("runtype-local", "127.0.0.1", runtype.port) in listening
-    if deployment.database_server is not None:
-        assert any(name == deployment.database_server.name for name, _, _ in listening), listening
+    for server in deployment.servers:
+        assert any(name == server.name for name, _, _ in listening), listening
 
 
 def report(line: str) -> None:

@@ -66,7 +66,7 @@ def _time(text: str) -> datetime:
 def fire_next_cron_run(runtype: LocalRuntypeProcess) -> str:
     """Advance the local Runtype's clock past the schedule's next cron firing (and the run's end); its run id."""
     now = _time(runtype.admin("POST", "clock/advance", {"seconds": 1})["now"])
-    schedule = runtype.session.get(f"{runtype.url}/v1/schedules/{SCHEDULE_ID}", timeout=10).json()
+    schedule = runtype.api("GET", f"schedules/{SCHEDULE_ID}")
     seconds = (_time(schedule["nextRunAt"]) - now).total_seconds() + 10
     started = runtype.admin("POST", "clock/advance", {"seconds": seconds})["cronRuns"]
     assert len(started) == 1, started

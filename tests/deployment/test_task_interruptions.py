@@ -28,6 +28,9 @@ SYNC_ATTACH_DAG = "runtype_deployment_sync_retry_attach"
 MARK_FAILED_DAG = "runtype_deployment_deferred_mark_failed"
 EXECUTION_TIMEOUT_DAG = "runtype_deployment_deferred_execution_timeout"
 DEFERRED_RETRY_DAG = "runtype_deployment_deferred_retry"
+LONG_RUN = 3600.0
+"""Seconds a run lasts when the test ends it itself (``advance_clock``) once its steps are done, or cancels it: no
+step races the run's end, however loaded the machine."""
 
 
 class Timeline:
@@ -79,12 +82,12 @@ def deferred_and_polled(
     deployment: AirflowDeployment, runtype: LocalRuntypeProcess, dag_id: str, run_id: str, timeline: Timeline
 ) -> dict:
     """Wait until the task is DEFERRED and the triggerer polls its batch; its run reference."""
-    deployment.wait_for_task_state(dag_id, run_id, "run", "deferred", timeout=60)
+    deployment.wait_for_task_state(dag_id, run_id, "run", "deferred", timeout=300)
     reference = deployment.api.xcom(dag_id, run_id, "run", key="run_reference")
     batch_id = reference["batch_execution_id"]
     wait_until(
         lambda: len(batch_calls(runtype, "get_batch_status", batch_id)) >= 2,
-        timeout=30,
+        timeout=300,
         interval=0.2,
         what="the triggerer polls the run",
         diagnostics=lambda: deployment.run_report(dag_id, run_id),
@@ -108,13 +111,13 @@ def test_sync_wait_retry_after_sigkilled_task_process_reattaches(
     deployment, api = airflow_deployment, airflow_deployment.api
     deployment.wait_for_dag(dag_id)
     schedule_id = f"sch_deploy_sync_kill_{dag_id.rsplit('_', 1)[-1]}"
-    runtype_local.seed_schedule(schedule_id=schedule_id, record_count=5, queued_seconds=0.5, running_seconds=15)
+    runtype_local.seed_schedule(schedule_id=schedule_id, record_count=5, queued_seconds=0.5, running_seconds=LONG_RUN)
     timeline = Timeline(f"sync wait, task process SIGKILLed ({dag_id})")
     run_id = api.trigger_dag_run(dag_id, {"schedule_id": schedule_id})
-    ti = deployment.wait_for_task_state(dag_id, run_id, "run", "running", timeout=60)
+    ti = deployment.wait_for_task_state(dag_id, run_id, "run", "running", timeout=300)
     reference = wait_until(
         lambda: xcom_or_none(deployment, dag_id, run_id, "run_reference"),
-        timeout=30,
+        timeout=300,
         interval=0.2,
         what="run reference pushed",
         diagnostics=lambda: deployment.run_report(dag_id, run_id),
@@ -122,7 +125,7 @@ def test_sync_wait_retry_after_sigkilled_task_process_reattaches(
     batch_id = reference["batch_execution_id"]
     wait_until(
         lambda: len(batch_calls(runtype_local, "get_batch_status", batch_id)) >= 2,
-        timeout=30,
+        timeout=300,
         interval=0.2,
         what="the task polls the run",
     )
@@ -130,7 +133,7 @@ def test_sync_wait_retry_after_sigkilled_task_process_reattaches(
 
     victims = wait_until(
         lambda: task_processes(deployment, ti["id"]),
-        timeout=10,
+        timeout=120,
         interval=0.2,
         what=f"task process of {ti['id']}",
         diagnostics=lambda: "\n".join(
@@ -139,9 +142,26 @@ def test_sync_wait_retry_after_sigkilled_task_process_reattaches(
     )
     for process in victims:
         process.send_signal(signal.SIGKILL)
+    polls_at_kill = len(batch_calls(runtype_local, "get_batch_status", batch_id))
     timeline.mark(f"SIGKILLed task process {[p.pid for p in victims]}")
 
-    deployment.wait_for_run(dag_id, run_id, timeout=90)
+    # Try 2 waits: on the same run (it polls it) or on a new one (a second run-now). Then the run ends.
+    wait_until(
+        lambda: (
+            api.task_instance(dag_id, run_id, "run")["try_number"] == 2
+            and (
+                len(batch_calls(runtype_local, "get_batch_status", batch_id)) > polls_at_kill
+                or len(run_now_calls(runtype_local, schedule_id)) > 1
+            )
+        ),
+        timeout=300,
+        interval=0.25,
+        what="try 2 waiting",
+        diagnostics=lambda: deployment.run_report(dag_id, run_id),
+    )
+    timeline.mark("try 2 waiting")
+    runtype_local.advance_clock(LONG_RUN)
+    deployment.wait_for_run(dag_id, run_id, timeout=300)
     timeline.mark("DAG run succeeded")
     timeline.report()
 
@@ -168,7 +188,7 @@ def test_marking_a_deferred_task_failed_cancels_the_batch_on_3_3_only(
     dag_id = MARK_FAILED_DAG
     deployment.wait_for_dag(dag_id)
     schedule_id = "sch_deploy_mark_failed"
-    runtype_local.seed_schedule(schedule_id=schedule_id, record_count=5, queued_seconds=0.5, running_seconds=40)
+    runtype_local.seed_schedule(schedule_id=schedule_id, record_count=5, queued_seconds=0.5, running_seconds=LONG_RUN)
     timeline = Timeline("deferred task marked failed by a user")
     run_id = api.trigger_dag_run(dag_id, {"schedule_id": schedule_id})
     batch_id = deferred_and_polled(deployment, runtype_local, dag_id, run_id, timeline)["batch_execution_id"]
@@ -178,13 +198,13 @@ def test_marking_a_deferred_task_failed_cancels_the_batch_on_3_3_only(
     )
     assert answer.ok, f"PATCH task instance: HTTP {answer.status_code} {answer.text[:500]}"
     timeline.mark("PATCH new_state=failed")
-    deployment.wait_for_run(dag_id, run_id, timeout=30, states=("failed",))
+    deployment.wait_for_run(dag_id, run_id, timeout=300, states=("failed",))
     assert api.task_instance(dag_id, run_id, "run")["state"] == "failed"
 
     if AIRFLOW_3_3_PLUS:
         cancels = wait_until(
             lambda: batch_calls(runtype_local, "cancel_batch", batch_id),
-            timeout=15,
+            timeout=120,
             interval=0.2,
             what=f"cancel_batch {batch_id}",
             diagnostics=deployment.diagnostics,
@@ -210,13 +230,13 @@ def test_execution_timeout_while_deferred_cancels_the_batch_and_fails_naming_the
     dag_id = EXECUTION_TIMEOUT_DAG
     deployment.wait_for_dag(dag_id)
     schedule_id = "sch_deploy_execution_timeout"
-    runtype_local.seed_schedule(schedule_id=schedule_id, record_count=5, queued_seconds=0.5, running_seconds=60)
+    runtype_local.seed_schedule(schedule_id=schedule_id, record_count=5, queued_seconds=0.5, running_seconds=LONG_RUN)
     timeline = Timeline("execution_timeout=8 s while deferred")
     run_id = api.trigger_dag_run(dag_id, {"schedule_id": schedule_id})
     batch_id = deferred_and_polled(deployment, runtype_local, dag_id, run_id, timeline)["batch_execution_id"]
     run_url = api.xcom(dag_id, run_id, "run", key="run_url")
 
-    deployment.wait_for_run(dag_id, run_id, timeout=60, states=("failed",))
+    deployment.wait_for_run(dag_id, run_id, timeout=300, states=("failed",))
     timeline.mark("DAG run failed")
     ti = api.task_instance(dag_id, run_id, "run")
     assert (ti["state"], ti["try_number"]) == ("failed", 1)
@@ -243,12 +263,12 @@ def test_deferred_task_cleared_before_its_trigger_ran_reattaches_on_the_next_try
     dag_id = DEFERRED_RETRY_DAG if AIRFLOW_3_3_PLUS else "runtype_deployment_deferred_retry_attach"
     deployment.wait_for_dag(dag_id)
     schedule_id = "sch_deploy_deferred_cleared"
-    runtype_local.seed_schedule(schedule_id=schedule_id, record_count=5, queued_seconds=0.5, running_seconds=15)
+    runtype_local.seed_schedule(schedule_id=schedule_id, record_count=5, queued_seconds=0.5, running_seconds=LONG_RUN)
     timeline = Timeline("deferred task cleared before its trigger ran (triggerer down)")
     deployment.stop_component("triggerer")
     try:
         run_id = api.trigger_dag_run(dag_id, {"schedule_id": schedule_id})
-        deployment.wait_for_task_state(dag_id, run_id, "run", "deferred", timeout=60)
+        deployment.wait_for_task_state(dag_id, run_id, "run", "deferred", timeout=300)
         batch_id = api.xcom(dag_id, run_id, "run", key="run_reference")["batch_execution_id"]
         timeline.mark(f"try 1 deferred on batch {batch_id}, no triggerer")
         answer = api.request(
@@ -260,7 +280,7 @@ def test_deferred_task_cleared_before_its_trigger_ran_reattaches_on_the_next_try
         timeline.mark("task cleared")
         wait_until(
             lambda: (ti := api.task_instance(dag_id, run_id, "run"))["try_number"] == 2 and ti["state"] == "deferred",
-            timeout=60,
+            timeout=300,
             interval=0.25,
             what="try 2 deferred",
             diagnostics=lambda: deployment.run_report(dag_id, run_id),
@@ -268,8 +288,17 @@ def test_deferred_task_cleared_before_its_trigger_ran_reattaches_on_the_next_try
         timeline.mark("try 2 deferred")
     finally:
         deployment.start_component("triggerer")
-    timeline.mark("triggerer started again")
-    deployment.wait_for_run(dag_id, run_id, timeout=90)
+    polls = len(batch_calls(runtype_local, "get_batch_status", batch_id))
+    wait_until(
+        lambda: len(batch_calls(runtype_local, "get_batch_status", batch_id)) > polls + 1,
+        timeout=300,
+        interval=0.25,
+        what="the restarted triggerer polls the run",
+        diagnostics=lambda: deployment.run_report(dag_id, run_id),
+    )
+    timeline.mark("triggerer started again, polling the run")
+    runtype_local.advance_clock(LONG_RUN)
+    deployment.wait_for_run(dag_id, run_id, timeout=300)
     timeline.mark("DAG run succeeded")
     timeline.report()
     assert len(run_now_calls(runtype_local, schedule_id)) == 1
@@ -277,3 +306,43 @@ def test_deferred_task_cleared_before_its_trigger_ran_reattaches_on_the_next_try
     assert batch_calls(runtype_local, "cancel_batch", batch_id) == []
     reattached = "started by an earlier try" if AIRFLOW_3_3_PLUS else "Attaching to the schedule's active run"
     assert reattached in deployment.task_logs(dag_id, run_id, chars=200_000)
+
+
+@pytest.mark.parametrize("dag_id", [SYNC_STATE_STORE_DAG, DEFERRED_RETRY_DAG])
+def test_a_succeeded_run_task_cleared_starts_a_new_run(
+    airflow_deployment: AirflowDeployment, runtype_local: LocalRuntypeProcess, dag_id: str
+) -> None:
+    """A run task that succeeded is cleared through the REST API: the next try starts a NEW Runtype run (two
+    run-nows), as a user who clears a finished task means. Airflow 3.3+: the try that saw its run end dropped it from
+    the task state store, so the next one does not re-attach to the old, succeeded run. Airflow 3.1 (no store): a
+    clear starts a new run too (``on_active_run="start"``)."""
+    deployment, api = airflow_deployment, airflow_deployment.api
+    deployment.wait_for_dag(dag_id)
+    schedule_id = f"sch_deploy_cleared_after_success_{'sync' if dag_id == SYNC_STATE_STORE_DAG else 'deferred'}"
+    runtype_local.seed_schedule(schedule_id=schedule_id, record_count=5, queued_seconds=0.5, running_seconds=2)
+    timeline = Timeline(f"succeeded run task cleared ({dag_id})")
+    run_id = api.trigger_dag_run(dag_id, {"schedule_id": schedule_id})
+    deployment.wait_for_run(dag_id, run_id, timeout=300)
+    first = api.xcom(dag_id, run_id, "run")
+    assert (api.task_instance(dag_id, run_id, "run")["try_number"], first["status"]) == (1, "completed")
+    assert len(run_now_calls(runtype_local, schedule_id)) == 1
+    timeline.mark(f"try 1 succeeded, batch {first['batch_execution_id']}")
+
+    api.clear_task(dag_id, run_id, "run")
+    timeline.mark("task cleared")
+    wait_until(
+        lambda: (ti := api.task_instance(dag_id, run_id, "run"))["try_number"] == 2 and ti["state"] == "success",
+        timeout=300,
+        what="try 2 succeeded",
+        diagnostics=lambda: deployment.run_report(dag_id, run_id),
+    )
+    deployment.wait_for_run(dag_id, run_id, timeout=300)
+    timeline.mark("try 2 succeeded")
+    timeline.report()
+
+    run_nows = run_now_calls(runtype_local, schedule_id)
+    assert len(run_nows) == 2, run_nows
+    second = api.xcom(dag_id, run_id, "run")
+    assert second["batch_execution_id"] != first["batch_execution_id"]
+    assert second["status"] == "completed"
+    assert "started by an earlier try" not in deployment.task_logs(dag_id, run_id, chars=200_000)
