@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
+from runtype_provider.exceptions import RuntypeRunError
 from runtype_provider.runs.reference import RunProgress, RunReference
 from runtype_provider.runs.verdict import FailedRecordsPolicy, conclude_run
-from runtype_provider.runs.watch import RunWaitEvent, RunWatch, cancel_run
+from runtype_provider.runs.watch import RunWaitEvent, RunWatch, cancel_run, wait_until_terminal
 from runtype_provider.tasks.base import HookMixin, run_wait_trigger
 
 
@@ -22,6 +23,7 @@ class RunWaiter(HookMixin):
     execution_timeout: timedelta | None
     max_poll_errors: int
     cancel_on_kill: bool
+    deferrable: bool
     log: Any
     run_url: str | None
     _run: RunReference | None
@@ -46,18 +48,58 @@ class RunWaiter(HookMixin):
             limits.append(self.execution_timeout.total_seconds())
         return min(limits) if limits else None
 
-    def _defer_wait(self, run: RunReference, limit: float | None, task_timeout: timedelta | None) -> None:
-        """Hand the wait to the triggerer; ``limit`` becomes the trigger's wall-clock deadline."""
+    def _wait(self, run: RunReference) -> dict[str, Any]:
+        """Wait for a run the task started (sync, or deferred after one check) and judge it (:meth:`_conclude`)."""
+        limit = self._wait_limit()
+        deadline = time.monotonic() + limit if limit else None
+        watch = self._watch(run)
+        if self.deferrable:
+            # Check once first: a run that already ended needs no triggerer.
+            progress = wait_until_terminal(self.hook, watch, self.poll_interval, deadline, polls=1)
+            if progress is None or not progress.outcome.is_terminal:
+                # The task timeout is a backstop: the trigger's own deadline fires first so the run can be cancelled.
+                self._defer_wait(run, limit, self._backstop(limit))
+        else:
+            progress = self._sync_wait(watch, deadline)
+        if progress is None or not progress.outcome.is_terminal:
+            self._timed_out(run, limit, watch.last_progress)
+        return self._conclude(progress, run)
+
+    def _sync_wait(self, watch: RunWatch, deadline: float | None) -> RunProgress | None:
+        """The sync wait's loop (a subclass may interleave its own checks)."""
+        return wait_until_terminal(self.hook, watch, self.poll_interval, deadline)
+
+    def _backstop(self, limit: float | None) -> timedelta | None:
+        """The deferral's task timeout: past the trigger's own deadline, so the trigger ends the wait first."""
+        return timedelta(seconds=limit + max(60.0, 2 * self.poll_interval)) if limit else None
+
+    def _timed_out(self, run: RunReference, limit: float | None, progress: RunProgress | None) -> NoReturn:
+        cancelled = self._cancel(run, "wait timed out")
+        raise RuntypeRunError(self._timeout_message(run, limit, progress, cancelled), run=run.to_xcom())
+
+    def _defer_wait(
+        self,
+        run: RunReference,
+        limit: float | None,
+        task_timeout: timedelta | None,
+        *,
+        end_time: float | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """Hand the wait to the triggerer; ``limit`` (or an explicit wall-clock ``end_time``) becomes the trigger's
+        deadline; ``kwargs`` reach ``execute_complete``."""
         trigger = run_wait_trigger(
             run=run.to_xcom(),
             runtype_conn_id=self.runtype_conn_id,
             poll_interval=self.poll_interval,
-            end_time=time.time() + limit if limit else None,
+            end_time=end_time if end_time is not None else time.time() + limit if limit else None,
             max_poll_errors=self.max_poll_errors,
             cancel_on_kill=self.cancel_on_kill,
             hook_params=self.hook_params,
         )
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=task_timeout)  # type: ignore[attr-defined]
+        self.defer(  # type: ignore[attr-defined]
+            trigger=trigger, method_name="execute_complete", kwargs=kwargs, timeout=task_timeout
+        )
 
     def _cancel(self, run: RunReference, why: str) -> bool:
         return self.cancel_on_kill and cancel_run(self.hook, run, why, self.log)
