@@ -191,7 +191,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 
     monkeypatch.setattr("runtype_provider.runs.watch.time", fake)
     monkeypatch.setattr("runtype_provider.tasks.waiting.time", fake)
-    monkeypatch.setattr("runtype_provider.operators.runtype.time", fake)
     monkeypatch.setattr("runtype_provider.sensors.runtype.time", fake)
     monkeypatch.setattr(asyncio, "sleep", async_sleep)
     return fake
