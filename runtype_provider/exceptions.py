@@ -182,19 +182,50 @@ class RuntypeNotFoundError(RuntypeApiError, AirflowNotFoundException):
 
 
 class RuntypeEntitlementError(RuntypeApiError):
-    """402: a plan limit (e.g. ``ACTIVE_SCHEDULE_LIMIT``); ``code`` and ``upgrade_url`` come from the body."""
+    """402: a plan limit (e.g. ``ACTIVE_SCHEDULE_LIMIT``) or billing (quota, payment); ``code`` and
+    ``upgrade_url`` come from the body. The message says so and what to do: retrying does not help."""
 
     @property
     def code(self) -> str | None:
-        return self.body.get("code") if isinstance(self.body, dict) else None
+        code = self.body.get("code") if isinstance(self.body, dict) else None
+        return code if isinstance(code, str) else None
 
     @property
     def upgrade_url(self) -> str | None:
-        return self.body.get("upgradeUrl") if isinstance(self.body, dict) else None
+        url = self.body.get("upgradeUrl") if isinstance(self.body, dict) else None
+        return url if isinstance(url, str) else None
+
+    def _format(self, method: str, path: str) -> str:
+        return super()._format(method, path) + self._plan_hint(
+            "a plan limit or billing problem (quota used up, or no valid payment method)",
+            "raise the plan or fix billing in the Runtype dashboard, or free what counts against the limit; "
+            "retrying will not help until then",
+        )
+
+    def _plan_hint(self, what: str, action: str) -> str:
+        code = f" (code {quoted(self.code, 100)})" if self.code else ""
+        message = self.body.get("message") if isinstance(self.body, dict) else None
+        said = f": {printable(message.rstrip('. '), 300)}" if isinstance(message, str) and message != self.error else ""
+        where = f" (billing: {quoted(self.upgrade_url, 200)})" if self.upgrade_url else ""
+        return f". This is {what}{code}{said}. To go on: {action}{where}"
 
 
 class RuntypeRateLimitError(RuntypeApiError):
     """429: too many requests; ``retry_after`` is the server's hint in seconds, if any."""
+
+
+class RuntypeDailyLimitError(RuntypeRateLimitError, RuntypeEntitlementError):
+    """429 because the plan's execution allowance is used up (the daily limit, or the free tier's slow-mode hourly
+    limit, ``SLOW_MODE_HOURLY_LIMIT_EXCEEDED``), not a burst: waiting seconds does not help. Also a
+    :class:`RuntypeEntitlementError` (``code``, ``upgrade_url``); told apart from a burst 429 by
+    :func:`runtype_provider.client.decoding.is_daily_limit`."""
+
+    def _format(self, method: str, path: str) -> str:
+        when = f" (the server says in {self.retry_after:.0f} s)" if self.retry_after is not None else ""
+        return RuntypeApiError._format(self, method, path) + self._plan_hint(
+            "the plan's execution limit for the day (or the free tier's hourly slow-mode limit) being reached",
+            f"wait until the limit resets{when}, submit fewer records, or raise the plan",
+        )
 
 
 class RuntypeServerError(RuntypeApiError):

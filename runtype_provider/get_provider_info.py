@@ -90,7 +90,11 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Runtype",
-                "python-modules": ["runtype_provider.operators.runtype", "runtype_provider.operators.schedules"],
+                "python-modules": [
+                    "runtype_provider.operators.runtype",
+                    "runtype_provider.operators.schedules",
+                    "runtype_provider.operators.batches",
+                ],
             }
         ],
         "sensors": [{"integration-name": "Runtype", "python-modules": ["runtype_provider.sensors.runtype"]}],

@@ -10,10 +10,12 @@ import pytest
 from runtype_provider.exceptions import (
     TRANSIENT_ERRORS,
     RuntypeConnectionError,
+    RuntypeDailyLimitError,
     RuntypeDeadlineError,
     RuntypeEntitlementError,
     RuntypeException,
     RuntypeNotFoundError,
+    RuntypeRateLimitError,
     RuntypeRedirectError,
     RuntypeResponseError,
     RuntypeResponseTooLargeError,
@@ -41,6 +43,14 @@ ERRORS = [
     RuntypeDeadlineError(method="GET", path="/v1/schedules", last_error="HTTP 503"),
     RuntypeRedirectError(method="POST", path="/v1/schedules/x/run-now", status_code=307, location_host="x.example"),
     RuntypeResponseTooLargeError(method="GET", path="/v1/schedules", limit_bytes=2**20),
+    RuntypeDailyLimitError(
+        method="POST",
+        path="/v1/batch/flow",
+        status_code=429,
+        error="Daily execution limit reached",
+        body={"code": "DAILY_LIMIT_EXCEEDED", "message": "Resets at midnight UTC.", "upgradeUrl": "/billing"},
+        retry_after=3600.0,
+    ),
 ]
 
 
@@ -108,3 +118,39 @@ def test_printable_escapes_what_could_forge_a_log_line_and_bounds_the_length(tex
 
 def test_quoted_quotes_and_escapes_the_quote():
     assert quoted("it's\n") == "'it\\'s\\n'"
+
+
+def test_an_entitlement_error_says_it_is_a_plan_or_billing_limit_and_what_to_do() -> None:
+    text = str(ERRORS[1])
+    assert text.startswith("Runtype API POST /v1/schedules returned HTTP 402: Limit. This is a plan limit or billing")
+    assert "(code 'ACTIVE_SCHEDULE_LIMIT')" in text and "To go on: raise the plan or fix billing" in text
+    assert text.endswith("retrying will not help until then (billing: '/billing')")
+
+
+def test_an_entitlement_error_without_a_body_still_says_what_to_do() -> None:
+    error = RuntypeEntitlementError(method="POST", path="/v1/batch/flow", status_code=402)
+    assert str(error) == (
+        "Runtype API POST /v1/batch/flow returned HTTP 402. This is a plan limit or billing problem (quota used up, "
+        "or no valid payment method). To go on: raise the plan or fix billing in the Runtype dashboard, or free what "
+        "counts against the limit; retrying will not help until then"
+    )
+    assert (error.code, error.upgrade_url) == (None, None)
+
+
+def test_a_daily_limit_error_is_a_rate_limit_and_an_entitlement_error_naming_the_wait() -> None:
+    error = ERRORS[9]
+    assert isinstance(error, RuntypeRateLimitError) and isinstance(error, RuntypeEntitlementError)
+    assert isinstance(error, TRANSIENT_ERRORS)
+    assert str(error) == (
+        "Runtype API POST /v1/batch/flow returned HTTP 429: Daily execution limit reached. This is the plan's "
+        "execution limit for the day (or the free tier's hourly slow-mode limit) being reached (code "
+        "'DAILY_LIMIT_EXCEEDED'): Resets at midnight UTC. To go on: wait until the limit resets (the server says in "
+        "3600 s), submit fewer records, or raise the plan (billing: '/billing')"
+    )
+
+
+def test_server_text_in_a_limit_message_is_escaped_and_bounded() -> None:
+    body = {"code": "X\nforged line", "message": "m" * 5000, "upgradeUrl": 7}
+    error = RuntypeEntitlementError(method="POST", path="/p", status_code=402, body=body)
+    assert "\n" not in str(error) and "more characters" in str(error)
+    assert error.upgrade_url is None

@@ -1,4 +1,5 @@
-"""Request bodies of schedule create/update: validated before any request, errors name the argument."""
+"""Request bodies of schedule create/update and batch submission: validated before any request, errors name the
+argument."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from runtype_provider.api.base import RuntypeModel
-from runtype_provider.api.spec import BodyKind
+from runtype_provider.api.spec import MAX_BATCH_RECORDS, BodyKind
 from runtype_provider.exceptions import RuntypeConfigurationError
 
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
@@ -37,23 +38,23 @@ class ExecutionOptions(RuntypeModel):
     logging_policy: Literal["default", "on", "off"] | None = None
 
 
-def _validate_execution_options(options: dict[str, Any] | None, *, allow_logging_policy: bool) -> dict[str, Any]:
+def _validate_execution_options(
+    options: dict[str, Any] | None, *, allow_logging_policy: bool, argument: str = "execution_options"
+) -> dict[str, Any]:
     if options is None:
         return {}
     if not isinstance(options, dict):
-        raise RuntypeConfigurationError(f"'execution_options' must be a dict, got {type(options).__name__}")
+        raise RuntypeConfigurationError(f"{argument!r} must be a dict, got {type(options).__name__}")
     try:
         parsed = ExecutionOptions.model_validate(options)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise RuntypeConfigurationError(f"'execution_options.{where}': {first['msg']}") from err
+        raise RuntypeConfigurationError(f"'{argument}.{where}': {first['msg']}") from err
     body = parsed.model_dump(by_alias=True, exclude_none=True)
     if "loggingPolicy" in body and not allow_logging_policy:
-        raise RuntypeConfigurationError(
-            "'execution_options.loggingPolicy' is only accepted by product-surface schedules"
-        )
-    return _check_json(body, "execution_options")
+        raise RuntypeConfigurationError(f"'{argument}.loggingPolicy' is only accepted by product-surface schedules")
+    return _check_json(body, argument)
 
 
 def _validate_cron(cron: str) -> str:
@@ -137,9 +138,9 @@ _FILTER_OPS = frozenset(
 )
 
 
-def _from_json(value: Any, argument: str, kind: type, what: str | None = None) -> Any:
+def _from_json(value: Any, argument: str, kind: type | tuple[type, ...], what: str | None = None) -> Any:
     """A JSON string (what a Jinja template renders to) decoded to ``kind``; other values as given."""
-    what = what or f"a {kind.__name__}"
+    what = what or f"a {getattr(kind, '__name__', 'value')}"
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -306,18 +307,155 @@ def build_surface_schedule_body(
     return body
 
 
+# --------------------------------------------------------------------------------------------------
+# POST /v1/batch/flow
+
+
+def _sized_list(value: Any, argument: str, what: str) -> list[Any] | None:
+    """``value`` (a list or tuple, or its JSON text) as a list, refused by its length before any item is looked at."""
+    value = _from_json(value, argument, (list, tuple), f"a list of {what}")
+    if value is None:
+        return None
+    if len(value) > MAX_BATCH_RECORDS:
+        raise RuntypeConfigurationError(
+            f"{argument!r} has {len(value)} items; one batch takes at most {MAX_BATCH_RECORDS} records"
+        )
+    return list(value)
+
+
+def _unique(keys: list[str], argument: str) -> None:
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            raise RuntypeConfigurationError(f"{argument!r} names {key!r} twice: per-record results would be ambiguous")
+        seen.add(key)
+
+
+def _check_batch_record_ids(ids: list[Any] | None) -> list[str] | None:
+    if ids is not None:
+        bad = next((i for i, r in enumerate(ids) if not isinstance(r, str) or not r.strip()), None)
+        if bad is not None:
+            raise RuntypeConfigurationError(f"'record_ids[{bad}]' must be a non-empty string, got {ids[bad]!r}")
+        _unique(ids, "record_ids")
+    return ids
+
+
+def _check_inline_records(items: list[Any] | None) -> list[dict[str, Any]] | None:
+    """Inline records: ``{name, type, metadata}`` objects (other keys passed through), names unique."""
+    if items is None:
+        return None
+    for i, record in enumerate(items):
+        where = f"records[{i}]"
+        if not isinstance(record, dict):
+            raise RuntypeConfigurationError(f"{where!r} must be a dict with 'name', 'type' and 'metadata'")
+        for key in ("name", "type"):
+            if not isinstance(record.get(key), str) or not record[key].strip():
+                raise RuntypeConfigurationError(f"'{where}.{key}' must be a non-empty string, got {record.get(key)!r}")
+        if not isinstance(record.get("metadata"), dict):
+            raise RuntypeConfigurationError(f"'{where}.metadata' must be a dict (the record's payload)")
+    _unique([record["name"] for record in items], "records' names")
+    return _check_json(items, "records")
+
+
+def _check_flow_definition(definition: Any) -> dict[str, Any] | None:
+    """An inline flow: ``name`` and ``steps`` (a list of step dicts); ``id``/``description`` optional."""
+    definition = _from_json(definition, "flow_definition", dict)
+    if definition is None:
+        return None
+    _check_text(definition.get("name"), "flow_definition.name")
+    if not definition.get("name"):
+        raise RuntypeConfigurationError("'flow_definition.name' is required")
+    steps = definition.get("steps")
+    if not isinstance(steps, list) or not all(isinstance(step, dict) for step in steps):
+        raise RuntypeConfigurationError("'flow_definition.steps' must be a list of step dicts")
+    _check_text(definition.get("id"), "flow_definition.id")
+    return dict(_check_json(definition, "flow_definition"))
+
+
+def _check_messages(messages: Any) -> list[dict[str, Any]] | None:
+    """The conversation seed: ``{role, content}`` dicts."""
+    items = _from_json(messages, "messages", list)
+    if items is None:
+        return None
+    for i, message in enumerate(items):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str) or not message["role"].strip():
+            raise RuntypeConfigurationError(f"'messages[{i}]' must be a dict with a non-empty 'role', got {message!r}")
+    return _check_json(items, "messages")
+
+
+def build_batch_body(
+    *,
+    flow_id: str | None = None,
+    agent_id: str | None = None,
+    flow_definition: dict[str, Any] | None = None,
+    record_ids: list[str] | None = None,
+    records: list[dict[str, Any]] | None = None,
+    inputs: dict[str, Any] | None = None,
+    messages: list[dict[str, Any]] | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The body of ``POST /v1/batch/flow``.
+
+    Exactly one target: ``flow_id`` (a saved flow), ``flow_definition`` (an inline flow; a pinned snapshot names
+    its saved flow in its own ``id``) or ``agent_id``. Records: ``record_ids`` (saved records) and/or ``records``
+    (inline ``{name, type, metadata}``), at least one and at most :data:`~runtype_provider.api.spec.MAX_BATCH_RECORDS`
+    together, none twice. ``options`` take the schedules' ``execution_options`` keys (snake_case or camelCase,
+    sent camelCase, unknown keys passed through) except ``logging_policy``.
+    """
+    targets = [name for name, value in (("flow_id", flow_id), ("flow_definition", flow_definition),
+                                        ("agent_id", agent_id)) if value is not None]  # fmt: skip
+    if len(targets) != 1:
+        given = f"; got {' and '.join(targets)}" if targets else ""
+        raise RuntypeConfigurationError(
+            f"a batch needs exactly one of 'flow_id', 'flow_definition' or 'agent_id'{given}"
+        )
+    ids = _sized_list(record_ids, "record_ids", "non-empty strings")
+    inline = _sized_list(records, "records", "{name, type, metadata} dicts")
+    count = len(ids or ()) + len(inline or ())  # counted before any item is looked at
+    if count == 0:
+        raise RuntypeConfigurationError("a batch needs at least one record: give 'record_ids' and/or 'records'")
+    if count > MAX_BATCH_RECORDS:
+        raise RuntypeConfigurationError(
+            f"'record_ids' and 'records' together have {count} records; one batch takes at most {MAX_BATCH_RECORDS}"
+        )
+    ids, inline = _check_batch_record_ids(ids), _check_inline_records(inline)
+    return _drop_none(
+        {
+            "flowId": _check_text(flow_id, "flow_id"),
+            "agentId": _check_text(agent_id, "agent_id"),
+            "flowDefinition": _check_flow_definition(flow_definition),
+            "recordIds": ids or None,
+            "records": inline or None,
+            "inputs": _check_json(_from_json(inputs, "inputs", dict), "inputs"),
+            "messages": _check_messages(messages),
+            "options": _validate_execution_options(
+                _from_json(options, "options", dict), allow_logging_policy=False, argument="options"
+            ),
+        }
+    )
+
+
+_BUILDERS: dict[str, tuple[Any, str]] = {
+    "schedule": (build_schedule_body, "global schedules"),
+    "schedule_update": (build_schedule_body, "global schedules"),
+    "surface_schedule": (build_surface_schedule_body, "product-surface schedules"),
+    "surface_schedule_update": (build_surface_schedule_body, "product-surface schedules"),
+    "batch": (build_batch_body, "batches"),
+}
+
+
 def build_body(kind: BodyKind, arguments: dict[str, Any]) -> dict[str, Any]:
     """The JSON body of a request of this kind (:attr:`Endpoint.body <runtype_provider.api.spec.Endpoint.body>`),
     from the caller's keyword arguments (validated; an unknown argument is refused with the accepted ones)."""
     if kind == "empty":
         return {}
-    builder = build_surface_schedule_body if kind.startswith("surface_") else build_schedule_body
+    builder, family = _BUILDERS[kind]
     accepted = set(inspect.signature(builder).parameters) - {"partial"}
     unknown = sorted(set(arguments) - accepted)
     if unknown:
-        family = "product-surface" if kind.startswith("surface_") else "global"
         raise RuntypeConfigurationError(
-            f"{', '.join(map(repr, unknown))} not accepted by {family} schedules; "
-            f"the fields are {', '.join(sorted(accepted))}"
+            f"{', '.join(map(repr, unknown))} not accepted by {family}; the fields are {', '.join(sorted(accepted))}"
         )
+    if kind == "batch":
+        return build_batch_body(**arguments)
     return builder(partial=kind.endswith("_update"), **arguments)

@@ -4,17 +4,22 @@ Parsed leniently, as the API docs leave much open: unknown fields are kept (``mo
 ``to_api()``), status values are plain strings (an unknown status never fails parsing), and only
 identifiers are required. An empty 2xx answer (e.g. 204, decoded as ``{}``) to delete, pause, resume or
 cancel is a success. What would mislead a caller is refused: record counts and pagination numbers are
-never negative (a malformed answer, see :data:`~runtype_provider.api.base.Count`). Every model is built
-on first use (``defer_build``), so importing this module builds no schema.
+never negative (a malformed answer, see :data:`~runtype_provider.api.base.Count`), and a cost or a progress is a
+finite number >= 0 (:data:`Cost`). Every model is built on first use (``defer_build``), so importing this module
+builds no schema.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import Field
 
 from runtype_provider.api.base import Count, RuntypeModel  # defined apart so runs.py needs no response model
+
+Cost = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+"""A cost in US dollars (or a percentage): finite and never negative; NaN, infinity or -0.01 make the answer
+malformed (a sum or a budget check over them would be wrong without a word)."""
 
 # --------------------------------------------------------------------------------------------------
 # Pagination
@@ -270,3 +275,94 @@ class BatchCancelResult(RuntypeModel):
 
     success: bool = True
     message: str | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Batches submitted directly (POST /v1/batch/flow) and what they cost
+
+
+class BatchSubmitted(RuntypeModel):
+    """``POST /v1/batch/flow``: the new batch execution's id and its first status (e.g. ``queued``)."""
+
+    batch_execution_id: str
+    status: str | None = None
+
+
+class BatchSummaryItem(RuntypeModel):
+    """One batch of ``GET /v1/batch/summary`` (``batches``: active ones; ``recent``: recently finished)."""
+
+    id: str
+    flow_name: str | None = None
+    status: str | None = None
+    progress: Cost | None = None
+    processed_records: Count | None = None
+    failed_records: Count | None = None
+    total_records: Count | None = None
+    started_at: str | None = None
+
+
+class BatchSummary(RuntypeModel):
+    """``GET /v1/batch/summary``: the caller's active and recently completed batch executions."""
+
+    batches: list[BatchSummaryItem] = Field(default_factory=list)
+    recent: list[BatchSummaryItem] = Field(default_factory=list)
+    active_batches: Count | None = None
+    recently_completed: Count | None = None
+
+
+class BatchCost(RuntypeModel):
+    """``GET /v1/batch/:id/cost``: what a batch execution cost so far (a running batch's cost still grows).
+
+    ``total_cost_usd`` includes ``self_reported_cost_usd`` (asserted by externally run agents, unverified);
+    ``billed_cost_usd`` / ``billed_cost_thousandths_cent`` (raw Runtype-funded cost, $1 = 100,000) are None when
+    the split is unavailable; ``unpriced_executions`` counts rows that recorded no cost (counted as 0, not free).
+    """
+
+    batch_execution_id: str
+    total_cost_usd: Cost | None = None
+    billed_cost_usd: Cost | None = None
+    billed_cost_thousandths_cent: Count | None = None
+    self_reported_cost_usd: Cost | None = None
+    unpriced_executions: Count | None = None
+
+
+class RecordCost(BatchCost):
+    """``GET /v1/batch/:batchId/records/:recordId/cost``: the same figures for one record of the batch."""
+
+    record_id: str
+
+
+class BatchRecordStep(RuntypeModel):
+    """One step of a record's timeline (``GET /v1/batch/:batchId/records/:recordId/steps`` items)."""
+
+    id: str
+    batch_execution_id: str | None = None
+    record_id: str | None = None
+    record_name: str | None = None
+    flow_id: str | None = None
+    flow_version_id: str | None = None
+    step_id: str | None = None
+    step_name: str | None = None
+    step_type: str | None = None
+    status: str | None = None
+    order: int | None = None
+    error_message: str | None = None
+    output_preview: str | None = None
+    model_used: str | None = None
+    estimated_cost: str | None = None
+    duration_ms: Count | None = None
+    prompt_tokens: Count | None = None
+    completion_tokens: Count | None = None
+    reasoning_tokens: Count | None = None
+    cache_read_tokens: Count | None = None
+    cache_write_tokens: Count | None = None
+    total_tokens: Count | None = None
+    retry_count: Count | None = None
+    execution_engine: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+
+
+class BatchRecordStepList(Page[BatchRecordStep]):
+    """``GET /v1/batch/:batchId/records/:recordId/steps``: the record's steps, no pagination."""

@@ -17,9 +17,11 @@ from typing import Literal
 
 MAX_PAGE_SIZE = 100
 """Largest ``limit`` the paginated endpoints accept."""
+MAX_BATCH_RECORDS = 50_000
+"""Most records (``recordIds`` and inline ``records`` together) one ``POST /v1/batch/flow`` may submit."""
 
 Pagination = Literal["cursor", "offset"]
-BodyKind = Literal["empty", "schedule", "schedule_update", "surface_schedule", "surface_schedule_update"]
+BodyKind = Literal["empty", "schedule", "schedule_update", "surface_schedule", "surface_schedule_update", "batch"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Endpoint:
 
 
 _S = "/v1/schedules/{schedule_id}"
+_B = "/v1/batch/{batch_id}"
 _P = "/v1/products/{product_id}/surfaces/{surface_id}/schedules"
 _CURSOR_QUERY = ("limit", "cursor")
 _RESULTS_QUERY = ("limit", "offset", "status")
@@ -86,8 +89,15 @@ ENDPOINTS: dict[str, Endpoint] = {
         Endpoint("resume_surface_schedule", "POST", _P + "/{schedule_id}/resume", "ScheduleState"),
         Endpoint("run_surface_schedule_now", "POST", _P + "/{schedule_id}/run-now",
                  "SurfaceRunNowResult", body="empty", idempotent=False),
-        # Batch executions (the runs behind schedules).
+        # Batch executions (behind schedule runs, or submitted directly). Literal paths first, then
+        # "/v1/batch/status/..." and "/v1/batch/cancel/..." before "/v1/batch/{batch_id}/...".
+        Endpoint("submit_batch", "POST", "/v1/batch/flow", "BatchSubmitted", body="batch", idempotent=False),
+        Endpoint("get_batch_summary", "GET", "/v1/batch/summary", "BatchSummary"),
         Endpoint("get_batch_status", "GET", "/v1/batch/status/{batch_id}", "BatchStatus"),
         Endpoint("cancel_batch", "POST", "/v1/batch/cancel/{batch_id}", "BatchCancelResult"),
+        Endpoint("get_batch_cost", "GET", _B + "/cost", "BatchCost"),
+        Endpoint("get_batch_record_cost", "GET", _B + "/records/{record_id}/cost", "RecordCost"),
+        Endpoint("list_batch_record_steps", "GET", _B + "/records/{record_id}/steps", "BatchRecordStepList",
+                 unwrap=True),
     )
 }  # fmt: skip

@@ -6,6 +6,7 @@
   typed errors comes out, whatever the bytes: invalid UTF-8, JSON nested deeper than Python can decode,
   numbers too long to convert are all a ``RuntypeResponseError``.
 * :func:`parse_retry_after` reads the server's wait hint and never raises.
+* :func:`is_daily_limit` tells a 429 for a used-up plan allowance (daily or slow-mode limit) from a burst 429.
 * :func:`redirect_error` names a 3xx answer's status and target host (never its user info, path or query).
 """
 
@@ -14,13 +15,19 @@ from __future__ import annotations
 import email.utils
 import json
 import math
+import re
 import time
 from datetime import timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from runtype_provider.client.redaction import redact, redact_body
-from runtype_provider.exceptions import RuntypeRedirectError, RuntypeResponseError, api_error_class
+from runtype_provider.exceptions import (
+    RuntypeDailyLimitError,
+    RuntypeRedirectError,
+    RuntypeResponseError,
+    api_error_class,
+)
 
 MAX_ERROR_TEXT = 1000
 """Longest server-supplied text (an ``error``, one detail) kept in an exception message."""
@@ -60,6 +67,36 @@ def parse_retry_after(headers: Any, now: float | None = None) -> float | None:
     if value is not None and (reset := _seconds(value)) is not None:
         return max(0.0, reset - now)
     return None
+
+
+_DAILY_CODE = re.compile(r"DAILY|QUOTA|SLOW_MODE|EXECUTION_LIMIT|USAGE_LIMIT", re.IGNORECASE)
+_DAILY_TEXT = re.compile(r"\bdaily\b|\bquota\b|slow[ -]mode|execution limit|per day|\bday's\b", re.IGNORECASE)
+
+
+def is_daily_limit(payload: Any, headers: Any) -> bool:
+    """Whether a 429 says the plan's execution allowance is used up, not that requests came too fast.
+
+    The docs name no daily-limit code; they name ``SLOW_MODE_HOURLY_LIMIT_EXCEEDED`` (the free tier past its daily
+    executions) and the ``X-Quota-Remaining`` header. So: a ``code`` (top level or in ``details``) about a daily,
+    quota, slow-mode or execution limit; an ``error``/``message`` saying so; or ``X-Quota-Remaining: 0``.
+    """
+    if str(headers.get("X-Quota-Remaining", "")).strip() == "0":
+        return True
+    if not isinstance(payload, dict):
+        return False
+    details = payload.get("details")
+    items = (
+        [payload, *(d for d in details[:MAX_ERROR_DETAILS] if isinstance(d, dict))]
+        if isinstance(details, list)
+        else [payload]
+    )
+    for item in items:
+        code, text = item.get("code"), [item.get(k) for k in ("error", "message")]
+        if isinstance(code, str) and _DAILY_CODE.search(code[:200]):
+            return True
+        if any(isinstance(t, str) and _DAILY_TEXT.search(t[:MAX_ERROR_TEXT]) for t in text):
+            return True
+    return False
 
 
 def _decode_json(content: bytes, secret: str | None) -> tuple[Any, str | None]:
@@ -148,7 +185,10 @@ def read_response(
     elif content:
         # Redact before truncating, so a key cut at the boundary cannot leave a prefix behind.
         error = redact(content.decode("utf-8", "replace"), secret)[:200].strip() or None
-    raise api_error_class(status)(
+    error_class = api_error_class(status)
+    if status == 429 and is_daily_limit(payload, headers):
+        error_class = RuntypeDailyLimitError
+    raise error_class(
         method=method,
         path=path,
         status_code=status,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from runtype_provider.exceptions import (
     RuntypeApiError,
     RuntypeConnectionError,
+    RuntypeDailyLimitError,
     RuntypeDeadlineError,
     RuntypeRateLimitError,
     RuntypeServerError,
@@ -62,6 +63,8 @@ class RetryPolicy:
             and hint > MAX_RETRY_AFTER
         ):
             return False  # the server asks us to come back later than we are willing to wait
+        if isinstance(error, RuntypeDailyLimitError):
+            return False  # a quota, not a burst: retrying within seconds cannot succeed
         if isinstance(error, RuntypeRateLimitError):
             return True  # the server refused the request: nothing was started, so even run-now may be retried
         if isinstance(error, RuntypeServerError) or (isinstance(error, RuntypeApiError) and error.status_code == 408):

@@ -15,8 +15,13 @@ from runtype_provider.api.ids import check_choice, check_page_size, join_ids
 from runtype_provider.api.paging import DEFAULT_ITERATOR_PAGE_SIZE, DEFAULT_MAX_PAGES, flatten, iter_cursor
 from runtype_provider.api.responses import (
     BatchCancelResult,
+    BatchCost,
+    BatchRecordStep,
     BatchStatus,
+    BatchSubmitted,
+    BatchSummary,
     DeleteResult,
+    RecordCost,
     RecordResult,
     RecordResultPage,
     RunNowResult,
@@ -283,6 +288,33 @@ class RuntypeEndpoints:
 
     async def cancel_batch_async(self, batch_id: str) -> BatchCancelResult:
         return await self._acall("cancel_batch", batch_id=batch_id)
+
+    def submit_batch(self, **spec: Any) -> BatchSubmitted:
+        """``POST /v1/batch/flow``: run a flow (or an agent) over records as one batch execution. Arguments: see
+        :func:`runtype_provider.api.bodies.build_batch_body` (``flow_id``, ``flow_definition`` or ``agent_id``;
+        ``record_ids`` and/or inline ``records``; ``inputs``, ``messages``, ``options``). Not retried into a
+        second batch: only when the request provably never reached the server, or on 429."""
+        return self._call("submit_batch", body=spec)
+
+    def get_batch_summary(self) -> BatchSummary:
+        """``GET /v1/batch/summary``: the caller's active and recently completed batch executions."""
+        return self._call("get_batch_summary")
+
+    def get_batch_cost(self, batch_id: str) -> BatchCost:
+        """``GET /v1/batch/:id/cost``: what a batch execution cost so far (final once the batch is terminal)."""
+        return self._call("get_batch_cost", batch_id=batch_id)
+
+    async def get_batch_cost_async(self, batch_id: str) -> BatchCost:
+        """Async twin of :meth:`get_batch_cost` (a deferred wait reading the cost)."""
+        return await self._acall("get_batch_cost", batch_id=batch_id)
+
+    def get_batch_record_cost(self, batch_id: str, record_id: str) -> RecordCost:
+        """``GET /v1/batch/:batchId/records/:recordId/cost``: what one record of a batch cost."""
+        return self._call("get_batch_record_cost", batch_id=batch_id, record_id=record_id)
+
+    def list_batch_record_steps(self, batch_id: str, record_id: str) -> list[BatchRecordStep]:
+        """``GET /v1/batch/:batchId/records/:recordId/steps``: one record's step timeline (unpaginated)."""
+        return self._call("list_batch_record_steps", batch_id=batch_id, record_id=record_id)
 
 
 def _keeping_timezone(changes: dict[str, Any], current: Callable[[], Schedule]) -> dict[str, Any]:

@@ -202,3 +202,35 @@ def run_event_payload(run: RunReference, progress: RunProgress) -> dict[str, Any
         "finished_at": progress.completed_at,
         "run_url": run.run_url,
     }
+
+
+class RunCost(BaseModel):
+    """What a batch cost, in US dollars: ``total_cost_usd`` and, when Runtype says, ``billed_cost_usd``.
+
+    Read from ``GET /v1/batch/:id/cost`` after the batch ends (and while a budget is watched); the batch
+    operator adds :meth:`to_xcom` to its return value."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    total_cost_usd: float | None = None
+    billed_cost_usd: float | None = None
+
+    @classmethod
+    def from_answer(cls, answer: Any) -> RunCost:
+        """From the API's cost answer (any object with ``total_cost_usd`` / ``billed_cost_usd``)."""
+        return cls(
+            total_cost_usd=getattr(answer, "total_cost_usd", None),
+            billed_cost_usd=getattr(answer, "billed_cost_usd", None),
+        )
+
+    def to_xcom(self) -> dict[str, Any]:
+        """``total_cost_usd`` always, ``billed_cost_usd`` only when Runtype gave it."""
+        out: dict[str, Any] = {"total_cost_usd": self.total_cost_usd}
+        if self.billed_cost_usd is not None:
+            out["billed_cost_usd"] = self.billed_cost_usd
+        return out
+
+    def describe(self) -> str:
+        total = "?" if self.total_cost_usd is None else f"${self.total_cost_usd:.4f}"
+        billed = "" if self.billed_cost_usd is None else f" (billed ${self.billed_cost_usd:.4f})"
+        return total + billed

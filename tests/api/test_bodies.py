@@ -13,7 +13,8 @@ from client.test_request import FAST, json_values
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runtype_provider.api.bodies import build_schedule_body, build_surface_schedule_body
+from runtype_provider.api.bodies import build_batch_body, build_body, build_schedule_body, build_surface_schedule_body
+from runtype_provider.api.spec import MAX_BATCH_RECORDS
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeException
 from runtype_provider.version_compat import AirflowException
 
@@ -316,3 +317,129 @@ def test_a_body_builder_raises_only_typed_errors_for_any_one_keyword(kind, parti
     change = data.draw(one_keyword(builder))
     base = {"flow_id": "flow_1"} if "trigger_type" in change or "run_at" in change or partial else BASE
     assert_only_typed_errors(builder, partial, {**base, **change})
+
+
+# ---- POST /v1/batch/flow ------------------------------------------------------------------------------------
+
+INLINE = {"name": "Acme", "type": "company", "metadata": {"tier": "gold"}}
+
+
+def test_batch_body_with_every_field():
+    body = build_batch_body(
+        flow_id="flow_1",
+        record_ids=["r1", "r2"],
+        records=[INLINE],
+        inputs={"lang": "fr"},
+        messages=[{"role": "user", "content": "hi"}],
+        options={"chunk_size": 10, "recordConcurrency": 4, "max_retries": 0, "customFlag": True},
+    )
+    assert body == {
+        "flowId": "flow_1",
+        "recordIds": ["r1", "r2"],
+        "records": [INLINE],
+        "inputs": {"lang": "fr"},
+        "messages": [{"role": "user", "content": "hi"}],
+        "options": {"chunkSize": 10, "recordConcurrency": 4, "maxRetries": 0, "customFlag": True},
+    }
+
+
+def test_batch_body_for_an_inline_flow_or_an_agent_and_json_text():
+    definition = {"name": "Inline", "steps": [{"type": "prompt"}], "id": "flow_pinned"}
+    assert build_batch_body(flow_definition=json.dumps(definition), records=json.dumps([INLINE])) == {
+        "flowDefinition": definition,
+        "records": [INLINE],
+    }
+    assert build_batch_body(agent_id="agent_1", record_ids='["r1"]') == {"agentId": "agent_1", "recordIds": ["r1"]}
+
+
+def test_batch_body_accepts_exactly_the_record_cap():
+    ids = [f"r{i}" for i in range(MAX_BATCH_RECORDS - 1)]
+    assert len(build_batch_body(flow_id="f", record_ids=ids, records=[INLINE])["recordIds"]) == MAX_BATCH_RECORDS - 1
+
+
+class Huge(list):
+    """A list that claims ten million items and fails if any is looked at: the count check must come first."""
+
+    def __len__(self) -> int:
+        return 10_000_000
+
+    def __iter__(self) -> Any:
+        raise AssertionError("an item was looked at before the count was refused")
+
+    def __getitem__(self, index: Any) -> Any:
+        raise AssertionError("an item was looked at before the count was refused")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"record_ids": ["r"]}, "exactly one of 'flow_id', 'flow_definition' or 'agent_id'$"),
+        ({"flow_id": "f", "agent_id": "a", "record_ids": ["r"]}, "got flow_id and agent_id"),
+        ({"flow_id": "f", "flow_definition": {"name": "n", "steps": []}, "record_ids": ["r"]},
+         "got flow_id and flow_definition"),
+        ({"flow_id": "f"}, "at least one record"),
+        ({"flow_id": "f", "record_ids": [], "records": []}, "at least one record"),
+        ({"flow_id": "f", "record_ids": Huge()}, "'record_ids' has 10000000 items; one batch takes at most 50000"),
+        ({"flow_id": "f", "records": Huge()}, "'records' has 10000000 items"),
+        ({"flow_id": "f", "record_ids": ["r"] * 30_000, "records": [INLINE] * 30_000}, "together have 60000 records"),
+        ({"flow_id": "f", "record_ids": "r1"}, "'record_ids' must be a list"),
+        ({"flow_id": "f", "record_ids": {"r1"}}, "'record_ids' must be a list"),
+        ({"flow_id": "f", "record_ids": ["r1", ""]}, r"'record_ids\[1\]' must be a non-empty string"),
+        ({"flow_id": "f", "record_ids": ["r1", 7]}, r"'record_ids\[1\]' must be a non-empty string"),
+        ({"flow_id": "f", "record_ids": ["r1", "r1"]}, "'record_ids' names 'r1' twice"),
+        ({"flow_id": "f", "records": [INLINE, INLINE]}, "names 'Acme' twice"),
+        ({"flow_id": "f", "records": ["Acme"]}, r"'records\[0\]' must be a dict"),
+        ({"flow_id": "f", "records": [{**INLINE, "type": ""}]}, r"'records\[0\].type' must be a non-empty string"),
+        ({"flow_id": "f", "records": [{"name": "a", "type": "t"}]}, r"'records\[0\].metadata' must be a dict"),
+        ({"flow_id": "f", "records": [{**INLINE, "metadata": {"x": float("nan")}}]}, "'records' must be plain JSON"),
+        ({"flow_definition": {"steps": []}, "record_ids": ["r"]}, "'flow_definition.name' is required"),
+        ({"flow_definition": {"name": "n", "steps": "x"}, "record_ids": ["r"]}, "'flow_definition.steps' must be"),
+        ({"flow_definition": {"name": "n", "steps": [], "id": 5}, "record_ids": ["r"]}, "'flow_definition.id'"),
+        ({"flow_id": " ", "record_ids": ["r"]}, "'flow_id' must be a non-empty string"),
+        ({"flow_id": "f", "record_ids": ["r"], "messages": ["hi"]}, r"'messages\[0\]' must be a dict"),
+        ({"flow_id": "f", "record_ids": ["r"], "inputs": [1]}, "'inputs' must be a dict"),
+        ({"flow_id": "f", "record_ids": ["r"], "inputs": {"x": float("inf")}}, "'inputs' must be plain JSON"),
+        ({"flow_id": "f", "record_ids": ["r"], "options": {"chunk_size": 0}}, "'options.chunk_size'"),
+        ({"flow_id": "f", "record_ids": ["r"], "options": {"maxRetries": "3"}}, "'options.maxRetries'"),
+        ({"flow_id": "f", "record_ids": ["r"], "options": {"logging_policy": "on"}}, "'options.loggingPolicy'"),
+        ({"flow_id": "f", "record_ids": ["r"], "options": [1]}, "'options' must be a dict"),
+    ],
+)  # fmt: skip
+def test_batch_body_refuses_bad_arguments_by_name(kwargs, message):
+    with pytest.raises(RuntypeConfigurationError, match=message):
+        build_batch_body(**kwargs)
+
+
+def test_build_body_wires_the_batch_kind_and_refuses_unknown_arguments():
+    assert build_body("batch", {"flow_id": "f", "record_ids": ["r"]}) == {"flowId": "f", "recordIds": ["r"]}
+    with pytest.raises(RuntypeConfigurationError, match="'cron' not accepted by batches; the fields are agent_id"):
+        build_body("batch", {"flow_id": "f", "record_ids": ["r"], "cron": "* * * * *"})
+
+
+BATCH_PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
+    "record_ids": st.lists(st.text(max_size=5), max_size=5) | st.just(Huge()),
+    "records": st.lists(
+        st.fixed_dictionaries({"name": st.text(max_size=5), "type": st.text(max_size=5), "metadata": json_values}),
+        max_size=3,
+    ),
+    "flow_definition": st.fixed_dictionaries({"name": st.text(max_size=5), "steps": st.lists(json_values, max_size=2)}),
+    "options": st.dictionaries(st.sampled_from(["chunk_size", "maxRetries", "x"]), json_values, max_size=3),
+    "messages": st.lists(st.fixed_dictionaries({"role": st.text(max_size=5)}), max_size=2),
+}
+
+
+@FAST
+@given(data=st.data())
+def test_the_batch_body_builder_raises_only_typed_errors(data):
+    names = [n for n in inspect.signature(build_batch_body).parameters]
+    kwargs = {
+        name: data.draw(st.one_of(BATCH_PLAUSIBLE.get(name, texts), arbitrary), label=name)
+        for name in data.draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
+    }
+    try:
+        body = build_batch_body(**kwargs)
+    except Exception as err:
+        assert isinstance(err, RuntypeConfigurationError), repr(err)
+        return
+    assert 1 <= len(body.get("recordIds", [])) + len(body.get("records", [])) <= MAX_BATCH_RECORDS
+    json.dumps(body, allow_nan=False)

@@ -4,12 +4,14 @@ faults derive."""
 from __future__ import annotations
 
 import inspect
+import re
+import string
 import subprocess
 import sys
 
 import pytest
 
-from runtype_provider.api.spec import ENDPOINTS
+from runtype_provider.api.spec import ENDPOINTS, MAX_BATCH_RECORDS
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.testing.fake.app import ROUTES
 from runtype_provider.testing.fake.faults import OPERATIONS
@@ -17,8 +19,8 @@ from runtype_provider.testing.fake.handlers import State
 
 
 def test_the_table_has_every_documented_operation_once():
-    assert len(ENDPOINTS) == 24
-    assert len({(e.method, e.path) for e in ENDPOINTS.values()}) == 24
+    assert len(ENDPOINTS) == 29
+    assert len({(e.method, e.path) for e in ENDPOINTS.values()}) == 29
     assert all(name == e.operation for name, e in ENDPOINTS.items())
 
 
@@ -36,13 +38,47 @@ def test_the_local_runtype_routes_and_fault_names_are_the_table():
     assert tuple(ENDPOINTS) == OPERATIONS
 
 
-def test_only_creates_and_run_now_are_not_idempotent():
+def test_only_creates_run_now_and_batch_submission_are_not_idempotent():
     assert {o for o, e in ENDPOINTS.items() if not e.idempotent} == {
         "create_schedule",
         "create_surface_schedule",
         "run_schedule_now",
         "run_surface_schedule_now",
+        "submit_batch",
     }
+
+
+def test_the_batch_endpoints():
+    rows = {o: (e.method, e.path, e.response, e.body, e.unwrap) for o, e in ENDPOINTS.items() if "batch" in e.path}
+    assert {o: rows[o] for o in rows if o not in ("get_batch_results", "get_batch_status", "cancel_batch")} == {
+        "submit_batch": ("POST", "/v1/batch/flow", "BatchSubmitted", "batch", False),
+        "get_batch_summary": ("GET", "/v1/batch/summary", "BatchSummary", None, False),
+        "get_batch_cost": ("GET", "/v1/batch/{batch_id}/cost", "BatchCost", None, False),
+        "get_batch_record_cost": ("GET", "/v1/batch/{batch_id}/records/{record_id}/cost", "RecordCost", None, False),
+        "list_batch_record_steps": (
+            "GET", "/v1/batch/{batch_id}/records/{record_id}/steps", "BatchRecordStepList", None, True,
+        ),
+    }  # fmt: skip
+    assert MAX_BATCH_RECORDS == 50_000
+
+
+def _matches(template: str, path: str) -> bool:
+    pattern = re.escape(template)
+    for name in string.Formatter().parse(template):
+        if name[1]:
+            pattern = pattern.replace(re.escape("{" + name[1] + "}"), "[^/]+")
+    return re.fullmatch(pattern, path) is not None
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE"])
+def test_a_literal_path_comes_before_every_template_that_also_matches_it(method):
+    """Routers that match in order (the local Runtype's) must reach the literal route first."""
+    endpoints = [e for e in ENDPOINTS.values() if e.method == method]
+    for n, endpoint in enumerate(endpoints):
+        if endpoint.path_params:
+            continue
+        earlier = [e.path for e in endpoints[:n] if e.path_params and _matches(e.path, endpoint.path)]
+        assert not earlier, (endpoint.path, earlier)
 
 
 def test_the_table_imports_no_airflow():

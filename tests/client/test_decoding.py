@@ -17,10 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runtype_provider.client.decoding import parse_retry_after, read_response, redirect_error
+from runtype_provider.client.decoding import is_daily_limit, parse_retry_after, read_response, redirect_error
 from runtype_provider.exceptions import (
     RuntypeApiError,
+    RuntypeDailyLimitError,
     RuntypeException,
+    RuntypeRateLimitError,
     RuntypeRedirectError,
     RuntypeResponseError,
 )
@@ -252,3 +254,52 @@ def test_any_retry_after_text_is_read_without_raising(value):
 )
 def test_parse_retry_after(headers, expected):
     assert parse_retry_after(headers, now=NOW) == expected
+
+
+# ---- a 429 for a used-up plan allowance --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "daily"),
+    [
+        ({"error": "Daily execution limit reached", "code": "DAILY_LIMIT_EXCEEDED"}, {}, True),
+        ({"error": "Too many requests", "code": "SLOW_MODE_HOURLY_LIMIT_EXCEEDED"}, {}, True),
+        ({"error": "Too many requests", "details": [{"message": "m", "code": "QUOTA_EXCEEDED"}]}, {}, True),
+        ({"error": "Nope", "message": "Your daily limit is used up"}, {}, True),
+        ({"error": "Too many requests"}, {"X-Quota-Remaining": "0"}, True),
+        ({"error": "Rate limit exceeded", "code": "RATE_LIMITED"}, {}, False),
+        ({"error": "Too many requests"}, {"X-Quota-Remaining": "12"}, False),
+        ({"error": "Slow down"}, {}, False),
+        ({"code": 7, "error": ["daily"]}, {}, False),
+        (["daily"], {}, False),
+    ],
+)
+def test_is_daily_limit(body, headers, daily):
+    assert is_daily_limit(body, headers) is daily
+
+
+def test_a_daily_limit_429_is_its_own_error_and_a_burst_429_is_not():
+    body = json.dumps({"error": "Daily execution limit reached", "code": "DAILY_LIMIT_EXCEEDED"}).encode()
+    with pytest.raises(RuntypeDailyLimitError) as caught:
+        read(429, body, {"Retry-After": "60"})
+    assert (caught.value.retry_after, caught.value.code) == (60.0, "DAILY_LIMIT_EXCEEDED")
+    with pytest.raises(RuntypeRateLimitError) as burst:
+        read(429, b'{"error": "Rate limit exceeded"}')
+    assert type(burst.value) is RuntypeRateLimitError
+    with pytest.raises(RuntypeApiError) as other:  # the same body on another status is not a daily limit
+        read(400, body)
+    assert type(other.value) is RuntypeApiError
+
+
+@PROPERTIES
+@given(
+    body=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["code", "error", "message",
+                                                                                    "details"]), inner, max_size=4),
+        max_leaves=10,
+    ),
+    quota=st.none() | st.text(max_size=4),
+)  # fmt: skip
+def test_is_daily_limit_never_raises(body, quota):
+    assert is_daily_limit(body, {} if quota is None else {"X-Quota-Remaining": quota}) in (True, False)

@@ -48,3 +48,13 @@ def test_backoff_is_jittered_within_bounds(attempt):
 def test_backoff_prefers_the_server_hint():
     hinted = RuntypeRateLimitError(method="GET", path="/v1/x", status_code=429, retry_after=9.5)
     assert RetryPolicy().wait_seconds(1, hinted) == 9.5
+
+
+def test_a_daily_limit_is_not_retried_but_a_burst_429_is() -> None:
+    from runtype_provider.exceptions import RuntypeDailyLimitError
+
+    daily = RuntypeDailyLimitError(method="POST", path="/v1/batch/flow", status_code=429, error="DAILY_LIMIT_EXCEEDED")
+    burst = RuntypeRateLimitError(method="POST", path="/v1/batch/flow", status_code=429, error="slow down")
+
+    assert RetryPolicy().should_retry(daily, idempotent=True) is False
+    assert RetryPolicy().should_retry(burst, idempotent=False) is True

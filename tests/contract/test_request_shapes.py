@@ -62,6 +62,13 @@ SURFACE_UPDATE = {
     "record_ids": ["c1", "c2"],
 }
 
+BATCH_SPEC = {  # the same arguments for the SDK and the hook, except options (the hook takes snake_case too)
+    "flow_id": "flow_contract",
+    "record_ids": ["r1", "r2"],
+    "records": [{"name": "Inline", "type": "company", "metadata": {"tier": "gold"}}],
+    "inputs": {"topic": "pricing"},
+    "messages": [{"role": "user", "content": "hi"}],
+}
 Call = Callable[[Any, SimpleNamespace], Any]
 # operation -> (SDK call, equivalent hook call); both get the client and the seeded ids.
 CASES: dict[str, tuple[Call, Call]] = {
@@ -168,6 +175,25 @@ CASES: dict[str, tuple[Call, Call]] = {
     "cancel_batch": (
         lambda sdk, i: sdk.batch.cancel_a_batch_execution(i.slow_batch),
         lambda hook, i: hook.cancel_batch(i.slow_batch),
+    ),
+    "submit_batch": (
+        lambda sdk, i: sdk.batch.submit_a_batch_flow_execution(
+            **BATCH_SPEC, options={"recordConcurrency": 10, "maxRetries": 3}
+        ),
+        lambda hook, i: hook.submit_batch(**BATCH_SPEC, options={"record_concurrency": 10, "max_retries": 3}),
+    ),
+    "get_batch_summary": (lambda sdk, i: sdk.batch.get_batch_summary(), lambda hook, i: hook.get_batch_summary()),
+    "get_batch_cost": (
+        lambda sdk, i: sdk.batch.get_batch_execution_total_cost(i.batch),
+        lambda hook, i: hook.get_batch_cost(i.batch),
+    ),
+    "get_batch_record_cost": (
+        lambda sdk, i: sdk.batch.get_per_record_cost_for_a_batch(i.batch, "r2"),
+        lambda hook, i: hook.get_batch_record_cost(i.batch, "r2"),
+    ),
+    "list_batch_record_steps": (
+        lambda sdk, i: sdk.batch.get_step_results_for_a_batch_record(i.batch, "r2"),
+        lambda hook, i: hook.list_batch_record_steps(i.batch, "r2"),
     ),
 }
 # Deliberate differences: operation -> (why, the SDK's request turned into the hook's).

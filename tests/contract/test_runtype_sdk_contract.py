@@ -4,7 +4,7 @@ The SDK (Fern-generated from Runtype's API definition) is pointed at the local R
 ``RuntypeClient(api_key=..., base_url=server.url).api``; a response the SDK cannot parse raises
 ``ParsingError``, so each call below proves paths, field names, required fields and types match.
 
-SDK calls made (all 14 global, all 8 surface, plus batch status and cancel):
+SDK calls made (all 14 global, all 8 surface, and the 7 batch endpoints but the WebSocket):
 
 * ``api.schedules``: ``create_a_schedule``, ``get_a_schedule``, ``list_schedules`` (``limit``,
   ``cursor``, ``search``, ``status``, ``view``), ``update_a_schedule``, ``pause_a_schedule``,
@@ -15,9 +15,12 @@ SDK calls made (all 14 global, all 8 surface, plus batch status and cancel):
 * ``api.products``: ``create_schedule_for_surface``, ``list_schedules_for_surface``,
   ``get_schedule_details``, ``update_schedule``, ``pause_schedule``, ``resume_schedule``,
   ``run_schedule_immediately``, ``delete_schedule``;
-* ``api.batch``: ``get_batch_execution_status``, ``cancel_a_batch_execution``;
+* ``api.batch``: ``get_batch_execution_status``, ``cancel_a_batch_execution``, ``submit_a_batch_flow_execution``,
+  ``get_batch_summary``, ``get_batch_execution_total_cost``, ``get_per_record_cost_for_a_batch``,
+  ``get_step_results_for_a_batch_record``;
 * error mapping: 404 -> ``NotFoundError``, 402 -> ``PaymentRequiredError`` (body parsed as the
-  SDK's ``ScheduleEntitlementError`` type), 400 -> ``BadRequestError``.
+  SDK's ``ScheduleEntitlementError`` type), 400 -> ``BadRequestError``; the daily record limit -> 429
+  ``TooManyRequestsError``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from runtype import RuntypeClient
 from runtype._generated.errors.bad_request_error import BadRequestError
 from runtype._generated.errors.not_found_error import NotFoundError
 from runtype._generated.errors.payment_required_error import PaymentRequiredError
+from runtype._generated.errors.too_many_requests_error import TooManyRequestsError
 from runtype._generated.types.schedule_entitlement_error import ScheduleEntitlementError
 
 pytestmark = pytest.mark.runtype(queued_seconds=0, running_seconds=0)
@@ -200,3 +204,50 @@ def test_error_bodies_map_to_sdk_errors(sdk):
     assert bad.value.body["details"][0]["code"] == "MISSING_REQUIRED_FIELD"
     with pytest.raises(NotFoundError):
         sdk.batch.get_batch_execution_status("batch_missing")
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=0, cost_per_record_usd=0.25, billed_cost_share=0.5)
+def test_batch_submission_cost_and_steps(sdk, runtype_server):
+    runtype_server.configure(failing_record_ids=["r2"])
+    submitted = sdk.batch.submit_a_batch_flow_execution(
+        flow_definition={"name": "Inline flow", "steps": [{"type": "prompt"}]},
+        record_ids=["r1", "r2"],
+        records=[{"name": "Acme", "type": "company", "metadata": {"tier": "gold"}}],
+        options={"recordConcurrency": 2},
+    )
+    batch_id = submitted.batch_execution_id
+    assert submitted.status == "queued"
+    status = sdk.batch.get_batch_execution_status(batch_id)
+    assert (status.status, status.total_records, status.failed_records) == ("completed", 3, 1)
+    results = sdk.schedules.get_results_for_a_batch_execution(batch_id)
+    assert [(row.record_id, row.record.name, row.status) for row in results.data][:2] == [
+        ("r1", "Record r1", "completed"),
+        ("r2", "Record r2", "failed"),
+    ]
+    inline_id = results.data[2].record_id
+    assert (results.data[2].record.name, results.data[2].record.type) == ("Acme", "company")
+
+    cost = sdk.batch.get_batch_execution_total_cost(batch_id)
+    assert (cost.total_cost_usd, cost.billed_cost_usd, cost.billed_cost_thousandths_cent) == (0.75, 0.375, 37500)
+    assert (cost.self_reported_cost_usd, cost.unpriced_executions) == (0, 0)
+    record = sdk.batch.get_per_record_cost_for_a_batch(batch_id, inline_id)
+    assert (record.record_id, record.total_cost_usd) == (inline_id, 0.25)
+    steps = sdk.batch.get_step_results_for_a_batch_record(batch_id, "r2")
+    assert [(step.order, step.status) for step in steps.data] == [(0, "completed"), (1, "completed"), (2, "failed")]
+    assert steps.data[2].error_message == "Simulated record failure"
+
+    summary = sdk.batch.get_batch_summary()
+    assert (summary.active_batches, summary.batches) == (0, [])
+    assert [(item.id, item.flow_name, item.progress) for item in summary.recent] == [(batch_id, "Inline flow", 100)]
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=0, daily_record_limit=2)
+def test_the_daily_record_limit_is_a_429_the_sdk_reads(sdk):
+    sdk.batch.submit_a_batch_flow_execution(flow_id="f", record_ids=["a", "b"])
+    with pytest.raises(TooManyRequestsError) as limited:
+        sdk.batch.submit_a_batch_flow_execution(flow_id="f", record_ids=["c"])
+    assert limited.value.body["code"] == "DAILY_LIMIT_EXCEEDED"
+    assert limited.value.headers["x-quota-remaining"] == "0"
+    with pytest.raises(BadRequestError) as bad:
+        sdk.batch.submit_a_batch_flow_execution(flow_id="f", agent_id="a", record_ids=["x"])
+    assert bad.value.body["details"][0]["code"] == "CONFLICTING_FIELDS"

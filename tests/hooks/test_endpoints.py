@@ -22,8 +22,13 @@ from requests_mock import ANY as requests_mock_any
 
 from runtype_provider.api.responses import (
     BatchCancelResult,
+    BatchCost,
+    BatchRecordStep,
     BatchStatus,
+    BatchSubmitted,
+    BatchSummary,
     DeleteResult,
+    RecordCost,
     RecordResult,
     RecordResultPage,
     RunNowResult,
@@ -43,6 +48,7 @@ from runtype_provider.exceptions import (
     RuntypeApiError,
     RuntypeAuthError,
     RuntypeConfigurationError,
+    RuntypeDailyLimitError,
     RuntypeEntitlementError,
     RuntypeException,
     RuntypeNotFoundError,
@@ -432,6 +438,131 @@ def test_cancel_batch(hook, requests_mock):
     assert result == BatchCancelResult(success=True, message="Cancelled")
 
 
+BATCH_COST = {
+    "batchExecutionId": "b7f3c9d2",
+    "billedCostThousandthsCent": 1234,
+    "billedCostUsd": 0.01234,
+    "selfReportedCostUsd": 0,
+    "totalCostUsd": 0.0421,
+    "unpricedExecutions": 2,
+}
+BATCH_SUMMARY_ITEM = {
+    "id": "b1",
+    "flowName": "Enrich company",
+    "status": "running",
+    "progress": 40,
+    "processedRecords": 4,
+    "failedRecords": 1,
+    "totalRecords": 10,
+    "startedAt": "2025-01-11T08:00:00Z",
+}
+STEP = {
+    "id": "step_1",
+    "batchExecutionId": "b1",
+    "recordId": "r1",
+    "stepName": "Enrich",
+    "stepType": "prompt",
+    "status": "failed",
+    "order": 1,
+    "errorMessage": "Timeout",
+    "totalTokens": 120,
+    "createdAt": "2025-01-11T08:00:00Z",
+    "userId": "user_1",
+}
+
+
+def test_submit_batch_sends_the_documented_body(hook, requests_mock):
+    requests_mock.post(f"{BASE}/v1/batch/flow", json={"batchExecutionId": "b7f3c9d2", "status": "queued"})
+    submitted = hook.submit_batch(
+        flow_id="flow_1", record_ids=["r1", "r2"], options={"max_retries": 3, "recordConcurrency": 10}
+    )
+    body = {"flowId": "flow_1", "options": {"maxRetries": 3, "recordConcurrency": 10}, "recordIds": ["r1", "r2"]}
+    assert_request(requests_mock.last_request, "POST", "/v1/batch/flow", body=body)
+    assert submitted == BatchSubmitted(batch_execution_id="b7f3c9d2", status="queued")
+
+
+def test_submit_batch_is_not_retried_after_it_may_have_reached_the_server(runtype_conn, sleeps, requests_mock):
+    requests_mock.post(f"{BASE}/v1/batch/flow", status_code=503, json={"error": "busy"})
+    with pytest.raises(RuntypeServerError):
+        RuntypeHook(retry_limit=3).submit_batch(flow_id="f", record_ids=["r1"])
+    assert requests_mock.call_count == 1
+
+
+def test_submit_batch_is_retried_on_a_burst_429(runtype_conn, sleeps, requests_mock):
+    requests_mock.post(
+        f"{BASE}/v1/batch/flow",
+        [
+            {"status_code": 429, "json": {"error": "Rate limit exceeded"}, "headers": {"Retry-After": "1"}},
+            {"json": {"batchExecutionId": "b1", "status": "queued"}},
+        ],
+    )
+    assert RuntypeHook(retry_limit=3).submit_batch(flow_id="f", record_ids=["r1"]).batch_execution_id == "b1"
+    assert requests_mock.call_count == 2
+
+
+def test_submit_batch_refuses_bad_arguments_before_any_request(hook, requests_mock):
+    with pytest.raises(RuntypeConfigurationError, match="'record_ids' has 10000000 items"):
+        hook.submit_batch(flow_id="f", record_ids=["r"] * 10_000_000)
+    with pytest.raises(RuntypeConfigurationError, match="'schedule_id' not accepted by batches"):
+        hook.submit_batch(flow_id="f", record_ids=["r"], schedule_id="s")
+    assert requests_mock.call_count == 0
+
+
+def test_get_batch_summary(hook, requests_mock):
+    answer = {"activeBatches": 1, "batches": [BATCH_SUMMARY_ITEM], "recent": [], "recentlyCompleted": 0}
+    requests_mock.get(f"{BASE}/v1/batch/summary", json=answer)
+    summary = hook.get_batch_summary()
+    assert_request(requests_mock.last_request, "GET", "/v1/batch/summary")
+    assert isinstance(summary, BatchSummary)
+    item = summary.batches[0]
+    assert (item.id, item.flow_name, item.progress, item.processed_records, item.total_records) == (
+        "b1", "Enrich company", 40, 4, 10,
+    )  # fmt: skip
+    assert (summary.active_batches, summary.recent) == (1, [])
+
+
+def test_get_batch_cost(hook, requests_mock):
+    requests_mock.get(f"{BASE}/v1/batch/b7f3c9d2/cost", json=BATCH_COST)
+    cost = hook.get_batch_cost("b7f3c9d2")
+    assert_request(requests_mock.last_request, "GET", "/v1/batch/b7f3c9d2/cost")
+    assert isinstance(cost, BatchCost)
+    assert (cost.total_cost_usd, cost.billed_cost_usd, cost.billed_cost_thousandths_cent) == (0.0421, 0.01234, 1234)
+    assert (cost.self_reported_cost_usd, cost.unpriced_executions) == (0, 2)
+
+
+def test_get_batch_cost_async(hook):
+    with respx.mock(base_url=BASE) as mock:
+        route = mock.get("/v1/batch/b7f3c9d2/cost").respond(200, json=BATCH_COST)
+        cost = run_async(hook, hook.get_batch_cost_async("b7f3c9d2"))
+    assert_request(route.calls.last.request, "GET", "/v1/batch/b7f3c9d2/cost")
+    assert (type(cost), cost.total_cost_usd) == (BatchCost, 0.0421)
+
+
+def test_get_batch_record_cost(hook, requests_mock):
+    requests_mock.get(f"{BASE}/v1/batch/b1/records/r1/cost", json={**BATCH_COST, "recordId": "r1"})
+    cost = hook.get_batch_record_cost("b1", "r1")
+    assert_request(requests_mock.last_request, "GET", "/v1/batch/b1/records/r1/cost")
+    assert (type(cost), cost.record_id, cost.total_cost_usd) == (RecordCost, "r1", 0.0421)
+
+
+def test_list_batch_record_steps(hook, requests_mock):
+    requests_mock.get(f"{BASE}/v1/batch/b1/records/r1/steps", json={"data": [STEP]})
+    steps = hook.list_batch_record_steps("b1", "r1")
+    assert_request(requests_mock.last_request, "GET", "/v1/batch/b1/records/r1/steps")
+    assert [(type(s), s.step_name, s.status, s.error_message, s.total_tokens) for s in steps] == [
+        (BatchRecordStep, "Enrich", "failed", "Timeout", 120)
+    ]
+    assert steps[0].model_extra == {"userId": "user_1"}
+
+
+@pytest.mark.parametrize("cost", [-0.01, float("nan"), float("inf"), "lots"])
+def test_a_negative_or_not_finite_cost_is_a_response_error(hook, requests_mock, cost):
+    content = json.dumps({**BATCH_COST, "totalCostUsd": cost}).encode()  # NaN and Infinity as Python writes them
+    requests_mock.get(f"{BASE}/v1/batch/b1/cost", content=content)
+    with pytest.raises(RuntypeResponseError, match="GET /v1/batch/b1/cost returned an unexpected body: totalCostUsd"):
+        hook.get_batch_cost("b1")
+
+
 # ---- async variants (respx) -------------------------------------------------------------------------
 
 
@@ -634,6 +765,29 @@ ENDPOINTS: list[tuple[str, Any, str, str, tuple[int, ...]]] = [
     ),
     ("get_batch_status", lambda h: h.get_batch_status("b1"), "GET", "/v1/batch/status/b1", (400, 401, 403, 404, 500)),
     ("cancel_batch", lambda h: h.cancel_batch("b1"), "POST", "/v1/batch/cancel/b1", (400, 401, 403, 500)),
+    (
+        "submit_batch",
+        lambda h: h.submit_batch(flow_id="f", record_ids=["r1"]),
+        "POST",
+        "/v1/batch/flow",
+        (400, 401, 402, 403, 429, 500),
+    ),
+    ("get_batch_summary", lambda h: h.get_batch_summary(), "GET", "/v1/batch/summary", (401, 403, 500)),
+    ("get_batch_cost", lambda h: h.get_batch_cost("b1"), "GET", "/v1/batch/b1/cost", (400, 401, 403, 404, 500)),
+    (
+        "get_batch_record_cost",
+        lambda h: h.get_batch_record_cost("b1", "r1"),
+        "GET",
+        "/v1/batch/b1/records/r1/cost",
+        (400, 401, 403, 404, 500),
+    ),
+    (
+        "list_batch_record_steps",
+        lambda h: h.list_batch_record_steps("b1", "r1"),
+        "GET",
+        "/v1/batch/b1/records/r1/steps",
+        (400, 401, 403, 500),
+    ),
 ]
 ERROR_CLASSES = {
     400: RuntypeApiError,
@@ -652,8 +806,8 @@ ERROR_CASES = [
 
 
 def test_error_table_covers_every_hook_endpoint_method():
-    """The error table has one row per endpoint: 14 global, 8 surface, batch status and cancel."""
-    assert len(ENDPOINTS) == 24
+    """The error table has one row per endpoint: 14 global, 8 surface, 7 batch."""
+    assert len(ENDPOINTS) == 29
     assert {name for name, *_ in ENDPOINTS} <= set(dir(RuntypeHook))
 
 
@@ -677,7 +831,15 @@ def test_documented_error_codes_map_to_typed_errors(runtype_conn, sleeps, reques
     assert isinstance(err, AirflowException)
     assert (err.method, err.path, err.status_code, err.error) == (method, path, code, f"Problem {code}")
     assert err.details == [{"message": "is not valid", "path": "trigger.cron", "code": "INVALID_CRON"}]
-    assert str(err) == f"Runtype API {method} {path} returned HTTP {code}: Problem {code} (trigger.cron: is not valid)"
+    text = f"Runtype API {method} {path} returned HTTP {code}: Problem {code} (trigger.cron: is not valid)"
+    if code == 402:  # a plan limit or billing: the message says so and what to do
+        text += (
+            ". This is a plan limit or billing problem (quota used up, or no valid payment method) (code "
+            "'ACTIVE_SCHEDULE_LIMIT'): Upgrade to add schedules. To go on: raise the plan or fix billing in the "
+            "Runtype dashboard, or free what counts against the limit; retrying will not help until then "
+            "(billing: '/settings/billing')"
+        )
+    assert str(err) == text
     assert requests_mock.call_count == 1
 
 
@@ -722,6 +884,60 @@ def test_not_found_is_also_airflow_not_found(hook, requests_mock):
     requests_mock.get(f"{BASE}/v1/schedules/nope", status_code=404, json={"error": "Schedule not found"})
     with pytest.raises(AirflowNotFoundException, match="GET /v1/schedules/nope returned HTTP 404: Schedule not found"):
         hook.get_schedule("nope")
+
+
+DAILY_LIMIT = {
+    "error": "Daily execution limit reached",
+    "code": "DAILY_LIMIT_EXCEEDED",
+    "message": "Your plan's daily execution limit is reached.",
+    "upgradeUrl": "/settings/billing",
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (DAILY_LIMIT, {"Retry-After": "3600"}),
+        ({"error": "Too many requests", "code": "SLOW_MODE_HOURLY_LIMIT_EXCEEDED"}, {"Retry-After": "1800"}),
+        ({"error": "Quota exceeded"}, {}),
+        ({"error": "Too many requests"}, {"X-Quota-Remaining": "0"}),
+    ],
+    ids=["daily-code", "slow-mode", "quota-text", "quota-header"],
+)
+def test_a_daily_limit_429_says_so_and_what_to_do(runtype_conn, sleeps, requests_mock, body, headers):
+    requests_mock.post(f"{BASE}/v1/batch/flow", status_code=429, json=body, headers=headers)
+    with pytest.raises(RuntypeDailyLimitError) as caught:
+        RuntypeHook(retry_limit=3).submit_batch(flow_id="f", record_ids=["r1"])
+    err = caught.value
+    assert isinstance(err, RuntypeRateLimitError) and isinstance(err, RuntypeEntitlementError)
+    assert "the plan's execution limit for the day" in str(err)
+    assert "To go on: wait until the limit resets" in str(err)
+    assert requests_mock.call_count == 1  # a quota, not a burst: never retried
+
+
+def test_a_daily_limit_message_names_the_wait_code_and_billing_page(runtype_conn, sleeps, requests_mock):
+    requests_mock.post(f"{BASE}/v1/batch/flow", status_code=429, json=DAILY_LIMIT, headers={"Retry-After": "3600"})
+    with pytest.raises(RuntypeDailyLimitError) as caught:
+        RuntypeHook(retry_limit=0).submit_batch(flow_id="f", record_ids=["r1"])
+    assert str(caught.value) == (
+        "Runtype API POST /v1/batch/flow returned HTTP 429: Daily execution limit reached. This is the plan's "
+        "execution limit for the day (or the free tier's hourly slow-mode limit) being reached (code "
+        "'DAILY_LIMIT_EXCEEDED'): Your plan's daily execution limit is reached. To go on: wait until the limit "
+        "resets (the server says in 3600 s), submit fewer records, or raise the plan (billing: '/settings/billing')"
+    )
+    assert (caught.value.code, caught.value.upgrade_url, caught.value.retry_after) == (
+        "DAILY_LIMIT_EXCEEDED", "/settings/billing", 3600.0,
+    )  # fmt: skip
+
+
+def test_a_burst_429_stays_a_plain_rate_limit_error(runtype_conn, sleeps, requests_mock):
+    requests_mock.post(
+        f"{BASE}/v1/batch/flow", status_code=429, json={"error": "Rate limit exceeded", "code": "RATE_LIMITED"}
+    )
+    with pytest.raises(RuntypeRateLimitError) as caught:
+        RuntypeHook(retry_limit=0).submit_batch(flow_id="f", record_ids=["r1"])
+    assert type(caught.value) is RuntypeRateLimitError
+    assert str(caught.value) == "Runtype API POST /v1/batch/flow returned HTTP 429: Rate limit exceeded"
 
 
 def test_rate_limit_error_carries_retry_after(runtype_conn, sleeps, requests_mock):
@@ -978,6 +1194,7 @@ def test_negative_counts_in_an_answer_are_a_response_error(hook, requests_mock):
 
 ANY_ANSWER = {
     "id": "x",
+    "recordId": "r",
     "success": True,
     "status": "completed",
     "batchExecutionId": "b",
@@ -1044,6 +1261,15 @@ PATH_CALLS: dict[str, list[tuple[Any, str, str]]] = {
     "cancel_batch": [(lambda h, i: h.cancel_batch(i["batch_id"]), "POST", "/v1/batch/cancel/{batch_id}")],
     "cancel_batch_async": [
         (lambda h, i: run_async(h, h.cancel_batch_async(i["batch_id"])), "POST", "/v1/batch/cancel/{batch_id}")],
+    "get_batch_cost": [(lambda h, i: h.get_batch_cost(i["batch_id"]), "GET", "/v1/batch/{batch_id}/cost")],
+    "get_batch_cost_async": [
+        (lambda h, i: run_async(h, h.get_batch_cost_async(i["batch_id"])), "GET", "/v1/batch/{batch_id}/cost")],
+    "get_batch_record_cost": [
+        (lambda h, i: h.get_batch_record_cost(i["batch_id"], i["record_id"]),
+         "GET", "/v1/batch/{batch_id}/records/{record_id}/cost")],
+    "list_batch_record_steps": [
+        (lambda h, i: h.list_batch_record_steps(i["batch_id"], i["record_id"]),
+         "GET", "/v1/batch/{batch_id}/records/{record_id}/steps")],
     "get_run_progress": [
         (lambda h, i: h.get_run_progress(RunReference(batch_execution_id=i["batch_id"])),
          "GET", "/v1/batch/status/{batch_id}"),
@@ -1071,7 +1297,7 @@ PATH_CALLS: dict[str, list[tuple[Any, str, str]]] = {
         (lambda h, i: h.find_active_run(i["schedule_id"], product_id=i["product_id"], surface_id=i["surface_id"]),
          "GET", P_ + "/{schedule_id}")],
 }  # fmt: skip
-ID_ARGUMENTS = ("schedule_id", "run_id", "batch_id", "product_id", "surface_id")
+ID_ARGUMENTS = ("schedule_id", "run_id", "batch_id", "product_id", "surface_id", "record_id")
 AWKWARD_IDS = ["a/b", "a?b", "a#b", "a%b", "a%2Fb", "a b", "a+b", ".a", "..a", "...", "a..", "~x_y-1.z", "ü"]
 PATH_CASES = [
     pytest.param(name, n, id=f"{name}-{n}" if len(calls) > 1 else name)
@@ -1166,3 +1392,18 @@ def test_sparkline_ids_with_the_separator_are_refused(hook, requests_mock):
     with pytest.raises(RuntypeConfigurationError, match="'schedule_ids': 'a,b' contains a comma"):
         hook.get_schedule_sparklines(["a,b"])
     assert requests_mock.call_count == 0
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=0, daily_record_limit=0)
+def test_the_local_runtype_daily_limit_and_payment_faults_reach_the_hook_as_plan_limit_errors(runtype_server, sleeps):
+    hook = RuntypeHook(retry_limit=0)
+    with pytest.raises(RuntypeDailyLimitError, match="DAILY_LIMIT_EXCEEDED") as caught:
+        hook.submit_batch(flow_id="f", record_ids=["r1"])
+    assert caught.value.retry_after is not None and 1 <= caught.value.retry_after <= 86_400
+    runtype_server.configure(daily_record_limit=None)
+    runtype_server.inject_fault("submit_batch", "payment_required")
+    with pytest.raises(RuntypeEntitlementError, match=r"QUOTA_EXCEEDED.*To go on: raise the plan or fix billing"):
+        hook.submit_batch(flow_id="f", record_ids=["r2"])
+    batch = hook.submit_batch(flow_id="f", record_ids=["r1"]).batch_execution_id
+    assert hook.get_batch_cost(batch).total_cost_usd == pytest.approx(runtype_server.state.settings.cost_per_record_usd)
+    assert [r["status"] for r in runtype_server.requests] == [429, 402, 200, 200]

@@ -13,7 +13,7 @@ from runtype_provider.api.responses import (
     ScheduleRun,
 )
 from runtype_provider.exceptions import RuntypeConfigurationError
-from runtype_provider.runs.reference import RunProgress, RunReference, build_run_url
+from runtype_provider.runs.reference import RunCost, RunProgress, RunReference, build_run_url
 from runtype_provider.runs.status import RunOutcome
 
 EXAMPLES = json.loads((Path(__file__).resolve().parents[1] / "data" / "runtype_api_examples.json").read_text())
@@ -152,3 +152,14 @@ def test_a_bare_id_given_as_run_says_what_to_write_instead_not_the_validation_te
     assert "run=run_task.output" in message
     assert "batch_execution_id=" in message and "run_id=" in message
     assert "validation error" not in message and "json_invalid" not in message and len(message) < 400
+
+
+def test_run_cost_gives_the_billed_cost_only_when_runtype_said():
+    from types import SimpleNamespace
+
+    assert RunCost.from_answer(SimpleNamespace(total_cost_usd=1.5, billed_cost_usd=None)).to_xcom() == {
+        "total_cost_usd": 1.5
+    }
+    both = RunCost.from_answer(SimpleNamespace(total_cost_usd=1.5, billed_cost_usd=1.0))
+    assert both.to_xcom() == {"total_cost_usd": 1.5, "billed_cost_usd": 1.0}
+    assert both.describe() == "$1.5000 (billed $1.0000)" and RunCost().describe() == "?"

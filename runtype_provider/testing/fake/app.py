@@ -57,6 +57,7 @@ from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
 from runtype_provider.api.spec import ENDPOINTS
+from runtype_provider.testing.fake.batches import daily_limit_error, payment_required_error
 from runtype_provider.testing.fake.faults import DEFAULT_MALFORMED_BODY, OPERATIONS, Fault
 from runtype_provider.testing.fake.handlers import State
 from runtype_provider.testing.fake.hosts import host_refusal
@@ -233,6 +234,13 @@ def _fault_response(fault: Fault, captured: list[Message]) -> tuple[int, bytes, 
             [detail(f"Too many requests; retry after {fault.retry_after} seconds", None, "RATE_LIMITED")],
         )
         return 429, json.dumps(error.body()).encode(), {**json_type, "retry-after": str(fault.retry_after)}
+    if fault.kind in ("daily_limit", "payment_required"):
+        error = (
+            daily_limit_error(None, None, fault.retry_after)
+            if fault.kind == "daily_limit"
+            else payment_required_error()
+        )
+        return error.status, json.dumps(error.body()).encode(), {**json_type, **error.headers}
     phrase = HTTPStatus(fault.status).phrase
     error = ApiError(fault.status, phrase, [detail("Injected server error", None, "INJECTED_FAULT")])
     return fault.status, json.dumps(error.body()).encode(), json_type

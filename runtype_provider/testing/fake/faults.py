@@ -8,6 +8,9 @@ A fault is armed for one operation name (see :data:`OPERATIONS`) or ``"*"`` and 
 * ``slow``: wait ``delay`` seconds (default 1.0), then answer normally.
 * ``drop``: close the TCP connection without sending any HTTP response.
 * ``malformed``: 200 with a truncated JSON body (or ``body`` if given).
+* ``daily_limit``: 429 for a used-up daily execution limit (code ``DAILY_LIMIT_EXCEEDED``, ``X-Quota-Remaining: 0``,
+  ``Retry-After: <retry_after>``), as ``Settings.daily_record_limit`` answers ``POST /v1/batch/flow``.
+* ``payment_required``: 402 for a used-up quota or billing problem (code ``QUOTA_EXCEEDED``, ``upgradeUrl``).
 
 With ``after_effect=True`` the request is processed first (e.g. the run IS created) and only the
 response is replaced by the fault; that is how a test proves a client never repeats a non-idempotent
@@ -26,7 +29,9 @@ from runtype_provider.api.spec import ENDPOINTS
 
 OPERATIONS: tuple[str, ...] = tuple(ENDPOINTS)
 """Operation names a fault can target: those of the API table (``runtype_provider.api.spec``)."""
-FAULT_KINDS: tuple[str, ...] = ("rate_limit", "server_error", "slow", "drop", "malformed")
+FAULT_KINDS: tuple[str, ...] = (
+    "rate_limit", "server_error", "slow", "drop", "malformed", "daily_limit", "payment_required",
+)  # fmt: skip
 DEFAULT_MALFORMED_BODY = '{"data": [{"id": "sch_trunc'
 
 

@@ -8,10 +8,22 @@ authenticates and serializes. Section numbers (§) refer to ``runtype-api.md``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from runtype_provider.testing.fake.batches import (
+    batch_failures,
+    batch_records,
+    checked_batch,
+    cost_body,
+    daily_limit_error,
+    record_cost_body,
+    record_index,
+    steps_body,
+    summary_item,
+)
 from runtype_provider.testing.fake.schedules import (
     GLOBAL_PATHS,
     Schedule,
@@ -21,7 +33,7 @@ from runtype_provider.testing.fake.schedules import (
 )
 from runtype_provider.testing.fake.settings import SimConfig
 from runtype_provider.testing.fake.simulation import TERMINAL, Run
-from runtype_provider.testing.fake.store import Store
+from runtype_provider.testing.fake.store import RECENT_RUNS, Store, new_id
 from runtype_provider.testing.fake.wire import (
     ApiError,
     compact,
@@ -35,6 +47,7 @@ from runtype_provider.testing.fake.wire import (
 )
 
 MAX_SPARKLINE_IDS = 100
+ACTIVE = frozenset({"queued", "running"})
 
 
 class State(Store):
@@ -344,3 +357,67 @@ class State(Store):
                 return {"message": f"Batch execution is already {status}", "success": False}
             run.cancelled_at = now - run.created_mono
         return {"message": "Batch execution cancelled", "success": True}
+
+    def submit_batch(self, body: Any) -> dict[str, Any]:
+        """POST /v1/batch/flow: a batch over saved and inline records, run like a schedule run; 429 past
+        ``Settings.daily_record_limit`` records submitted on this UTC day (simulated clock)."""
+        request = checked_batch(body)
+        with self._lock:
+            settings, now = self.settings, self.clock.now()
+            day = now.date().isoformat()
+            used = self._records_by_day.get(day, 0)
+            if settings.daily_record_limit is not None and used + request.count > settings.daily_record_limit:
+                midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+                retry_after = max(1, math.ceil((midnight - now).total_seconds()))
+                raise daily_limit_error(settings.daily_record_limit, used, retry_after)
+            self._records_by_day[day] = used + request.count
+            batch_id = new_id("batch")
+            records = batch_records(request, batch_id)
+            definition = request.flow_definition or {}
+            run = Run(
+                id=batch_id, seq=next(self._seq), schedule_id=None, batch_id=batch_id,
+                flow_id=request.flow_id or definition.get("id"), agent_id=request.agent_id,
+                agent_execution_id=new_id("exec") if request.agent_id else None, flow_name=request.flow_name(),
+                records=records,
+                failed_mask=batch_failures(records, settings.failing_record_ids, settings.failure_share),
+                created_mono=self._clock(), created_wall=now, queued_s=settings.queued_seconds,
+                running_s=settings.running_seconds, outcome="completed", error=None,
+                record_error=settings.record_error, cost_per_record=settings.cost_per_record_usd,
+                billed_share=settings.billed_cost_share,
+            )  # fmt: skip
+            self._batches[batch_id] = run
+        return {"batchExecutionId": batch_id, "status": "queued"}
+
+    def get_batch_summary(self) -> dict[str, Any]:
+        """GET /v1/batch/summary: active batches and the latest finished ones (newest first, max 10)."""
+        with self._lock:
+            now = self._clock()
+            views = [(run, run.view(now)) for run in sorted(self._batches.values(), key=lambda r: -r.seq)]
+            active = [summary_item(run, view) for run, view in views if view.status in ACTIVE]
+            recent = [summary_item(run, view) for run, view in views if view.status not in ACTIVE][:RECENT_RUNS]
+        return {"activeBatches": len(active), "batches": active, "recent": recent, "recentlyCompleted": len(recent)}
+
+    def get_batch_cost(self, batch_id: str) -> dict[str, Any]:
+        """GET /v1/batch/:id/cost: the processed records' cost so far (a running batch's cost grows)."""
+        with self._lock:
+            run = self._batch(batch_id)
+            return cost_body(run, run.view(self._clock()))
+
+    def _batch_record(self, batch_id: str, record_id: str) -> tuple[Run, int]:
+        run = self._batch(batch_id)
+        index = record_index(run, record_id)
+        if index is None:
+            raise not_found("Record", record_id, "recordId")
+        return run, index
+
+    def get_batch_record_cost(self, batch_id: str, record_id: str) -> dict[str, Any]:
+        """GET /v1/batch/:batchId/records/:recordId/cost (404 for a record not in the batch)."""
+        with self._lock:
+            run, index = self._batch_record(batch_id, record_id)
+            return record_cost_body(run, run.view(self._clock()), index)
+
+    def list_batch_record_steps(self, batch_id: str, record_id: str) -> dict[str, Any]:
+        """GET /v1/batch/:batchId/records/:recordId/steps: three steps once the record is processed."""
+        with self._lock:
+            run, index = self._batch_record(batch_id, record_id)
+            return steps_body(run, run.view(self._clock()), index, self.settings.user_id)

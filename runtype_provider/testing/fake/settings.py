@@ -22,6 +22,8 @@ MAX_RECORDS = 100_000
 """Cap on record counts and record-id lists (settings, seeds, schedule knobs, API ``recordIds``)."""
 MAX_SECONDS = 1_000_000_000.0
 """Cap on simulated durations (larger values would overflow the run timestamps)."""
+MAX_COST_PER_RECORD = 1000.0
+"""Cap on ``Settings.cost_per_record_usd``."""
 MAX_LATENCY = 60.0
 """Cap on ``Settings.latency_seconds`` (a client's request timeout is 30 s by default)."""
 SECRET_SETTINGS = frozenset({"api_key", "read_only_api_key", "admin_token"})
@@ -123,6 +125,16 @@ class Settings:
     wait. Requests wait concurrently, as on a real server."""
     cron_runs: bool = False
     """Start runs at the schedules' own cron times (``store.start_due_runs``); off: only run-now starts runs."""
+    cost_per_record_usd: float = 0.002
+    """What each processed record of a batch execution costs (``GET /v1/batch/:id/cost`` sums them)."""
+    billed_cost_share: float = 0.8
+    """Share of a cost that is ``billedCostUsd`` (Runtype-funded, before margin); 0-1."""
+    daily_record_limit: int | None = None
+    """Records ``POST /v1/batch/flow`` accepts per UTC day (simulated clock); past it: 429 daily limit. None: no
+    limit. Schedule runs do not count."""
+    failing_record_ids: tuple[str, ...] = ()
+    """Record ids (or inline record names) that fail in every batch submitted with ``POST /v1/batch/flow``, besides
+    ``failure_share`` of its records."""
 
     def validate(self) -> None:
         """Raise :class:`InvalidSetting` (a ``ValueError``) for a wrong type or an impossible value."""
@@ -137,6 +149,10 @@ class Settings:
         check_count("default_record_count", self.default_record_count)
         check_count("max_active_schedules", self.max_active_schedules, optional=True, high=None)
         check_number("latency_seconds", self.latency_seconds, high=MAX_LATENCY)
+        check_number("cost_per_record_usd", self.cost_per_record_usd, high=MAX_COST_PER_RECORD)
+        check_share("billed_cost_share", self.billed_cost_share)
+        check_count("daily_record_limit", self.daily_record_limit, optional=True, high=None)
+        check_ids("failing_record_ids", self.failing_record_ids)
         if not isinstance(self.cron_runs, bool):
             raise InvalidSetting("cron_runs", f"must be a boolean, got {self.cron_runs!r}", "INVALID_TYPE")
         for name in ("record_error", "user_id", "organization_id"):

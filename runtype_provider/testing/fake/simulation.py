@@ -86,11 +86,12 @@ class RunView:
 
 @dataclass
 class Run:
-    """A schedule run and its batch execution (one object: the fake links them one to one)."""
+    """A schedule run and its batch execution (one object: the fake links them one to one), or a batch submitted
+    directly (``POST /v1/batch/flow``: no ``schedule_id``). Each processed record costs ``cost_per_record``."""
 
     id: str
     seq: int
-    schedule_id: str
+    schedule_id: str | None
     batch_id: str
     flow_id: str | None
     agent_id: str | None
@@ -106,6 +107,8 @@ class Run:
     error: str | None
     record_error: str
     cancelled_at: float | None = None  # seconds after creation
+    cost_per_record: float = 0.0
+    billed_share: float = 1.0
 
     @property
     def _stop_fraction(self) -> float:

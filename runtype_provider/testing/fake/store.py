@@ -94,6 +94,7 @@ class Store:
         self._surfaces: dict[tuple[str, str], dict[str, Any]] = {}
         self._runs: dict[str, Run] = {}
         self._batches: dict[str, Run] = {}
+        self._records_by_day: dict[str, int] = {}  # records submitted by POST /v1/batch/flow, per UTC day
         self._log = RequestLog()
 
     # ----------------------------------------------------------------- settings, reset, request log
@@ -107,6 +108,7 @@ class Store:
             self._surfaces.clear()
             self._runs.clear()
             self._batches.clear()
+            self._records_by_day.clear()
             self._log.close()
             self._log = RequestLog()
             self.faults.clear()
@@ -369,6 +371,8 @@ class Store:
             outcome=sim.run_outcome,
             error=sim.error or "Batch execution failed (simulated)",
             record_error=settings.record_error,
+            cost_per_record=settings.cost_per_record_usd,
+            billed_share=settings.billed_cost_share,
         )
         self._runs[run.id] = run
         self._batches[run.batch_id] = run

@@ -28,12 +28,14 @@ def run_count(runtype_server, schedule_id) -> int:
 
 def test_every_route_has_a_distinct_operation_name():
     assert sorted(operation for _, _, operation in ROUTES) == sorted(OPERATIONS)
-    assert len(set(OPERATIONS)) == 24
+    assert len(set(OPERATIONS)) == 29
 
 
 @pytest.mark.parametrize(("method", "path", "operation"), [route[:3] for route in ROUTES])
 def test_each_route_is_logged_and_faulted_under_its_own_operation(api, runtype_server, method, path, operation):
-    concrete = path.format(schedule_id="sch_x", run_id="run_x", batch_id="batch_x", product_id="p", surface_id="s")
+    concrete = path.format(
+        schedule_id="sch_x", run_id="run_x", batch_id="batch_x", product_id="p", surface_id="s", record_id="rec_x"
+    )
     runtype_server.inject_fault(operation, "server_error", status=502)
     response = api.raw(method, concrete, json={} if method in ("POST", "PUT") else None)
     assert response.status_code == 502
@@ -196,3 +198,19 @@ def test_request_log_records_api_calls_but_not_admin_calls(api, admin, runtype_s
         ("GET", "/v1/schedules/sch_missing", "", "get_schedule", 404, None),
     ]
     assert set(runtype_server.requests[0]) == {"method", "path", "query", "operation", "status", "fault", "body"}
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [("daily_limit", 429, "DAILY_LIMIT_EXCEEDED"), ("payment_required", 402, "QUOTA_EXCEEDED")],
+)
+def test_plan_limit_faults_answer_like_the_api(api, runtype_server, kind, status, code):
+    runtype_server.inject_fault("submit_batch", kind, retry_after=90)
+    response = api.raw("POST", "/v1/batch/flow", json={"flowId": "f", "recordIds": ["r"]})
+    assert (response.status_code, response.json()["code"], response.json()["upgradeUrl"]) == (
+        status, code, "/settings/billing",
+    )  # fmt: skip
+    if kind == "daily_limit":
+        assert (response.headers["Retry-After"], response.headers["X-Quota-Remaining"]) == ("90", "0")
+    assert runtype_server.requests[-1]["fault"] == kind
+    assert api("POST", "/v1/batch/flow", json={"flowId": "f", "recordIds": ["r"]})["status"] == "queued"

@@ -1,5 +1,5 @@
-"""The 24 operations over real HTTP (requests): the 14 global schedule endpoints, then the 8 product-surface schedule
-endpoints and the batch status/cancel endpoints; success shapes and state changes."""
+"""The 29 operations over real HTTP (requests): the 14 global schedule endpoints, then the 8 product-surface schedule
+endpoints and the 7 batch endpoints; success shapes and state changes."""
 
 from __future__ import annotations
 
@@ -317,3 +317,91 @@ def test_a_non_schedule_surface_is_400(api, runtype_server):
     runtype_server.add_surface("prod_1", "surf_chat", type="chat")
     body = api("GET", "/v1/products/prod_1/surfaces/surf_chat/schedules", expect=400)
     assert body["details"][0]["code"] == "INVALID_SURFACE_TYPE"
+
+
+# ---- batches submitted directly (POST /v1/batch/flow) ---------------------------------------------------------
+
+INLINE = {"name": "Acme", "type": "company", "metadata": {"tier": "gold"}}
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=0, cost_per_record_usd=0.5, billed_cost_share=0.5)
+def test_a_submitted_batch_runs_like_a_schedule_run_and_costs_per_record(api, runtype_server):
+    runtype_server.configure(failing_record_ids=["r2"])
+    submitted = api("POST", "/v1/batch/flow", json={"flowId": "flow_1", "recordIds": ["r1", "r2"], "records": [INLINE]})
+    assert set(submitted) == {"batchExecutionId", "status"} and submitted["status"] == "queued"
+    batch = submitted["batchExecutionId"]
+    status = api("GET", f"/v1/batch/status/{batch}")
+    assert (status["status"], status["totalRecords"], status["failedRecords"], status["flowId"]) == (
+        "completed", 3, 1, "flow_1",
+    )  # fmt: skip
+    rows = api("GET", f"/v1/schedules/batch/{batch}/results")["data"]
+    assert [(row["record"]["name"], row["status"]) for row in rows] == [
+        ("Record r1", "completed"), ("Record r2", "failed"), ("Acme", "completed"),
+    ]  # fmt: skip
+    cost = api("GET", f"/v1/batch/{batch}/cost")
+    assert cost == {
+        "batchExecutionId": batch, "billedCostThousandthsCent": 75_000, "billedCostUsd": 0.75,
+        "selfReportedCostUsd": 0.0, "totalCostUsd": 1.5, "unpricedExecutions": 0,
+    }  # fmt: skip
+    inline_id = rows[2]["recordId"]
+    assert api("GET", f"/v1/batch/{batch}/records/{inline_id}/cost")["totalCostUsd"] == 0.5
+    steps = api("GET", f"/v1/batch/{batch}/records/r2/steps")["data"]
+    assert [(s["order"], s["status"]) for s in steps] == [(0, "completed"), (1, "completed"), (2, "failed")]
+    api("GET", f"/v1/batch/{batch}/records/nope/cost", expect=404)
+    api("GET", "/v1/batch/batch_missing/cost", expect=404)
+    assert all(run["batchExecutionId"] != batch for run in api("GET", "/v1/schedules/runs/all")["data"])
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=100, cost_per_record_usd=1.0)
+def test_a_running_batch_costs_what_it_processed_so_far_and_can_be_cancelled(api, runtype_server):
+    batch = api("POST", "/v1/batch/flow", json={"agentId": "agent_1", "recordIds": ["a", "b", "c", "d"]})
+    batch = batch["batchExecutionId"]
+    runtype_server.advance_clock(50)
+    assert api("GET", f"/v1/batch/{batch}/cost")["totalCostUsd"] == 2.0
+    assert api("GET", f"/v1/batch/{batch}/records/d/steps")["data"] == []
+    summary = api("GET", "/v1/batch/summary")
+    assert (summary["activeBatches"], summary["recentlyCompleted"]) == (1, 0)
+    assert summary["batches"][0] | {"startedAt": None} == {
+        "failedRecords": 0, "flowName": "Agent agent_1", "id": batch, "processedRecords": 2, "progress": 50,
+        "startedAt": None, "status": "running", "totalRecords": 4,
+    }  # fmt: skip
+    assert api("POST", f"/v1/batch/cancel/{batch}")["success"] is True
+    runtype_server.advance_clock(100)
+    assert api("GET", f"/v1/batch/{batch}/cost")["totalCostUsd"] == 2.0
+    assert [item["status"] for item in api("GET", "/v1/batch/summary")["recent"]] == ["cancelled"]
+
+
+@pytest.mark.runtype(daily_record_limit=3)
+def test_the_daily_record_limit_answers_429_until_the_next_utc_day(api, runtype_server):
+    api("POST", "/v1/batch/flow", json={"flowId": "f", "recordIds": ["a", "b"]})
+    response = api.raw("POST", "/v1/batch/flow", json={"flowId": "f", "recordIds": ["c", "d"]})
+    assert response.status_code == 429
+    assert (response.json()["code"], response.headers["X-Quota-Remaining"]) == ("DAILY_LIMIT_EXCEEDED", "0")
+    assert 1 <= int(response.headers["Retry-After"]) <= 86_400
+    api("POST", "/v1/batch/flow", json={"flowId": "f", "recordIds": ["c"]})  # exactly up to the limit
+    runtype_server.advance_clock(int(response.headers["Retry-After"]))
+    api("POST", "/v1/batch/flow", json={"flowId": "f", "recordIds": ["c", "d"]})
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "path"),
+    [
+        ([], "INVALID_TYPE", ""),
+        ({"recordIds": ["a"]}, "MISSING_REQUIRED_FIELD", "flowId"),
+        ({"flowId": "f", "agentId": "a", "recordIds": ["a"]}, "CONFLICTING_FIELDS", "agentId"),
+        ({"flowId": "f"}, "MISSING_REQUIRED_FIELD", "recordIds"),
+        ({"flowId": "f", "recordIds": "a"}, "INVALID_TYPE", "recordIds"),
+        ({"flowId": "f", "recordIds": ["a"] * 50_001}, "TOO_MANY_RECORDS", "recordIds"),
+        ({"flowId": "f", "recordIds": [""]}, "INVALID_TYPE", "recordIds[0]"),
+        ({"flowId": "f", "records": [{"name": "a"}]}, "MISSING_REQUIRED_FIELD", "records[0]"),
+        ({"flowId": "f", "records": [{"name": "a", "type": "t"}]}, "INVALID_TYPE", "records[0].metadata"),
+        ({"flowDefinition": {"steps": []}, "recordIds": ["a"]}, "MISSING_REQUIRED_FIELD", "flowDefinition.name"),
+        ({"flowId": "f", "recordIds": ["a"], "options": {"chunkSize": 0}}, "INVALID_RANGE", "options.chunkSize"),
+        ({"flowId": "f", "recordIds": ["a"], "options": {"skipCacheWarm": 1}}, "INVALID_TYPE", "options.skipCacheWarm"),
+        ({"flowId": "f", "recordIds": ["a"], "messages": ["hi"]}, "INVALID_TYPE", "messages"),
+        ({"flowId": "f", "recordIds": ["a"], "inputs": [1]}, "INVALID_TYPE", "inputs"),
+    ],
+)  # fmt: skip
+def test_a_bad_batch_body_is_a_400_with_details(api, body, code, path):
+    details = api("POST", "/v1/batch/flow", json=body, expect=400)["details"]
+    assert (details[0]["code"], details[0]["path"]) == (code, path)
