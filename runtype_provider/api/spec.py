@@ -24,6 +24,20 @@ Pagination = Literal["cursor", "offset"]
 BodyKind = Literal["empty", "schedule", "schedule_update", "surface_schedule", "surface_schedule_update", "batch"]
 
 
+SCHEDULE_FIELDS: dict[str, tuple[str, ...]] = {
+    "schedule": (
+        "flow_id", "agent_id", "record_type", "record_ids", "record_filter", "trigger_type", "cron", "timezone",
+        "run_at", "execution_options", "name", "inputs", "messages",
+    ),
+    "surface_schedule": (
+        "flow_id", "trigger_type", "cron", "run_at", "timezone", "enabled", "execution_options", "record_filter",
+        "record_ids", "record_type",
+    ),
+}  # fmt: skip
+"""The fields of a global and of a product-surface schedule, as keyword arguments: the body builders take exactly
+these (:mod:`runtype_provider.api.bodies`), and the create/update operators accept them."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """One operation of the API.

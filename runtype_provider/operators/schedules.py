@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from runtype_provider.api.spec import SCHEDULE_FIELDS
 from runtype_provider.exceptions import RuntypeConfigurationError
 from runtype_provider.operators.base import RuntypeBaseOperator
 from runtype_provider.tasks.arguments import ScheduleTarget, check_schedule_choice, check_surface
@@ -123,33 +124,8 @@ class RuntypeListScheduleRunsOperator(_ScheduleOperator):
         return hook.list_schedule_runs(self.schedule_id or "")
 
 
-_GLOBAL_FIELDS = (
-    "flow_id",
-    "agent_id",
-    "record_type",
-    "record_ids",
-    "record_filter",
-    "trigger_type",
-    "cron",
-    "timezone",
-    "run_at",
-    "execution_options",
-    "name",
-    "inputs",
-    "messages",
-)
-_SURFACE_FIELDS = (
-    "flow_id",
-    "trigger_type",
-    "cron",
-    "run_at",
-    "timezone",
-    "enabled",
-    "execution_options",
-    "record_filter",
-    "record_ids",
-    "record_type",
-)
+_GLOBAL_FIELDS = SCHEDULE_FIELDS["schedule"]
+_SURFACE_FIELDS = SCHEDULE_FIELDS["surface_schedule"]
 _JSON_RENDERERS = {"execution_options": "json", "record_filter": "json", "inputs": "json", "messages": "json"}
 
 

@@ -443,3 +443,14 @@ def test_the_batch_body_builder_raises_only_typed_errors(data):
         return
     assert 1 <= len(body.get("recordIds", [])) + len(body.get("records", [])) <= MAX_BATCH_RECORDS
     json.dumps(body, allow_nan=False)
+
+
+def test_the_schedule_builders_take_exactly_the_fields_of_the_table() -> None:
+    """One field list (api.spec.SCHEDULE_FIELDS): the builders and the create/update operators cannot drift apart."""
+    import inspect
+
+    from runtype_provider.api.bodies import build_schedule_body, build_surface_schedule_body
+    from runtype_provider.api.spec import SCHEDULE_FIELDS
+
+    for family, builder in (("schedule", build_schedule_body), ("surface_schedule", build_surface_schedule_body)):
+        assert set(inspect.signature(builder).parameters) - {"partial"} == set(SCHEDULE_FIELDS[family])
