@@ -11,51 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeNotFoundError, RuntypeRunError
-from runtype_provider.operators.runtype import (
-    RuntypeRunScheduleOperator,
-    RuntypeScheduleRunResultsOperator,
-)
+from runtype_provider.operators.results import RuntypeScheduleRunResultsOperator
 
 pytestmark = pytest.mark.usefixtures("runtype_conn", "clock")
 
 BASE = "https://api.runtype.com"
-RUN_NOW = f"{BASE}/v1/schedules/sch-1/run-now"
-SURFACE = f"{BASE}/v1/products/prod-1/surfaces/surf-1/schedules/sch-1"
 STATUS = f"{BASE}/v1/batch/status/b-1"
-CANCEL = f"{BASE}/v1/batch/cancel/b-1"
-RUNS = f"{BASE}/v1/schedules/sch-1/runs"
-RUN_URL = "https://app.runtype.com/schedules/sch-1/runs/run-1"
-TRIGGER_PATH = "runtype_provider.triggers.runtype.RuntypeScheduleRunTrigger"
-
-
-@pytest.fixture
-def surface_reference(run_reference) -> dict[str, Any]:
-    url = "https://app.runtype.com/products/prod-1/surfaces/surf-1/schedules/sch-1"
-    return {**run_reference, "run_id": None, "product_id": "prod-1", "surface_id": "surf-1", "run_url": url}
-
-
-def make_op(**kwargs: Any) -> RuntypeRunScheduleOperator:
-    kwargs = {"schedule_id": "sch-1", "poll_interval": 5, "deferrable": False, **kwargs}
-    return RuntypeRunScheduleOperator(task_id="run", **kwargs)
-
-
-@pytest.fixture
-def run_now(requests_mock):
-    return requests_mock.post(RUN_NOW, json={"status": "queued", "runId": "run-1", "batchExecutionId": "b-1"})
-
-
-@pytest.fixture
-def running(requests_mock, batch_status_body):
-    """The run stays running."""
-    return requests_mock.get(STATUS, json=batch_status_body("running", processed=1))
-
-
-def status_calls(requests_mock) -> int:
-    return sum(1 for r in requests_mock.request_history if r.url == STATUS)
-
-
-def pushed(context) -> list[tuple[str, Any]]:
-    return [(c.kwargs["key"], c.kwargs["value"]) for c in context["ti"].xcom_push.call_args_list]
 
 
 BATCH_RESULTS = f"{BASE}/v1/schedules/batch/b-1/results"
