@@ -110,8 +110,9 @@ class CeleryDeployment(AirflowDeployment):
         self.add_component(
             "triggerer-2", "triggerer", {"AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())}
         ).start()
-        for worker, home in self.worker_homes.items():
+        for home in self.worker_homes.values():  # all first: each worker mounts a tmpfs over the others' homes
             home.mkdir(parents=True, exist_ok=True)
+        for worker, home in self.worker_homes.items():
             env = {
                 "AIRFLOW_HOME": str(home),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": UNREACHABLE_DATABASE,
