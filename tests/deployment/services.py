@@ -52,6 +52,8 @@ class LocalRuntypeProcess:
                 str(self.port_file),
                 "--admin-token",
                 self.admin_token,
+                "--max-logged-requests",  # the tests count every call (one run-now per task): keep them all
+                "1000000",
                 "--queued-seconds",
                 str(queued_seconds),
                 "--running-seconds",
@@ -121,8 +123,11 @@ class LocalRuntypeProcess:
         return dict(self.admin("PUT", "config", settings))
 
     def requests(self) -> list[dict[str, Any]]:
-        """The request log (oldest first): ``method``, ``path``, ``operation``, ``status``, ``fault``, ``body``."""
-        return list(self.admin("GET", "requests")["data"])
+        """The request log (oldest first): ``method``, ``path``, ``operation``, ``status``, ``fault``, ``body``.
+        Refuses to answer from a log that dropped entries: a count read from it would be too low."""
+        log = self.admin("GET", "requests")
+        assert log["dropped"] == 0, f"the local Runtype's request log dropped {log['dropped']} entries"
+        return list(log["data"])
 
     def calls(self, operation: str, path_contains: str = "") -> list[dict[str, Any]]:
         return [r for r in self.requests() if r["operation"] == operation and path_contains in r["path"]]
