@@ -94,6 +94,7 @@ def get_provider_info() -> dict[str, Any]:
                     "runtype_provider.operators.runtype",
                     "runtype_provider.operators.schedules",
                     "runtype_provider.operators.batches",
+                    "runtype_provider.operators.failed_records",
                 ],
             }
         ],

@@ -184,3 +184,75 @@ def test_the_lineage_error_facet_is_bounded_and_printable() -> None:
 
     message = lineage.run_facets[ERROR_FACET_KEY].message
     assert message.isprintable() and len(message) < 3_000 and message.startswith("boom\\n")
+
+
+# ---- the batch operator (issue 17, item 6) ---------------------------------------------------------------------
+
+
+def test_a_finished_batch_is_reported_with_its_flow_as_input_and_its_batches_counts_and_cost(
+    requests_mock, context, batch_status_body
+):
+    from runtype_provider.lineage import RuntypeBatchJobFacet, RuntypeBatchRunFacet
+    from runtype_provider.operators.batches import RuntypeRunBatchOperator
+
+    requests_mock.post(f"{BASE}/v1/batch/flow", json={"batchExecutionId": "b-1", "status": "queued"})
+    requests_mock.get(STATUS, json={**batch_status_body("completed", failed=1), "completedAt": "2026-01-01T00:05:00Z"})
+    requests_mock.get(f"{BASE}/v1/batch/b-1/cost", json={"batchExecutionId": "b-1", "totalCostUsd": 0.5})
+    op = RuntypeRunBatchOperator(task_id="batch", flow_id="flow-1", record_ids=["r-1"], poll_interval=5,
+                                 deferrable=False)  # fmt: skip
+    op.execute(context)
+
+    lineage = op.get_openlineage_facets_on_complete(task_instance=None)
+
+    run = lineage.run_facets["runtype_batch_run"]
+    assert facet_dict(run) | {"_producer": ""} == {
+        "_producer": "",
+        "_schemaURL": f"{SCHEMA_URL}#/$defs/RuntypeBatchRunFacet",
+        "flowId": "flow-1",
+        "batchExecutionId": "b-1",
+        "batchExecutionIds": ["b-1"],
+        "runUrl": "https://app.runtype.com/batches/b-1",
+        "status": "completed",
+        "outcome": "success",
+        "totalRecords": 10,
+        "processedRecords": 10,
+        "failedRecords": 1,
+        "finishedAt": "2026-01-01T00:05:00Z",
+        "totalCostUsd": 0.5,
+    }  # None fields (agentId, billedCostUsd) are left out by the serializer
+    job = lineage.job_facets["runtype_batch"]
+    assert (job.flowId, job.agentId) == ("flow-1", None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("runtype://flow", "flow-1")]
+    assert lineage.outputs == [] and "errorMessage" not in lineage.run_facets
+    check_against_shipped_schema(run, "RuntypeBatchRunFacet")
+    check_against_shipped_schema(job, "RuntypeBatchJobFacet")
+    assert isinstance(run, RuntypeBatchRunFacet) and isinstance(job, RuntypeBatchJobFacet)
+
+
+def test_a_batch_failed_by_its_verdict_reports_the_verdict_and_the_agent(context, wait_event):
+    from runtype_provider.operators.batches import RuntypeRunBatchOperator
+
+    ref = {"batch_execution_id": "b-1", "run_url": "https://app.runtype.com/batches/b-1"}
+    op = RuntypeRunBatchOperator(task_id="batch", agent_id="agt-1", record_ids=["r-1"], deferrable=True,
+                                 allowed_failed_records=0)  # fmt: skip
+    op.hook.get_batch_cost = lambda batch: None  # the cost cannot be read: the verdict still holds
+    with pytest.raises(RuntypeRunError) as raised:
+        op.execute_complete(context, wait_event("finished", "completed", "success", run=ref, failed_records=3))
+
+    lineage = op.get_openlineage_facets_on_failure(task_instance=None)
+
+    assert lineage.run_facets["errorMessage"].message == str(raised.value)
+    run = lineage.run_facets["runtype_batch_run"]
+    assert (run.agentId, run.flowId, run.status, run.failedRecords, run.totalCostUsd) == (
+        "agt-1", None, "completed", 3, None
+    )  # fmt: skip
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("runtype://agent", "agt-1")]
+
+
+def test_a_batch_task_that_submitted_nothing_reports_only_its_flow():
+    from runtype_provider.lineage import batch_lineage
+
+    lineage = batch_lineage(batch_target=("flow", "f"), error="refused")
+
+    assert set(lineage.run_facets) == {"errorMessage"} and lineage.inputs == []
+    assert lineage.job_facets["runtype_batch"].flowId == "f"

@@ -6,10 +6,15 @@ connection extra ``shared_run_list_polls`` (off by default), deferred waits on r
 schedule's run list instead, one request per schedule and interval, while it lists their run as queued or running,
 and their batch status otherwise (when the list shows a final or unknown status, or does not list the run): the
 final status and counts always come from the batch status. Used while at least two waits read the same list.
+
+A run of several batches (the batch operator's ``records_per_batch``) is read by each batch's status, at most one
+request per batch and poll (none for a batch already seen ended), combined by
+:meth:`RunProgress.combine <runtype_provider.runs.reference.RunProgress.combine>`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Hashable, Iterator
@@ -79,6 +84,7 @@ class SharedRunReader:
         self._born = share.seq
         self._seen: dict[Hashable, int] = {}
         self._requests: dict[tuple[str, ...], tuple[Hashable, ApiRequest[Any]]] = {}
+        self._ended: dict[str, RunProgress] = {}
 
     @contextmanager
     def bounded_by(self, deadline: float | None) -> Iterator[SharedRunReader]:
@@ -92,9 +98,14 @@ class SharedRunReader:
             self.deadline = previous
 
     async def get_run_progress_async(self, run: RunReference) -> RunProgress:
-        operation, ids = progress_read(run)
+        parts = run.batches()
         self.data_age = 0.0
         reads = await self.share.reads(self.overrides, self.params_key, self.sleep, self.clock)
+        if len(parts) > 1:  # the batches' reads go out together (the share caps requests in flight)
+            read = await asyncio.gather(*(self._batch_progress(reads, part) for part in parts))
+            self.data_age = max(age for _, age in read)  # the oldest answer: the next poll comes that much sooner
+            return RunProgress.combine([progress for progress, _ in read], run)
+        operation, ids = progress_read(run)
         by_list = self.run_list_polls if self.run_list_polls is not None else reads.settings.shared_run_list_polls
         if operation == "get_batch_status" and by_list and run.schedule_id and not run.product_id:
             runs = self._request("list_schedule_runs", schedule_id=run.schedule_id)
@@ -103,6 +114,21 @@ class SharedRunReader:
                 if row is not None and classify_run_status(row.status) is RunOutcome.RUNNING:
                     return RunProgress.from_run(row)
         return progress_of(run, operation, await self._read(reads, self._request(operation, **ids)))
+
+    async def _batch_progress(self, reads: Reads, part: RunReference) -> tuple[RunProgress, float]:
+        """One batch of a run of several: its progress and how old the answer was (0 for a batch seen ended)."""
+        batch = part.batch_execution_id or ""
+        if batch in self._ended:
+            return self._ended[batch], 0.0
+        key, request = self._request("get_batch_status", batch_id=batch)
+        answer, seq, age = await self.share.read(
+            key, reads.transport, request, after=self._seen[key], deadline=self.deadline
+        )
+        self._seen[key] = seq
+        progress = RunProgress.from_batch(answer, part)
+        if progress.outcome.is_terminal:
+            self._ended[batch] = progress
+        return progress, age
 
     def _request(self, operation: str, **ids: Any) -> tuple[Hashable, ApiRequest[Any]]:
         """The request (built once per wait) and what makes two reads the same: client options, method, path and

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
-from itertools import islice
+from itertools import chain, islice
 from typing import Any
 
 from runtype_provider import DEFAULT_CONN_ID
@@ -39,7 +39,7 @@ from runtype_provider.hooks.lookups import (
     schedule_name_text,
 )
 from runtype_provider.hooks.progress import SharedRunReader, progress_of, progress_read
-from runtype_provider.runs.reference import RunProgress, RunReference, build_run_url
+from runtype_provider.runs.reference import RunCost, RunProgress, RunReference, build_run_url
 from runtype_provider.runs.status import server_record_status_filter
 from runtype_provider.version_compat import AIRFLOW_V_3_2_PLUS, BaseHook
 
@@ -94,6 +94,8 @@ class RuntypeHook(RuntypeEndpoints, BaseHook):
         self._settings: ConnectionSettings | None = None
         self._transport: SyncTransport | None = None
         self._async_transport: AsyncTransport | None = None
+        self._ended_batches: dict[str, RunProgress] = {}
+        """Final progress of the batches of runs of several batches seen ended (an ended batch never changes)."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(runtype_conn_id={self.runtype_conn_id!r})"
@@ -191,9 +193,29 @@ class RuntypeHook(RuntypeEndpoints, BaseHook):
     def get_run_progress(self, run: RunReference) -> RunProgress:
         """Status and counts of a run: batch status when the batch id is known, else the schedule's run list
         (:func:`~runtype_provider.hooks.progress.progress_read`; deferred waits read the same through
-        :meth:`shared`)."""
+        :meth:`shared`). A run of several batches: one status read per batch not yet seen ended, combined
+        (:meth:`RunProgress.combine <runtype_provider.runs.reference.RunProgress.combine>`)."""
+        parts = run.batches()
+        if len(parts) > 1:
+            return RunProgress.combine([self._batch_progress(part) for part in parts], run)
         operation, ids = progress_read(run)
         return progress_of(run, operation, self._call(operation, **ids))
+
+    def _batch_progress(self, part: RunReference) -> RunProgress:
+        batch = part.batch_execution_id or ""
+        if batch not in self._ended_batches:
+            progress = RunProgress.from_batch(self.get_batch_status(batch), part)
+            if not progress.outcome.is_terminal:
+                return progress
+            self._ended_batches[batch] = progress
+        return self._ended_batches[batch]
+
+    def get_run_cost(self, run: RunReference) -> RunCost:
+        """What a run's batches cost so far (``GET /v1/batch/:id/cost`` of each, :meth:`RunCost.sum
+        <runtype_provider.runs.reference.RunCost.sum>`); final once they ended."""
+        if not run.batch_ids:
+            raise RuntypeConfigurationError("'run' needs 'batch_execution_id' to read what it cost")
+        return RunCost.sum([RunCost.from_answer(self.get_batch_cost(batch)) for batch in run.batch_ids])
 
     def iter_run_results(
         self,
@@ -204,7 +226,8 @@ class RuntypeHook(RuntypeEndpoints, BaseHook):
         max_pages: int = DEFAULT_MAX_PAGES,
         max_concurrent_pages: int | None = None,
     ) -> Iterator[RecordResult]:
-        """Per-record results of a run: by batch id when known (documented paging), else by run id."""
+        """Per-record results of a run: by batch id when known (documented paging), else by run id; a run of several
+        batches: each batch's, in order."""
         return flatten(self.iter_run_result_pages(
             run, page_size=page_size, status=status, max_pages=max_pages, max_concurrent_pages=max_concurrent_pages
         ))  # fmt: skip
@@ -215,7 +238,15 @@ class RuntypeHook(RuntypeEndpoints, BaseHook):
     ) -> Iterator[list[Any]]:  # fmt: skip
         """:meth:`iter_run_results` a page at a time (each page's rows as a list). ``fast``: rows are
         :class:`~runtype_provider.client.results.ResultRow` structs read straight from the answer's bytes where the
-        answer allows (else models; same attributes), as the results operator writes them."""
+        answer allows (else models; same attributes), as the results operator writes them. A run of several batches
+        reads each batch's pages in order, one batch after the other (``max_pages`` bounds each)."""
+        parts = run.batches()
+        if len(parts) > 1:
+            return chain.from_iterable(
+                self.iter_run_result_pages(part, page_size=page_size, status=status, max_pages=max_pages,
+                                           max_concurrent_pages=max_concurrent_pages, fast=fast)
+                for part in parts
+            )  # fmt: skip
         status = server_record_status_filter(status, batch_results=bool(run.batch_execution_id))
         if run.batch_execution_id:
             operation, ids = "get_batch_results", {"batch_id": run.batch_execution_id}

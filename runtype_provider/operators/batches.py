@@ -1,59 +1,63 @@
-"""The operator that submits records to a Runtype flow (or agent) as one batch and waits for it
-(``POST /v1/batch/flow``), with the run operator's wait, verdicts and XCom shape, at most one batch per task
-instance on Airflow 3.3+ (:mod:`runtype_provider.tasks.submission`) and an optional cost budget."""
+"""The operator that submits records to a Runtype flow (or agent) as one batch, or as one run of several batches
+(``records_per_batch``), and waits for it (``POST /v1/batch/flow``), with the run operator's wait, verdicts and XCom
+shape, each batch at most once per task instance on Airflow 3.3+ (:mod:`runtype_provider.tasks.batch_split`) and
+an optional cost budget."""
 
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
-from runtype_provider.exceptions import RuntypeApiError, RuntypeConfigurationError, RuntypeRunError, RuntypeTlsError
+from runtype_provider.api.spec import MAX_BATCH_RECORDS
+from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeRunError
 from runtype_provider.links import RUN_URL_KEY, RuntypeRunLink
 from runtype_provider.operators.base import RUN_REFERENCE_KEY, RuntypeBaseOperator
 from runtype_provider.runs.reference import RunCost, RunProgress, RunReference
-from runtype_provider.runs.status import RunOutcome, classify_run_status
 from runtype_provider.runs.verdict import FailedRecordsPolicy
 from runtype_provider.runs.watch import RunWatch, cancel_run, wait_until_terminal
 from runtype_provider.tasks.arguments import count, default_deferrable, positive_seconds, push_xcom
 from runtype_provider.tasks.batch_input import (
+    DEFAULT_MAX_BATCHES,
     check_parse_time_input,
     check_record_count,
     check_target,
     input_fingerprint,
     record_ids_argument,
     records_argument,
+    split_arguments,
+    split_records,
     target_key,
 )
-from runtype_provider.tasks.submission import (
-    MAX_RECONCILE_CHECKS,
-    ON_UNKNOWN_SUBMISSION,
-    Submission,
-    SubmissionStore,
-    reconcile_candidates,
-)
+from runtype_provider.tasks.batch_split import RunSubmitter
+from runtype_provider.tasks.outlets import BatchReporting, check_batch_outlets
+from runtype_provider.tasks.submission import ON_UNKNOWN_SUBMISSION, RunSubmission, SubmissionStore
 from runtype_provider.tasks.waiting import RunWaiter
 from runtype_provider.version_compat import AirflowSkipException, Context
 
 
-def _no_batch_created(error: Exception) -> bool:
-    """The POST surely created no batch: refused before sending (body checks, TLS) or answered with a 4xx."""
-    if isinstance(error, (RuntypeConfigurationError, RuntypeTlsError)):
-        return True
-    return isinstance(error, RuntypeApiError) and error.status_code < 500
-
-
-class RuntypeRunBatchOperator(RunWaiter, RuntypeBaseOperator):
-    """Submit records to a Runtype flow (or agent) as one batch, and wait for the batch to finish.
+class RuntypeRunBatchOperator(BatchReporting, RunWaiter, RuntypeBaseOperator):
+    """Submit records to a Runtype flow (or agent) as one batch (or several: ``records_per_batch``), and wait for
+    the run to finish.
 
     The run reference (batch id and link) is pushed to XCom under ``run_reference`` and ``run_url`` before any
     waiting; the return value has the run operator's shape (reference, ``status``, ``outcome``, record counts)
     plus ``total_cost_usd`` (and ``billed_cost_usd`` when Runtype gives it), so ``run=<this task>.output`` works
     with :class:`~runtype_provider.operators.runtype.RuntypeScheduleRunResultsOperator` and
     :class:`~runtype_provider.sensors.runtype.RuntypeScheduleRunSensor`. Rendered ``record_ids`` and ``records``
-    that are both empty (an upstream task found nothing to do) skip the task (``AirflowSkipException``).
+    that are both empty (an upstream task found nothing to do) skip the task (``AirflowSkipException``): nothing
+    is submitted and nothing fails.
+
+    More records than ``records_per_batch`` are split, in order (``record_ids`` first, then ``records``), into
+    consecutive batches of ``records_per_batch`` (the last may hold fewer), each one ``POST /v1/batch/flow`` with
+    the same target, ``inputs`` and ``options``, submitted one after the other and waited on as one run: one
+    reference listing every batch id (``batch_execution_ids``, in order; ``batch_execution_id`` is the first), one
+    status (any batch still going: running; then a failed batch fails the run, else a cancelled one cancels it),
+    record counts and cost summed over the batches, one verdict (``allowed_failed_records`` against the summed
+    counts), and results read batch after batch, in order, by the results operator and the sensor. A timeout, a
+    kill or the budget cancels every batch still going. A batch refused (4xx) after others were submitted cancels
+    those and fails the task naming them; an unknown outcome (5xx, network) leaves the retry to go on from there.
 
     :param flow_id: the flow that runs the batch (templated); exactly one of ``flow_id``, ``agent_id`` and
         ``flow_definition``.
@@ -62,33 +66,43 @@ class RuntypeRunBatchOperator(RunWaiter, RuntypeBaseOperator):
         in its own ``id``).
     :param record_ids: record ids (templated): a list of strings, e.g. ``upstream.output``, or a JSON array.
     :param records: inline records (templated): a list of dicts. ``record_ids`` and/or ``records``; together at
-        most 50,000 records.
+        most ``max_batches * records_per_batch`` records (checked at parse for literal lists, else at execute).
+    :param records_per_batch: records in one batch, 1 to 50,000 (Runtype's cap, the default).
+    :param max_batches: batches one task instance submits at most, 1 to 100 (default 20).
     :param inputs: flow inputs (templated). :param options: batch ``options`` (templated), e.g.
         ``{"recordConcurrency": 10}``.
     :param poll_interval: seconds between status polls. :param timeout: seconds to wait at most (then the batch
         is cancelled and the task fails); the task's ``execution_timeout`` bounds the wait too.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param allowed_failed_records: as the run operator's: None (any), N, or ``"X%"``.
-    :param cancel_on_kill: cancel the batch when the task is killed or its wait times out (default True).
+    :param cancel_on_kill: cancel the run's batches when the task is killed or its wait times out (default True).
     :param max_poll_errors: consecutive failed polls tolerated while waiting.
-    :param on_unknown_submission: Airflow 3.3+: a retry that finds the earlier try's intent to submit but no batch
-        id (its worker died inside the POST) first looks for that batch in ``GET /v1/batch/summary``: exactly one
-        batch of the same flow, started since the intent with the same record count, is adopted. This is only a
-        heuristic (the summary has no input fingerprint: another submission of the same flow and size at the same
-        time looks alike, and an unlisted batch is missed), so otherwise ``"fail"`` (default) fails the task,
+    :param on_unknown_submission: Airflow 3.3+: a retry that finds the earlier try's intent to submit a batch but
+        no batch id (its worker died inside the POST) first looks for that batch in ``GET /v1/batch/summary``:
+        exactly one batch of the same flow, started since the intent with the same record count, is adopted. This
+        is only a heuristic (the summary has no input fingerprint: another submission of the same flow and size at
+        the same time looks alike, and an unlisted batch is missed), so otherwise ``"fail"`` (default) fails the task,
         keeping the intent, for a human to check Runtype, and ``"resubmit"`` submits again (possibly a second
-        batch). A stored batch id is re-attached only when the flow/agent and the input fingerprint are the same.
-    :param max_cost_usd: cost budget in US dollars for this task instance, earlier tries' finished batches
-        included (3.3+). Checked before submitting, every ``cost_check_interval`` seconds while waiting (sync:
-        every ``ceil(cost_check_interval / poll_interval)`` polls; deferred: the trigger waits in slices of
-        ``cost_check_interval``, the resumed task checks and defers again), and once the batch ended. When
-        exceeded while waiting, the batch is cancelled and the task fails with the figures; when exceeded by the
-        final cost, the task fails with them.
+        batch). Stored batch ids are re-attached only when the flow/agent, the input fingerprint and the split are
+        the same: a retry re-attaches to the batches an earlier try submitted (those still going or succeeded;
+        one that failed or was cancelled is submitted again) and submits the rest.
+    :param max_cost_usd: cost budget in US dollars for this task instance (all its batches), earlier tries'
+        finished batches included (3.3+). Checked before submitting, every ``cost_check_interval`` seconds while
+        waiting (sync: every ``ceil(cost_check_interval / poll_interval)`` polls; deferred: the trigger waits in
+        slices of ``cost_check_interval``, the resumed task checks and defers again), and once the run ended. When
+        exceeded while waiting, the run's batches are cancelled and the task fails with the figures; when exceeded
+        by the final cost, the task fails with them.
     :param cost_check_interval: seconds between two cost checks while waiting (default 300; only with a budget).
 
-    Without Airflow 3.3's task state store (3.1/3.2), a worker that dies after the POST and before the batch
-    ends makes the retry submit the same records again (a second batch, billed twice), and the budget counts
-    only the current try's batch.
+    ``outlets`` may hold the flow's (or agent's) asset, ``create_asset(flow_id=...)``: when the run succeeds, its
+    event carries ``extra["payload"]`` with the keys of :data:`~runtype_provider.assets.BATCH_PAYLOAD_KEYS` (the run
+    payload plus flow/agent id, batch ids and cost). A Runtype outlet must name the task's own flow or agent
+    (checked at parse for a literal id, else before submitting). With the OpenLineage provider installed, the batch
+    is reported as lineage (its flow or agent is the input dataset).
+
+    Without Airflow 3.3's task state store (3.1/3.2), a worker that dies after a POST and before the run ends
+    makes the retry submit the same records again (billed twice), and the budget counts only the current try's
+    batches.
     """
 
     template_fields: Sequence[str] = (
@@ -123,11 +137,15 @@ class RuntypeRunBatchOperator(RunWaiter, RuntypeBaseOperator):
         on_unknown_submission: str = "fail",
         max_cost_usd: float | None = None,
         cost_check_interval: float = 300.0,
+        records_per_batch: int = MAX_BATCH_RECORDS,
+        max_batches: int = DEFAULT_MAX_BATCHES,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_target(flow_id, agent_id, flow_definition)
-        check_parse_time_input(record_ids, records)
+        self.records_per_batch, self.max_batches = split_arguments(records_per_batch, max_batches)
+        check_parse_time_input(record_ids, records, self.records_per_batch, self.max_batches)
+        check_batch_outlets(self.outlets, flow_id, agent_id, flow_definition, self.task_id)
         if on_unknown_submission not in ON_UNKNOWN_SUBMISSION:
             raise RuntypeConfigurationError(
                 f"'on_unknown_submission' must be one of {', '.join(map(repr, ON_UNKNOWN_SUBMISSION))}, "
@@ -170,8 +188,9 @@ class RuntypeRunBatchOperator(RunWaiter, RuntypeBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         check_target(self.flow_id, self.agent_id, self.flow_definition)
+        check_batch_outlets(self.outlets, self.flow_id, self.agent_id, self.flow_definition, self.task_id)
         record_ids, records = record_ids_argument(self.record_ids), records_argument(self.records)
-        total = check_record_count(record_ids, records)
+        total = check_record_count(record_ids, records, self.records_per_batch, self.max_batches)
         if not total:
             raise AirflowSkipException("Nothing to submit: 'record_ids' and 'records' are empty once rendered")
         self._open_store(context)
@@ -181,90 +200,33 @@ class RuntypeRunBatchOperator(RunWaiter, RuntypeBaseOperator):
             target, flow_definition=self.flow_definition, record_ids=record_ids, records=records,
             inputs=self.inputs, options=self.options,
         )  # fmt: skip
-        submission = Submission(target, fingerprint, total, intent_at=time.time())
-        status = None
-        run = self._earlier_batch(submission)
-        if run is None:
-            self._submissions.record(submission)  # the intent, before the POST
-            try:
-                answer = self.hook.submit_batch(
-                    flow_id=self.flow_id or None, agent_id=self.agent_id or None,
-                    flow_definition=self.flow_definition or None, record_ids=record_ids or None,
-                    records=records or None, inputs=self.inputs or None, options=self.options or None,
-                )  # fmt: skip
-            except Exception as err:
-                if _no_batch_created(err):
-                    self._submissions.forget()
-                raise
-            self._submissions.record(
-                Submission(**{**submission.to_state(), "batch_execution_id": answer.batch_execution_id})
-            )
-            run, status = self.hook.run_reference(batch_execution_id=answer.batch_execution_id), answer.status
-        self._run, self.run_url = run, run.run_url
-        push_xcom(context, RUN_REFERENCE_KEY, run.to_xcom())
-        push_xcom(context, RUN_URL_KEY, run.run_url)
-        self.log.info("Runtype batch %s of %s: %d records (%s)", run.name, target, total, run.run_url)
-        if classify_run_status(status) is RunOutcome.FAILED:
-            self._submissions.forget()
-            raise RuntypeRunError(f"Runtype refused batch {run.name}: status {status!r}", run=run.to_xcom())
-        return self._wait(run)
+        chunks = split_records(record_ids, records, self.records_per_batch)
+        work = RunSubmission(target, fingerprint, tuple(chunk.size for chunk in chunks))
 
-    def _earlier_batch(self, submission: Submission) -> RunReference | None:
-        """Airflow 3.3+: the batch an earlier try submitted for the same work and did not see end, if any (see
-        ``on_unknown_submission``); None to submit."""
-        saved = self._submissions.earlier()
-        if saved is None:
-            return None
-        if not saved.same_work(submission):
-            self.log.info("An earlier try submitted other work (%s, other input): submitting this one", saved.target)
-            self._submissions.forget()
-            return None
-        if saved.batch_execution_id:
-            run = self.hook.run_reference(batch_execution_id=saved.batch_execution_id)
-            progress = self.hook.get_run_progress(run)
-            if progress.outcome.is_active or progress.outcome is RunOutcome.SUCCESS:
-                self.log.info(
-                    "Re-attaching to batch %s, submitted by an earlier try (%s)", run.name, progress.describe()
-                )
-                return run
-            self.log.info("The batch of an earlier try, %s, ended %s; submitting again", run.name, progress.status)
-            self._count_spent(run)
-            self._submissions.forget()
-            return None
-        adopted = self._reconcile(saved)
-        if adopted is not None:
-            self.log.info("Adopting batch %s: the one an earlier try's interrupted submission created", adopted)
-            self._submissions.record(Submission(**{**saved.to_state(), "batch_execution_id": adopted}))
-            return self.hook.run_reference(batch_execution_id=adopted)
-        if self.on_unknown_submission == "resubmit":
-            self.log.warning("An earlier try may have submitted this batch (unknown): resubmitting as asked")
-            return None
-        raise RuntypeRunError(
-            f"An earlier try of this task began submitting a batch of {saved.total_records} records to "
-            f"{saved.target} at {datetime.fromtimestamp(saved.intent_at, timezone.utc):%Y-%m-%d %H:%M:%S} UTC and "
-            "did not learn whether Runtype created it, and no single matching batch is in Runtype's batch summary. "
-            "Check the Runtype dashboard; to submit anyway set on_unknown_submission='resubmit'"
-        )
+        def publish(run: RunReference) -> None:
+            self._run, self.run_url = run, run.run_url
+            push_xcom(context, RUN_REFERENCE_KEY, run.to_xcom())
+            push_xcom(context, RUN_URL_KEY, run.run_url)
 
-    def _reconcile(self, saved: Submission) -> str | None:
-        """The one batch of ``GET /v1/batch/summary`` that matches the intent (flow checked by batch status)."""
-        try:
-            candidates = reconcile_candidates(self.hook.get_batch_summary(), saved)
-            if not candidates or len(candidates) > MAX_RECONCILE_CHECKS:
-                return None
-            wanted = saved.target.split(":", 1)[1]
-            matching = [c for c in candidates if self.hook.get_batch_status(c).flow_id == wanted]
-        except Exception as err:  # reconciling is best effort: on_unknown_submission decides
-            self.log.warning("Could not reconcile with Runtype's batch summary (%s)", err)
-            return None
-        return matching[0] if len(matching) == 1 else None
+        submitter = RunSubmitter(
+            self.hook, self._submissions, self.log, on_unknown_submission=self.on_unknown_submission,
+            count_spent=self._count_spent, publish=publish,
+        )  # fmt: skip
+        run = submitter.submit(work, chunks, {
+            "flow_id": self.flow_id or None, "agent_id": self.agent_id or None,
+            "flow_definition": self.flow_definition or None, "inputs": self.inputs or None,
+            "options": self.options or None,
+        })  # fmt: skip
+        split = f" in {len(chunks)} batches of at most {self.records_per_batch}" if len(chunks) > 1 else ""
+        self.log.info("Runtype batch %s of %s: %d records%s (%s)", run.name, target, total, split, run.run_url)
+        return self._report_batch(context, self._wait(run))
 
     # ---- cost and budget -----------------------------------------------------------------------------
 
     def _cost(self, run: RunReference) -> RunCost | None:
-        """The batch's cost so far (None when it cannot be read: logged)."""
+        """The run's cost so far, all its batches (None when it cannot be read: logged)."""
         try:
-            return RunCost.from_answer(self.hook.get_batch_cost(run.batch_execution_id or ""))
+            return self.hook.get_run_cost(run)
         except Exception as err:
             self.log.warning("Could not read the cost of Runtype batch %s (%s)", run.name, err)
             return None
@@ -307,7 +269,8 @@ class RuntypeRunBatchOperator(RunWaiter, RuntypeBaseOperator):
         cancelled = cancel_run(self.hook, run, "cost budget exceeded", self.log)
         self._count_spent(run, cost)
         self._submissions.forget()
-        state = "the batch was cancelled" if cancelled else "the batch was NOT cancelled and may still be running"
+        what = "batches were" if len(run.batch_ids) > 1 else "batch was"
+        state = f"the {what} cancelled" if cancelled else f"the {what} NOT cancelled and may still be running"
         raise RuntypeRunError(self._budget_message(run, cost, state), run={**run.to_xcom(), **cost.to_xcom()})
 
     def _sync_wait(self, watch: RunWatch, deadline: float | None) -> RunProgress | None:
@@ -356,7 +319,7 @@ class RuntypeRunBatchOperator(RunWaiter, RuntypeBaseOperator):
             self._defer_slice(wait.run, wait_end)
         if wait.event == "timeout" or wait.progress is None:
             self._timed_out(wait.run, self._wait_limit(), wait.progress)
-        return self._conclude(wait.progress, wait.run)
+        return self._report_batch(context, self._conclude(wait.progress, wait.run))
 
     def _conclude(self, progress: RunProgress, run: RunReference) -> dict[str, Any]:
         """The batch ended: read its cost, check the budget, judge it; a later try or a clear submits afresh."""

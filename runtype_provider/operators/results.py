@@ -45,7 +45,8 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
     plain absolute path for local files, else the object store's URI. The file is written atomically: the path
     never holds a partial file, and a failed task leaves an existing file untouched.
 
-    :param run: the run reference from :class:`RuntypeRunScheduleOperator` (``run=run_task.output``).
+    :param run: the run reference from :class:`RuntypeRunScheduleOperator` (``run=run_task.output``) or the batch
+        operator; a run of several batches (``batch_execution_ids``) is read batch after batch, in order.
     :param run_id: alternatively, the run id (results by run).
     :param batch_execution_id: alternatively, the batch execution id (results by batch; preferred).
     :param status_filter: only rows with this status (e.g. ``failed``). Applied on the client too, in case the

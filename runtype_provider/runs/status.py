@@ -7,6 +7,7 @@ another run beside it) and logs once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 
 
@@ -61,6 +62,20 @@ def classify_run_status(status: str | None) -> RunOutcome:
     if not status:
         return RunOutcome.UNKNOWN
     return _STATUS_TO_OUTCOME.get(status.strip().lower(), RunOutcome.UNKNOWN)
+
+
+_COMBINED_PRECEDENCE = {RunOutcome.RUNNING: 0, RunOutcome.UNKNOWN: 0, RunOutcome.FAILED: 1, RunOutcome.CANCELLED: 2,
+                        RunOutcome.SUCCESS: 3}  # fmt: skip
+
+
+def deciding_batch(outcomes: Sequence[RunOutcome]) -> int:
+    """The one rule for a run of several batches: the index of the batch whose status is the run's. A batch still
+    active (running or of unknown status) keeps the run active; once all ended, a failed batch fails the run, else
+    a cancelled one cancels it, else (all succeeded) it succeeded. The first such batch decides (its status and
+    error describe the run)."""
+    if not outcomes:
+        raise ValueError("a run has at least one batch")
+    return min(range(len(outcomes)), key=lambda index: _COMBINED_PRECEDENCE[outcomes[index]])
 
 
 def is_active_run_status(status: str | None) -> bool:

@@ -6,7 +6,8 @@
 * :func:`wait_until_terminal` (sync) and :func:`watch_until_terminal` (the trigger's) are the two loops. They
   poll through a :class:`ProgressSource` / :class:`AsyncProgressSource` (the hook, or a deferred wait's shared
   reads), so the engine imports neither the client nor the trigger.
-* :func:`cancel_run` / :func:`acancel_run` are the one best-effort remote cancel.
+* :func:`cancel_run` / :func:`acancel_run` are the one best-effort remote cancel (every batch of the run still
+  going).
 * :class:`RunWaitEvent` is the trigger's one event, parsed back by ``execute_complete``.
 """
 
@@ -30,7 +31,7 @@ from runtype_provider.exceptions import (
     api_error_class,
 )
 from runtype_provider.runs.reference import RunProgress, RunReference
-from runtype_provider.runs.status import RunOutcome
+from runtype_provider.runs.status import RunOutcome, classify_run_status
 
 
 class ProgressSource(Protocol):
@@ -55,13 +56,18 @@ class AsyncProgressSource(Protocol):
 
 
 class BatchCanceller(Protocol):
-    """What cancels a run's batch (the hook): the answer has ``success`` and ``message``."""
+    """What cancels a run's batches (the hook): the answer has ``success`` and ``message``; a batch status has
+    ``status`` (read first for a run of several batches, to cancel only those still going)."""
 
     def cancel_batch(self, batch_id: str) -> Any: ...
+
+    def get_batch_status(self, batch_id: str) -> Any: ...
 
 
 class AsyncBatchCanceller(Protocol):
     async def cancel_batch_async(self, batch_id: str) -> Any: ...
+
+    async def get_batch_status_async(self, batch_id: str) -> Any: ...
 
 
 PROGRESS_LOG_EVERY = 60.0
@@ -180,37 +186,74 @@ def wait_until_terminal(
     return progress
 
 
-def _cancel_logged(log: Any, run: RunReference, why: str, answer: Any = None, error: Exception | None = None) -> bool:
+def _cancel_logged(log: Any, batch: str, why: str, answer: Any = None, error: Exception | None = None) -> bool:
     if error is not None:
-        log.warning("Could not cancel Runtype batch %s (%s): %s", run.batch_execution_id, why, error)
+        log.warning("Could not cancel Runtype batch %s (%s): %s", batch, why, error)
         return False
     if answer.success is False:
-        log.warning("Runtype did not cancel batch %s (%s): %s", run.batch_execution_id, why, answer.message)
+        log.warning("Runtype did not cancel batch %s (%s): %s", batch, why, answer.message)
         return False
-    log.info("Cancelled Runtype batch %s (%s): %s", run.batch_execution_id, why, answer.message or answer.success)
+    log.info("Cancelled Runtype batch %s (%s): %s", batch, why, answer.message or answer.success)
     return True
 
 
+def _ended(status: Any) -> bool:
+    return classify_run_status(getattr(status, "status", None)).is_terminal
+
+
+def _cancelled_all(log: Any, run: RunReference, why: str, outcomes: list[bool | None]) -> bool:
+    """Log what cancelling a run of several batches did (``None``: the batch had ended); True when every batch
+    still going was cancelled."""
+    if len(outcomes) > 1:
+        log.info(
+            "Runtype run %s (%s): %d batches cancelled, %d could not be, %d had ended",
+            run.name, why, outcomes.count(True), outcomes.count(False), outcomes.count(None),
+        )  # fmt: skip
+    return False not in outcomes
+
+
 def cancel_run(hook: BatchCanceller, run: RunReference, why: str, log: Any) -> bool:
-    """Best-effort remote cancel of the run's batch; logs, never raises. True when it was cancelled."""
-    if not run.batch_execution_id:
+    """Best-effort remote cancel of the run's batches; logs, never raises. True when every batch still going was
+    cancelled. A run of several batches reads each batch's status first and cancels those not ended (one whose
+    status cannot be read is cancelled anyway)."""
+    ids, outcomes = run.batch_ids, list[bool | None]()
+    if not ids:
         return False
-    try:
-        answer = hook.cancel_batch(run.batch_execution_id)
-    except Exception as err:
-        return _cancel_logged(log, run, why, error=err)
-    return _cancel_logged(log, run, why, answer)
+    for batch in ids:
+        try:
+            if len(ids) > 1 and _ended(hook.get_batch_status(batch)):
+                outcomes.append(None)
+                continue
+        except Exception as err:
+            log.warning("Could not read the status of Runtype batch %s before cancelling it (%s)", batch, err)
+        try:
+            answer = hook.cancel_batch(batch)
+        except Exception as err:
+            outcomes.append(_cancel_logged(log, batch, why, error=err))
+        else:
+            outcomes.append(_cancel_logged(log, batch, why, answer))
+    return _cancelled_all(log, run, why, outcomes)
 
 
 async def acancel_run(hook: AsyncBatchCanceller, run: RunReference, why: str, log: Any) -> bool:
     """Async twin of :func:`cancel_run` (a trigger's ``on_kill``)."""
-    if not run.batch_execution_id:
+    ids, outcomes = run.batch_ids, list[bool | None]()
+    if not ids:
         return False
-    try:
-        answer = await hook.cancel_batch_async(run.batch_execution_id)
-    except Exception as err:
-        return _cancel_logged(log, run, why, error=err)
-    return _cancel_logged(log, run, why, answer)
+    for batch in ids:
+        try:
+            if len(ids) > 1 and _ended(await hook.get_batch_status_async(batch)):
+                outcomes.append(None)
+                continue
+        except Exception as err:
+            log.warning("Could not read the status of Runtype batch %s before cancelling it (%s)", batch, err)
+        try:
+            answer = await hook.cancel_batch_async(batch)
+        except Exception as err:
+            outcomes.append(_cancel_logged(log, batch, why, error=err))
+        else:
+            outcomes.append(_cancel_logged(log, batch, why, answer))
+    return _cancelled_all(log, run, why, outcomes)
 
 
 class RunWaitEvent(BaseModel):

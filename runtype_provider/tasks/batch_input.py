@@ -1,15 +1,21 @@
 """What a batch task submits: its target (a flow or an agent) and its records, checked when the DAG is parsed (for
 literal values) and again once templates rendered (XCom lists included), each error naming the argument and what to
-write; and the fingerprint of target plus input that ties a retry to the batch an earlier try submitted."""
+write; how the records are split over batches (``records_per_batch``, ``max_batches``); and the fingerprint of
+target plus input that ties a retry to the batches an earlier try submitted."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from runtype_provider.api.spec import MAX_BATCH_RECORDS
 from runtype_provider.exceptions import RuntypeConfigurationError
+from runtype_provider.runs.reference import MAX_RUN_BATCHES
+
+DEFAULT_MAX_BATCHES = 20
+"""Batches one task submits at most unless ``max_batches`` says otherwise (at most
+:data:`~runtype_provider.runs.reference.MAX_RUN_BATCHES`)."""
 
 
 def is_deferred_value(value: Any) -> bool:
@@ -104,26 +110,65 @@ def records_argument(value: Any, argument: str = "records") -> list[dict[str, An
     return list(value)
 
 
-def check_record_count(record_ids: list[str] | None, records: list[dict[str, Any]] | None) -> int:
-    """How many records the batch holds; more than :data:`MAX_BATCH_RECORDS` is refused."""
+def split_arguments(records_per_batch: Any, max_batches: Any) -> tuple[int, int]:
+    """``records_per_batch`` (1 to :data:`MAX_BATCH_RECORDS`, what one batch takes) and ``max_batches`` (1 to
+    :data:`~runtype_provider.runs.reference.MAX_RUN_BATCHES`), checked."""
+    for name, value, high in (("records_per_batch", records_per_batch, MAX_BATCH_RECORDS),
+                              ("max_batches", max_batches, MAX_RUN_BATCHES)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise RuntypeConfigurationError(f"{name!r} must be a whole number from 1 to {high}, got {value!r}")
+    return records_per_batch, max_batches
+
+
+def check_record_count(
+    record_ids: list[str] | None, records: list[dict[str, Any]] | None, records_per_batch: int, max_batches: int
+) -> int:
+    """How many records the task holds; more than ``max_batches`` batches of ``records_per_batch`` is refused."""
     total = len(record_ids or ()) + len(records or ())
-    if total > MAX_BATCH_RECORDS:
+    if total > records_per_batch * max_batches:
         raise RuntypeConfigurationError(
-            f"the batch holds {total} records ('record_ids' plus 'records'); Runtype takes at most "
-            f"{MAX_BATCH_RECORDS} per batch: split them over several tasks (e.g. dynamic task mapping)"
+            f"the task holds {total} records ('record_ids' plus 'records'), more than max_batches={max_batches} "
+            f"batches of records_per_batch={records_per_batch} take ({records_per_batch * max_batches}); raise "
+            f"'max_batches' (at most {MAX_RUN_BATCHES}) or 'records_per_batch' (at most {MAX_BATCH_RECORDS}), or "
+            "split the records over several tasks (e.g. dynamic task mapping)"
         )
     return total
 
 
-def check_parse_time_input(record_ids: Any, records: Any) -> None:
-    """At DAG parse: some input is given, and literal lists have the right types (templates are checked later)."""
+def check_parse_time_input(record_ids: Any, records: Any, records_per_batch: int, max_batches: int) -> None:
+    """At DAG parse: some input is given, and literal lists have the right types and fit in ``max_batches``
+    batches (templates are checked later)."""
     if record_ids is None and records is None:
         raise RuntypeConfigurationError(
             "'record_ids' or 'records' is required: the records the batch runs (ids, or inline record dicts)"
         )
     literal_ids = None if is_deferred_value(record_ids) else record_ids_argument(record_ids)
     literal_records = None if is_deferred_value(records) else records_argument(records)
-    check_record_count(literal_ids, literal_records)
+    check_record_count(literal_ids, literal_records, records_per_batch, max_batches)
+
+
+class Chunk(NamedTuple):
+    """The records of one batch of a split run: record ids, then inline records."""
+
+    record_ids: list[str]
+    records: list[dict[str, Any]]
+
+    @property
+    def size(self) -> int:
+        return len(self.record_ids) + len(self.records)
+
+
+def split_records(
+    record_ids: list[str] | None, records: list[dict[str, Any]] | None, records_per_batch: int
+) -> list[Chunk]:
+    """The records in consecutive batches of ``records_per_batch`` (the last may hold fewer), in order: record ids
+    first, then inline records, as Runtype runs a batch's records. No records: no batch."""
+    ids, inline = list(record_ids or ()), list(records or ())
+    return [
+        Chunk(ids[start : start + records_per_batch],
+              inline[max(0, start - len(ids)) : max(0, start + records_per_batch - len(ids))])
+        for start in range(0, len(ids) + len(inline), records_per_batch)
+    ]  # fmt: skip
 
 
 def input_fingerprint(target: str, **inputs: Any) -> str:

@@ -1,8 +1,10 @@
-"""The one demo data set: every schedule the example DAGs use, plus a cron schedule and a broken one.
+"""The one demo data set: every schedule the example DAGs use, plus a cron schedule and a broken one, and the
+records that fail in every batch submitted to a flow (``POST /v1/batch/flow``).
 
 Served by ``runtype-local --seed-demo`` and seeded by ``make demo`` and the end-to-end tests, so a user who
 starts the local Runtype by hand can run every example DAG against it. Record outcomes are fixed so results
-can be asserted exactly.
+can be asserted exactly: in a batch (of any flow or agent) a record of :data:`BATCH_FAILING` fails, every time it
+is submitted (a retry of it fails again), and any other record succeeds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,13 @@ CHAIN_FAILING = ["rec_b", "rec_e"]
 ASSET_RECORDS = ["acc_north", "acc_south", "acc_east", "acc_west"]
 ASSET_FAILING = ["acc_east"]
 SURFACE = {"product_id": "prod_demo", "surface_id": "surf_weekly_digest"}
+BATCH_FLOW = "flow_score_leads"
+"""The flow the batch pipeline example submits its leads to (a batch flow needs no seeding: any id runs)."""
+RETRY_FLOW = "flow_retry_failed"
+"""The flow the chaining example submits the failed records of a schedule run to."""
+BATCH_RECORDS = ["lead_ada", "lead_grace", "lead_alan", "lead_edsger", "lead_barbara", "lead_donald"]
+BATCH_FAILING = ["lead_alan", "lead_barbara"]
+"""Fail in every batch they are in (``Settings.failing_record_ids``), so a retry of them fails again."""
 
 DEMO_SCHEDULES: tuple[dict[str, Any], ...] = (
     {
@@ -78,5 +87,9 @@ DEMO_SCHEDULES: tuple[dict[str, Any], ...] = (
 
 
 def seed_demo(runtype: Any) -> list[dict[str, Any]]:
-    """Seed the demo data set into ``runtype`` (a ``State`` or a ``LocalRuntype``); returns the schedules."""
-    return [runtype.seed_schedule(**spec) for spec in DEMO_SCHEDULES]
+    """Seed the demo data set into ``runtype`` (a ``State`` or a ``LocalRuntype``); returns the schedules. Adds
+    :data:`BATCH_FAILING` to the server's ``failing_record_ids`` (those already set are kept)."""
+    seeded = [runtype.seed_schedule(**spec) for spec in DEMO_SCHEDULES]
+    failing = list(runtype.configure()["failing_record_ids"])
+    runtype.configure(failing_record_ids=tuple([*failing, *(rid for rid in BATCH_FAILING if rid not in failing)]))
+    return seeded

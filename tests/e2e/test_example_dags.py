@@ -8,7 +8,17 @@ import pytest
 
 from runtype_provider.exceptions import RuntypeNotFoundError
 from runtype_provider.hooks.runtype import RuntypeHook
-from runtype_provider.testing.demo_data import CHAIN_FAILING, CORE_FAILING, CORE_RECORDS, SURFACE
+from runtype_provider.testing.demo_data import (
+    BATCH_FAILING,
+    BATCH_FLOW,
+    BATCH_RECORDS,
+    CHAIN_FAILING,
+    CHAIN_RECORDS,
+    CORE_FAILING,
+    CORE_RECORDS,
+    RETRY_FLOW,
+    SURFACE,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -33,10 +43,10 @@ def runtype(monkeypatch: pytest.MonkeyPatch, airflow_db: None):
         yield server
 
 
-def run(dag_id: str):
+def run(dag_id: str, conf: dict | None = None):
     from runtype_provider.testing.dag_runs import load_dag, run_dag_test
 
-    result = run_dag_test(load_dag(DAGS / f"{dag_id}.py", dag_id))
+    result = run_dag_test(load_dag(DAGS / f"{dag_id}.py", dag_id), conf=conf)
     assert result.state == "success", result.task_states
     return result
 
@@ -80,17 +90,96 @@ def test_deferrable_mapped_runs(runtype) -> None:
     assert sum(r["operation"] == "get_batch_status" for r in runtype.requests) >= 3
 
 
-def test_chaining_failed_records_into_a_second_schedule(runtype) -> None:
+def submitted_batches(runtype) -> list[dict]:
+    """The bodies of every ``POST /v1/batch/flow`` the local Runtype received, in order."""
+    return [r["body"] for r in runtype.requests if r["operation"] == "submit_batch"]
+
+
+def test_chaining_failed_records_into_a_batch_on_a_retry_flow_changes_no_schedule(runtype) -> None:
     result = run("runtype_chain_failed_records")
 
-    failed_rows = result.xcom("failed_records")
-    assert sorted(r["record_id"] for r in failed_rows) == CHAIN_FAILING
     assert result.xcom("failed_record_ids") == CHAIN_FAILING
+    assert result.xcom("failed_record_ids", key="summary") == {
+        "failed_rows": len(CHAIN_FAILING), "record_ids": len(CHAIN_FAILING), "duplicates": 0, "without_record_id": 0
+    }  # fmt: skip
+    # Exactly the failed ids went to the retry flow, as one batch, which succeeded for each.
+    assert submitted_batches(runtype) == [{"flowId": RETRY_FLOW, "recordIds": CHAIN_FAILING}]
+    retry = result.xcom("run_retry")
+    assert (retry["status"], retry["total_records"], retry["failed_records"]) == ("completed", len(CHAIN_FAILING), 0)
     retry_rows = result.xcom("retry_results")
-    assert sorted(r["record_id"] for r in retry_rows) == CHAIN_FAILING
+    assert [r["record_id"] for r in retry_rows] == CHAIN_FAILING
     assert {r["status"] for r in retry_rows} == {"completed"}
-    assert result.xcom("run_retry")["schedule_id"] == "sch_retry_failed"
-    assert RuntypeHook().get_schedule("sch_retry_failed").record_ids == CHAIN_FAILING
+    # No schedule was changed: the failed records never became a schedule's record set.
+    assert not [r for r in runtype.requests if r["method"] in ("PUT", "PATCH", "DELETE")]
+    assert RuntypeHook().get_schedule("sch_enrich_companies").record_ids == CHAIN_RECORDS
+
+
+def test_batch_pipeline_writes_results_retries_exactly_the_failed_records_once_and_reports(runtype, tmp_path) -> None:
+    import json
+
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from runtype_provider.assets import BATCH_PAYLOAD_KEYS
+
+    result = run("runtype_batch_pipeline", conf={"output_dir": str(tmp_path)})
+
+    assert result.xcom("choose_leads") == BATCH_RECORDS
+    first = result.xcom("score_leads")
+    assert (first["status"], first["outcome"]) == ("completed", "success")
+    assert (first["total_records"], first["failed_records"]) == (len(BATCH_RECORDS), len(BATCH_FAILING))
+    assert first["total_cost_usd"] == pytest.approx(0.002 * len(BATCH_RECORDS))  # the local Runtype's default price
+    # The file holds one row per record, the failed ones marked.
+    written = result.xcom("write_results")
+    path = Path(written["path"])
+    assert path.parent.parent == tmp_path and written["row_count"] == len(BATCH_RECORDS)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["record_id"] for r in rows] == BATCH_RECORDS
+    assert [r["record_id"] for r in rows if r["status"] == "failed"] == BATCH_FAILING
+    # Two batches on the same flow: the chosen records, then exactly the failed ones.
+    assert submitted_batches(runtype) == [
+        {"flowId": BATCH_FLOW, "recordIds": BATCH_RECORDS},
+        {"flowId": BATCH_FLOW, "recordIds": BATCH_FAILING},
+    ]
+    assert result.xcom("failed_record_ids") == BATCH_FAILING
+    retry = result.xcom("retry_failed")
+    assert retry["batch_execution_id"] != first["batch_execution_id"]
+    assert (retry["total_records"], retry["failed_records"]) == (len(BATCH_FAILING), len(BATCH_FAILING))
+    assert [(r["record_id"], r["status"]) for r in result.xcom("retry_results")] == [
+        (rid, "failed") for rid in BATCH_FAILING
+    ]  # the demo's failing leads fail every time
+    assert result.xcom("report") == {
+        "submitted": len(BATCH_RECORDS), "failed": len(BATCH_FAILING), "cost_usd": first["total_cost_usd"],
+        "results_file": written["path"], "retried": len(BATCH_FAILING), "recovered": 0,
+        "still_failing": sorted(BATCH_FAILING),
+    }  # fmt: skip
+    # The first batch was reported on its flow's asset, with the batch payload (cost included).
+    with create_session() as session:
+        events = session.execute(
+            select(AssetModel.uri, AssetEvent.source_task_id, AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetEvent.source_run_id == result.run_id)
+        ).all()
+    assert [(uri, task) for uri, task, _ in events] == [(f"runtype://flow/{BATCH_FLOW}", "score_leads")]
+    payload = events[0][2]["payload"]
+    assert tuple(payload) == BATCH_PAYLOAD_KEYS
+    assert (payload["flow_id"], payload["batch_execution_ids"]) == (BATCH_FLOW, [first["batch_execution_id"]])
+    assert (payload["failed_records"], payload["total_cost_usd"]) == (len(BATCH_FAILING), first["total_cost_usd"])
+
+
+def test_batch_pipeline_without_failures_skips_the_retry_and_still_reports(runtype, tmp_path) -> None:
+    succeeding = [rid for rid in BATCH_RECORDS if rid not in BATCH_FAILING]
+
+    result = run("runtype_batch_pipeline", conf={"output_dir": str(tmp_path), "leads": succeeding})
+
+    assert result.xcom("failed_record_ids") == []
+    assert (result.task_state("retry_failed"), result.task_state("retry_results")) == ("skipped", "skipped")
+    assert len(submitted_batches(runtype)) == 1
+    report = result.xcom("report")
+    assert (report["submitted"], report["failed"], report["retried"], report["still_failing"]) == (
+        len(succeeding), 0, 0, []
+    )  # fmt: skip
 
 
 def test_product_surface_schedule(runtype) -> None:

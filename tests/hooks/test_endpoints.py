@@ -1270,6 +1270,9 @@ PATH_CALLS: dict[str, list[tuple[Any, str, str]]] = {
     "list_batch_record_steps": [
         (lambda h, i: h.list_batch_record_steps(i["batch_id"], i["record_id"]),
          "GET", "/v1/batch/{batch_id}/records/{record_id}/steps")],
+    "get_run_cost": [
+        (lambda h, i: h.get_run_cost(RunReference(batch_execution_id=i["batch_id"])),
+         "GET", "/v1/batch/{batch_id}/cost")],
     "get_run_progress": [
         (lambda h, i: h.get_run_progress(RunReference(batch_execution_id=i["batch_id"])),
          "GET", "/v1/batch/status/{batch_id}"),

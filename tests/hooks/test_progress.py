@@ -120,3 +120,25 @@ def test_a_run_list_row_answers_only_while_it_says_queued_or_running(router, lis
     assert status.call_count == batch_reads
     assert (progress.status, progress.listed) == ("running", True)
     assert progress.processed_records == (None if batch_reads == 0 else 4)  # the list's row has no counts
+
+
+def test_a_deferred_wait_on_a_run_of_several_batches_reads_each_batch_still_going_once_per_poll(router, clock):
+    """The trigger waits on a run of three batches: b-1 ended at once (read once), b-2 and b-3 are read each poll
+    until they end; the event carries the summed counts and the reference with every batch."""
+    finish = clock.now + 20
+    calls: dict[str, int] = {}
+
+    def status(request: httpx.Request) -> httpx.Response:
+        batch_id = request.url.path.rsplit("/", 1)[1]
+        calls[batch_id] = calls.get(batch_id, 0) + 1
+        done = batch_id == "b-1" or clock.now >= finish
+        return httpx.Response(200, json=batch_body(batch_id, "completed" if done else "running", 10 if done else 4))
+
+    router.get(url__regex=r"/v1/batch/status/").mock(side_effect=status)
+    run = RunReference(batch_execution_ids=["b-1", "b-2", "b-3"])
+    [event] = wait_all([RuntypeScheduleRunTrigger(run=run.to_xcom(), poll_interval=10)])
+
+    assert event["event"] == "finished" and event["run"]["batch_execution_ids"] == ["b-1", "b-2", "b-3"]
+    progress = event["progress"]
+    assert (progress["status"], progress["total_records"], progress["failed_records"]) == ("completed", 30, 3)
+    assert calls == {"b-1": 1, "b-2": 3, "b-3": 3}  # polls at 0, 10 and 20 s

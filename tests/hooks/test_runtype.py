@@ -255,3 +255,58 @@ def test_a_later_page_that_is_not_json_is_a_typed_error_after_the_rows_before_it
         for row in hook.get_batch_results("b1"):
             collected.append(row.record_id)
     assert collected == [f"r{i}" for i in range(200)]
+
+
+# ---- a run of several batches: progress, cost and results read across its batches ------------------------------
+
+SPLIT = RunReference(batch_execution_ids=["b1", "b2", "b3"])
+
+
+def batch(batch_id: str, status: str, processed: int = 3, failed: int = 0) -> dict[str, Any]:
+    return {"batchExecutionId": batch_id, "status": status, "totalRecords": 3, "processedRecords": processed,
+            "failedRecords": failed}  # fmt: skip
+
+
+def test_a_runs_progress_reads_each_batch_once_per_poll_and_an_ended_batch_never_again(hook, requests_mock):
+    routes = {
+        "b1": requests_mock.get(f"{BASE}/v1/batch/status/b1", json=batch("b1", "completed", failed=1)),
+        "b2": requests_mock.get(
+            f"{BASE}/v1/batch/status/b2", [{"json": batch("b2", status)} for status in ("running", "completed")]
+        ),
+        "b3": requests_mock.get(f"{BASE}/v1/batch/status/b3", json=batch("b3", "queued", 0)),
+    }
+    first = hook.get_run_progress(SPLIT)
+    assert (first.status, first.outcome, first.processed_records) == ("running", RunOutcome.RUNNING, 6)
+    second = hook.get_run_progress(SPLIT)
+    assert (second.status, second.processed_records, second.batches) == ("queued", 6, {"completed": 2, "queued": 1})
+    assert {name: route.call_count for name, route in routes.items()} == {"b1": 1, "b2": 2, "b3": 2}
+
+
+def test_a_runs_progress_in_a_deferred_wait_reads_each_batch_together(hook, router):
+    for name, status in (("b1", "completed"), ("b2", "failed"), ("b3", "cancelled")):
+        router.get(f"{BASE}/v1/batch/status/{name}").respond(200, json=batch(name, status))
+    progress = shared_progress(hook, SPLIT)
+    assert (progress.status, progress.outcome, progress.total_records) == ("failed", RunOutcome.FAILED, 9)
+
+
+def test_a_runs_cost_is_the_sum_of_its_batches_costs(hook, requests_mock):
+    for name, usd in (("b1", 0.5), ("b2", 0.25), ("b3", 0.125)):
+        requests_mock.get(f"{BASE}/v1/batch/{name}/cost", json={"batchExecutionId": name, "totalCostUsd": usd})
+    assert hook.get_run_cost(SPLIT).total_cost_usd == 0.875
+    with pytest.raises(RuntypeConfigurationError, match="needs 'batch_execution_id' to read what it cost"):
+        hook.get_run_cost(RunReference(run_id="r", schedule_id="s"))
+
+
+def test_a_runs_results_are_each_batchs_in_order_read_one_batch_after_the_other(hook, monkeypatch):
+    asked: list[tuple[str, dict[str, Any], Any]] = []
+
+    def pages(operation: str, ids: dict[str, Any], **options: Any) -> Any:
+        asked.append((operation, ids, options["status"]))
+        yield [f"{ids['batch_id']}-row-1", f"{ids['batch_id']}-row-2"]
+        yield [f"{ids['batch_id']}-row-3"]
+
+    monkeypatch.setattr(hook, "_result_pages", pages)
+    rows = hook.iter_run_results(SPLIT, status="success")
+    assert next(rows) == "b1-row-1" and len(asked) == 1  # lazily: the next batch only once this one is read
+    assert list(rows) == ["b1-row-2", "b1-row-3", *(f"{b}-row-{n}" for b in ("b2", "b3") for n in (1, 2, 3))]
+    assert asked == [("get_batch_results", {"batch_id": b}, "completed") for b in ("b1", "b2", "b3")]

@@ -179,7 +179,13 @@ def test_timeout_cancels_the_batch_and_says_so(requests_mock, submit, context):
     ({"record_ids": ["ok", 7]}, r"'record_ids' item 1 must be a non-empty record id string, got 7"),
     ({"record_ids": [{"id": "x"}]}, "'record_ids' item 0 is a dict: inline records go in 'records'"),
     ({"record_ids": None, "records": ["r-1"]}, r"'records' item 0 must be a dict .*record ids go in 'record_ids'"),
-    ({"record_ids": ["r"] * 50_001}, "50001 records .* at most 50000 per batch"),
+    ({"record_ids": ["r"] * 7, "records_per_batch": 3, "max_batches": 2},
+     r"7 records .* more than max_batches=2 batches of records_per_batch=3 take \(6\)"),
+    ({"record_ids": ["r"] * 1_000_001}, "more than max_batches=20 batches of records_per_batch=50000"),
+    ({"records_per_batch": 50_001}, "'records_per_batch' must be a whole number from 1 to 50000, got 50001"),
+    ({"records_per_batch": 0}, "'records_per_batch' must be a whole number from 1 to 50000, got 0"),
+    ({"max_batches": 101}, "'max_batches' must be a whole number from 1 to 100, got 101"),
+    ({"max_batches": True}, "'max_batches' must be a whole number from 1 to 100, got True"),
     ({"on_unknown_submission": "retry"}, "'on_unknown_submission' must be one of 'fail', 'resubmit'"),
     ({"max_cost_usd": 0}, "'max_cost_usd' must be a positive number of dollars"),
     ({"cost_check_interval": -1}, "'cost_check_interval' must be a positive number"),
@@ -242,9 +248,10 @@ def test_the_intent_is_kept_before_the_post_and_the_batch_id_right_after_then_dr
 
     make_op().execute(context)
 
-    assert seen[0]["batch_execution_id"] is None and seen[0]["target"] == "flow:flow-1"
-    assert seen[0]["total_records"] == 3 and len(seen[0]["fingerprint"]) == 64
-    assert seen[1]["batch_execution_id"] == "b-1"
+    assert seen[0]["batches"] == [{"intent_at": pytest.approx(seen[0]["batches"][0]["intent_at"]),
+                                   "batch_execution_id": None}] and seen[0]["target"] == "flow:flow-1"  # fmt: skip
+    assert seen[0]["batch_sizes"] == [3] and len(seen[0]["fingerprint"]) == 64
+    assert seen[1]["batches"][0]["batch_execution_id"] == "b-1"
     assert store == {}  # the try saw its batch end: a clear after success submits again
 
 
@@ -289,7 +296,7 @@ def interrupted_post(requests_mock, context) -> FakeStateStore:
     requests_mock.post(SUBMIT, exc=KeyboardInterrupt)
     with pytest.raises(KeyboardInterrupt):
         make_op().execute(context)
-    assert store[SUBMISSION_KEY]["batch_execution_id"] is None
+    assert store[SUBMISSION_KEY]["batches"][0]["batch_execution_id"] is None
     return store
 
 
@@ -332,7 +339,7 @@ def test_an_interrupted_post_without_one_matching_batch_fails_by_default_keeping
     with pytest.raises(RuntypeRunError, match=r"did not learn whether Runtype created it.*on_unknown_submission="):
         make_op().execute(context)
 
-    assert submit.call_count == 0 and store[SUBMISSION_KEY]["batch_execution_id"] is None
+    assert submit.call_count == 0 and store[SUBMISSION_KEY]["batches"][0]["batch_execution_id"] is None
 
 
 def test_an_interrupted_post_resubmits_when_asked(requests_mock, context, cost_route, logs):
@@ -485,7 +492,8 @@ def test_end_to_end_a_batch_its_cost_its_results_and_one_batch_per_task_instance
     rows = RuntypeScheduleRunResultsOperator(task_id="results", run=out, status_filter="failed").execute(context)
     assert [row["record_id"] for row in rows] == ["r-2"]
     assert RuntypeScheduleRunSensor(task_id="wait", run=out, poke_interval=1).poke(context) is not False
-    # A retry that finds the batch id re-attaches: still one batch in Runtype.
+    # A retry that finds the batch id re-attaches: still one batch in Runtype (the state as kept before runs were
+    # split, as a retry during an upgrade reads it).
     store[SUBMISSION_KEY] = _stored(out)
     again = make_op(poll_interval=1).execute(context)
     assert again["batch_execution_id"] == out["batch_execution_id"]
@@ -494,10 +502,155 @@ def test_end_to_end_a_batch_its_cost_its_results_and_one_batch_per_task_instance
 
 
 def _stored(out: dict[str, Any]) -> dict[str, Any]:
-    """What a try that died while waiting left in the store for the batch ``out``."""
+    """What a try that died while waiting left in the store for the batch ``out`` (before runs were split)."""
     from runtype_provider.tasks.batch_input import input_fingerprint
 
     fingerprint = input_fingerprint("flow:flow-1", flow_definition=None, record_ids=IDS, records=None, inputs=None,
                                     options=None)  # fmt: skip
     return {"target": "flow:flow-1", "fingerprint": fingerprint, "total_records": 3, "intent_at": 0.0,
             "batch_execution_id": out["batch_execution_id"]}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------
+# More records than one batch: split over several batches, one logical run (end to end, local Runtype)
+
+SEVEN = [f"r-{n}" for n in range(1, 8)]  # at 3 per batch: 3 batches (3, 3, 1)
+
+
+def split_op(**kwargs: Any) -> RuntypeRunBatchOperator:
+    return make_op(record_ids=SEVEN, records_per_batch=3, poll_interval=1, **kwargs)
+
+
+def posted(server: Any, operation: str) -> list[dict[str, Any]]:
+    return [e for e in server.requests if e["operation"] == operation and e["status"] < 300]
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=0, cost_per_record_usd=0.5, failing_record_ids=("r-2", "r-7"))
+def test_end_to_end_seven_records_at_three_per_batch_are_one_run_of_three_batches(runtype_server, context, logs):
+    from runtype_provider.operators.runtype import RuntypeScheduleRunResultsOperator
+    from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
+
+    context["task_state_store"] = store = FakeStateStore()
+    out = split_op(allowed_failed_records=2).execute(context)
+
+    submits = posted(runtype_server, "submit_batch")
+    assert [e["body"]["recordIds"] for e in submits] == [SEVEN[:3], SEVEN[3:6], SEVEN[6:]]
+    ids = out["batch_execution_ids"]
+    assert len(ids) == 3 and out["batch_execution_id"] == ids[0] and len(set(ids)) == 3
+    assert pushed(context)[0] == ("run_reference", {k: out[k] for k in (*REFERENCE, "batch_execution_ids")})
+    assert (out["status"], out["outcome"], out["total_records"], out["processed_records"], out["failed_records"]) == (
+        "completed", "success", 7, 7, 2
+    )  # fmt: skip
+    assert out["total_cost_usd"] == pytest.approx(3.5) and store == {}  # 7 records at $0.5, over all batches
+    assert any(f"Runtype batch {ids[0]}..{ids[2]} (3 batches) of flow:flow-1: 7 records in 3 batches of at most 3"
+               in m for m in logs.messages("info"))  # fmt: skip
+
+    rows = RuntypeScheduleRunResultsOperator(task_id="results", run=out).execute(context)
+    assert [row["record_id"] for row in rows] == SEVEN  # every batch's rows, in order, each once
+    failed = RuntypeScheduleRunResultsOperator(task_id="failed", run=out, status_filter="failed").execute(context)
+    assert [row["record_id"] for row in failed] == ["r-2", "r-7"]
+    assert RuntypeScheduleRunSensor(task_id="wait", run=out, poke_interval=1).poke(context) is not False
+
+    with pytest.raises(RuntypeRunError, match=r"Runtype run .*\(3 batches\) completed with 2 of 7 records failed; "
+                                              r"allowed: at most 1 failed records"):  # fmt: skip
+        split_op(allowed_failed_records=1).execute(context)  # one verdict over the summed counts
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=0)
+@pytest.mark.parametrize("created", [False, True])
+def test_end_to_end_a_retry_reattaches_to_the_submitted_batches_and_completes_the_run(runtype_server, context, created):
+    """The third POST answers 503 (``created``: after Runtype created the batch). The retry re-attaches to the two
+    batches submitted, and submits the third (``on_unknown_submission='resubmit'``) or adopts the one created (found
+    in the batch summary)."""
+    context["task_state_store"] = store = FakeStateStore()
+    op = split_op(hook_params={"retry_limit": 0})
+    submit = op.hook.submit_batch
+
+    def third_fails(**body: Any) -> Any:
+        if body["record_ids"] == SEVEN[6:]:
+            runtype_server.inject_fault("submit_batch", "server_error", times=1, after_effect=created)
+        return submit(**body)
+
+    op.hook.submit_batch = third_fails  # type: ignore[method-assign]
+    with pytest.raises(Exception, match="503"):
+        op.execute(context)
+    kept = [b["batch_execution_id"] for b in store[SUBMISSION_KEY]["batches"]]
+    assert len(kept) == 3 and kept[2] is None and all(kept[:2])
+
+    out = split_op(on_unknown_submission="fail" if created else "resubmit").execute(context)
+
+    assert out["batch_execution_ids"][:2] == kept[:2] and out["outcome"] == "success" and store == {}
+    batches = {e["path"].rsplit("/", 1)[1] for e in runtype_server.requests if e["operation"] == "get_batch_status"}
+    assert set(out["batch_execution_ids"]) <= batches
+    submits = [e for e in runtype_server.requests if e["operation"] == "submit_batch"]
+    assert len(submits) == (3 if created else 4)  # the 503'd third POST, then resubmitted unless it was created
+    assert out["total_records"] == 7 and out["batch_execution_ids"][2] not in kept
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=1000)
+def test_end_to_end_a_timeout_cancels_every_batch_of_the_run(runtype_server, context):
+    with pytest.raises(RuntypeRunError, match=r"\(3 batches\) did not finish within 3 s .*the run was cancelled"):
+        split_op(timeout=3).execute(context)
+
+    cancelled = posted(runtype_server, "cancel_batch")
+    assert len(cancelled) == 3
+    hook = make_op().hook
+    assert {hook.get_batch_status(e["path"].rsplit("/", 1)[1]).status for e in cancelled} == {"cancelled"}
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=1000)
+def test_end_to_end_a_later_batch_refused_cancels_the_batches_submitted_and_fails_naming_them(runtype_server, context):
+    context["task_state_store"] = store = FakeStateStore()
+    op = split_op()
+    submit = op.hook.submit_batch
+
+    def third_refused(**body: Any) -> Any:
+        if body["record_ids"] == SEVEN[6:]:
+            runtype_server.inject_fault("submit_batch", "payment_required", times=1)
+        return submit(**body)
+
+    op.hook.submit_batch = third_refused  # type: ignore[method-assign]
+    with pytest.raises(RuntypeRunError, match=r"batch 3 of 3 was refused \(.*402.*\); the 2 other batches this "
+                                              r"task submitted \(batch_\w+, batch_\w+\) were cancelled"):  # fmt: skip
+        op.execute(context)
+
+    assert len(posted(runtype_server, "cancel_batch")) == 2 and store == {}
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=1000, cost_per_record_usd=0.5)
+def test_end_to_end_the_budget_counts_every_batch_and_cancels_them_all(runtype_server, context):
+    op = split_op(max_cost_usd=1, cost_check_interval=1, timeout=100)
+    read_cost = op.hook.get_run_cost
+
+    def later(run: RunReference) -> Any:  # the batches are well on their way at the first check
+        runtype_server.advance_clock(990)
+        return read_cost(run)
+
+    op.hook.get_run_cost = later  # type: ignore[method-assign]
+    with pytest.raises(RuntypeRunError, match=r"\(3 batches\) cost \$2.0000 \(billed .*\), over the budget "
+                                              r"max_cost_usd=1; the batches were cancelled") as exc:  # fmt: skip
+        op.execute(context)
+
+    assert exc.value.run["total_cost_usd"] == 2.0 and len(exc.value.run["batch_execution_ids"]) == 3
+    assert len(posted(runtype_server, "cancel_batch")) == 3
+
+
+@pytest.mark.runtype(queued_seconds=0, running_seconds=30)
+def test_end_to_end_a_deferred_wait_on_a_run_of_several_batches(runtype_server, context):
+    import asyncio
+
+    from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
+
+    op = split_op(deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    trigger = deferred.value.trigger
+    kwargs = trigger.serialize()[1]
+    assert len(kwargs["run"]["batch_execution_ids"]) == 3
+    runtype_server.advance_clock(60)
+
+    event = asyncio.run(anext(RuntypeScheduleRunTrigger(**kwargs).run()))
+    out = split_op(deferrable=True).execute_complete(context, event.payload)
+
+    assert out["batch_execution_ids"] == kwargs["run"]["batch_execution_ids"]
+    assert (out["outcome"], out["total_records"], out["processed_records"]) == ("success", 7, 7)

@@ -163,3 +163,69 @@ def test_run_cost_gives_the_billed_cost_only_when_runtype_said():
     both = RunCost.from_answer(SimpleNamespace(total_cost_usd=1.5, billed_cost_usd=1.0))
     assert both.to_xcom() == {"total_cost_usd": 1.5, "billed_cost_usd": 1.0}
     assert both.describe() == "$1.5000 (billed $1.0000)" and RunCost().describe() == "?"
+
+
+# ---- a run of several batches ---------------------------------------------------------------------------------
+
+
+def test_a_run_of_several_batches_lists_them_all_and_a_run_of_one_keeps_its_old_shape():
+    run = RunReference(batch_execution_ids=["b-1", "b-2", "b-3"], run_url="https://x/batches/b-1")
+    assert run.batch_execution_id == "b-1" and run.batch_ids == ("b-1", "b-2", "b-3")
+    assert run.name == "b-1..b-3 (3 batches)"
+    assert run.to_xcom()["batch_execution_ids"] == ["b-1", "b-2", "b-3"]
+    assert RunReference.coerce(json.dumps(run.to_xcom())) == run  # XCom and the trigger's kwargs round-trip
+    assert [part.batch_execution_id for part in run.batches()] == ["b-1", "b-2", "b-3"]
+    one = RunReference(batch_execution_ids=["b-1"])
+    assert one == RunReference(batch_execution_id="b-1") and "batch_execution_ids" not in one.to_xcom()
+    assert one.batches() == [one] and one.name == "b-1" and RunReference(run_id="r").batch_ids == ()
+
+
+@pytest.mark.parametrize(("ids", "fragment"), [
+    ({"batch_execution_id": "b-9", "batch_execution_ids": ["b-1", "b-2"]}, "must be the first of batch_execution_ids"),
+    ({"batch_execution_ids": ["b-1", "b-1"]}, "distinct, non-empty batch ids"),
+    ({"batch_execution_ids": ["b-1", " "]}, "distinct, non-empty batch ids"),
+    ({"batch_execution_ids": [f"b-{n}" for n in range(101)]}, "lists 101 batches; a run has at most 100"),
+    ({"batch_execution_ids": "b-1"}, "batch_execution_ids"),
+])  # fmt: skip
+def test_a_wrong_list_of_batches_is_refused_naming_it(ids, fragment):
+    with pytest.raises(RuntypeConfigurationError, match=fragment):
+        RunReference.coerce(ids)
+
+
+def batch_progress(batch: str, status: str, total: int | None = 3, processed: int = 3, failed: int = 0,
+                   **more: object) -> RunProgress:  # fmt: skip
+    answer = {"batchExecutionId": batch, "status": status, "totalRecords": total, "processedRecords": processed,
+              "failedRecords": failed, **more}  # fmt: skip
+    return RunProgress.from_batch(BatchStatus.model_validate(answer), RunReference(batch_execution_id=batch))
+
+
+def test_a_runs_progress_sums_its_batches_and_takes_the_status_of_the_one_rule():
+    run = RunReference(batch_execution_ids=["b-1", "b-2", "b-3"])
+    parts = [batch_progress("b-1", "completed", failed=1, completedAt="2026-01-01T00:01:00Z"),
+             batch_progress("b-2", "failed", processed=2, error="boom", completedAt="2026-01-01T00:03:00Z"),
+             batch_progress("b-3", "running", total=1, processed=0)]  # fmt: skip
+
+    going = RunProgress.combine(parts, run)
+    assert (going.status, going.outcome, going.total_records, going.processed_records, going.failed_records) == (
+        "running", RunOutcome.RUNNING, 7, 5, 1
+    )  # fmt: skip
+    assert going.completed_at is None and going.batch_execution_id == "b-1"
+    assert going.describe() == "running: 5/7 records processed, 1 failed; batches: 1 completed, 1 failed, 1 running"
+
+    parts[2] = batch_progress("b-3", "completed", total=1, processed=1, completedAt="2026-01-01T00:02:00Z")
+    ended = RunProgress.combine(parts, run)
+    assert (ended.status, ended.outcome, ended.error) == ("failed", RunOutcome.FAILED, "batch b-2: boom")
+    assert ended.completed_at == "2026-01-01T00:03:00Z"  # when the last batch ended
+    assert RunProgress.combine([parts[0]], run) is parts[0]
+    assert RunProgress.combine([parts[0], batch_progress("b-2", "queued", total=None)], run).total_records is None
+    assert "batches" not in parts[0].model_dump() and "batches" not in parts[0].to_api()  # one batch: as before
+
+
+def test_a_runs_cost_is_the_sum_of_its_batches():
+    both = RunCost.sum([RunCost(total_cost_usd=0.5, billed_cost_usd=0.4),
+                        RunCost(total_cost_usd=0.25, billed_cost_usd=0.2)])  # fmt: skip
+    assert (both.total_cost_usd, both.billed_cost_usd) == (0.75, pytest.approx(0.6))
+    assert RunCost.sum([RunCost(total_cost_usd=0.5), RunCost(total_cost_usd=0.25, billed_cost_usd=0.2)]) == RunCost(
+        total_cost_usd=0.75
+    )  # a batch without a billed figure: no billed figure for the run
+    assert RunCost.sum([RunCost(total_cost_usd=0.5), RunCost()]).total_cost_usd is None

@@ -71,3 +71,30 @@ def test_terminal_outcomes(outcome, terminal):
 )
 def test_is_failed_record_status(status, failed):
     assert is_failed_record_status(status) is failed
+
+
+# ---- a run of several batches: the one combining rule ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "decides"),
+    [
+        (["success", "running", "failed"], 1),  # any batch still going: the run is going
+        (["success", "failed", "unknown"], 2),  # an unknown status counts as going
+        (["success", "cancelled", "failed"], 2),  # all ended: a failure beats a cancellation
+        (["cancelled", "success", "success"], 0),
+        (["success", "success"], 0),  # all succeeded: the first speaks for the run
+        (["failed", "failed"], 0),
+    ],
+)
+def test_one_rule_decides_which_batch_speaks_for_a_run_of_several(outcomes, decides):
+    from runtype_provider.runs.status import deciding_batch
+
+    assert deciding_batch([RunOutcome(o) for o in outcomes]) == decides
+
+
+def test_a_run_without_batches_has_no_deciding_batch():
+    from runtype_provider.runs.status import deciding_batch
+
+    with pytest.raises(ValueError, match="at least one batch"):
+        deciding_batch([])

@@ -696,3 +696,39 @@ def test_a_trigger_event_parses_or_raises_a_typed_error(payload):
         return
     if event.event == "finished":
         assert event.progress is not None and event.progress.outcome.is_terminal
+
+
+@pytest.mark.parametrize("routine", ["cancel_run", "acancel_run"])
+def test_cancelling_a_run_of_several_batches_cancels_each_one_still_going(logs, routine):
+    """b-1 ended (not cancelled), b-2 is cancelled, b-3's status cannot be read (cancelled anyway): Runtype says no."""
+    run = RunReference(batch_execution_ids=["b-1", "b-2", "b-3"])
+    statuses = {"b-1": MagicMock(status="completed"), "b-2": MagicMock(status="running"), "b-3": ValueError("down")}
+    answers = {"b-2": MagicMock(success=True, message="ok"), "b-3": MagicMock(success=False, message="no")}
+
+    def status(batch: str) -> Any:
+        if isinstance(statuses[batch], Exception):
+            raise statuses[batch]
+        return statuses[batch]
+
+    log = logging.getLogger("cancel")
+    if routine == "cancel_run":
+        cancel = MagicMock(side_effect=answers.__getitem__)
+        hook = MagicMock(cancel_batch=cancel, get_batch_status=status)
+        assert cancel_run(hook, run, "timed out", log) is False
+    else:
+        cancel = AsyncMock(side_effect=answers.__getitem__)
+
+        async def astatus(batch: str) -> Any:
+            return status(batch)
+
+        hook = MagicMock(cancel_batch_async=cancel, get_batch_status_async=astatus)
+        assert asyncio.run(acancel_run(hook, run, "timed out", log)) is False
+
+    assert cancel.call_args_list == [(("b-2",),), (("b-3",),)]
+    assert "Could not read the status of Runtype batch b-3 before cancelling it (down)" in logs.messages("warning")
+    assert ("Runtype run b-1..b-3 (3 batches) (timed out): 1 batches cancelled, 1 could not be, 1 had ended"
+            in logs.messages("info"))  # fmt: skip
+    answers["b-3"] = MagicMock(success=True, message="ok")
+    statuses["b-3"] = MagicMock(status="queued")
+    assert cancel_run(MagicMock(cancel_batch=MagicMock(side_effect=answers.__getitem__), get_batch_status=status),
+                      run, "timed out", log) is True  # fmt: skip

@@ -237,3 +237,121 @@ def test_both_operators_refuse_a_watched_asset_as_an_outlet_when_the_dag_is_pars
             RuntypeRunScheduleOperator(task_id="op", schedule_id="sch-1", outlets=[watched])
         else:
             RuntypeScheduleRunResultsOperator(task_id="op", batch_execution_id="b-1", outlets=[watched])
+
+
+# ---- the batch operator: its flow's (or agent's) asset (issue 17, item 6) ------------------------------------
+
+BATCH_URL = "https://app.runtype.com/batches/b-1"
+FLOW = create_asset(flow_id="flow-1")
+
+
+@pytest.fixture
+def batch_api(requests_mock, batch_status_body):
+    requests_mock.post(f"{BASE}/v1/batch/flow", json={"batchExecutionId": "b-1", "status": "queued"})
+    requests_mock.get(STATUS, json={**batch_status_body("completed", failed=2), "completedAt": "2026-01-01T00:05:00Z"})
+    requests_mock.get(f"{BASE}/v1/batch/b-1/cost", json={"batchExecutionId": "b-1", "totalCostUsd": 0.25,
+                                                         "billedCostUsd": 0.2})  # fmt: skip
+    return requests_mock
+
+
+def make_batch(**kwargs: Any) -> Any:
+    from runtype_provider.operators.batches import RuntypeRunBatchOperator
+
+    kwargs = {"flow_id": "flow-1", "record_ids": ["r-1", "r-2"], "poll_interval": 5, "deferrable": False,
+              "outlets": [FLOW, OTHER], **kwargs}  # fmt: skip
+    return RuntypeRunBatchOperator(task_id="batch", **kwargs)
+
+
+def batch_payload(**changes: Any) -> dict[str, Any]:
+    return {**expected_payload(failed=2), "schedule_id": None, "run_id": None, "run_url": BATCH_URL,
+            "flow_id": "flow-1", "agent_id": None, "batch_execution_ids": ["b-1"], "total_cost_usd": 0.25,
+            "billed_cost_usd": 0.2, **changes}  # fmt: skip
+
+
+def test_a_finished_batch_puts_its_payload_and_cost_on_its_flows_outlet_only(batch_api, context):
+    from runtype_provider.assets import BATCH_PAYLOAD_KEYS
+
+    out = make_batch().execute(context)
+
+    assert event_extras(context) == {"runtype://flow/flow-1": {"payload": batch_payload()}}
+    payload = run_event_payload_of(context["outlet_events"][FLOW])
+    assert tuple(payload) == BATCH_PAYLOAD_KEYS
+    assert {k: out[k] for k in ("batch_execution_id", "status", "total_cost_usd")} == {
+        k: payload[k] for k in ("batch_execution_id", "status", "total_cost_usd")
+    }
+
+
+def test_an_agent_batch_reports_on_its_agents_asset(batch_api, context):
+    agent = create_asset(agent_id="agt-1")
+
+    make_batch(flow_id=None, agent_id="agt-1", outlets=[agent]).execute(context)
+
+    assert event_extras(context) == {"runtype://agent/agt-1": {"payload": batch_payload(flow_id=None,
+                                                                                       agent_id="agt-1")}}  # fmt: skip
+
+
+def test_the_deferred_batch_path_puts_the_same_payload_on_the_event(batch_api, context, wait_event):
+    ref = {"schedule_id": None, "run_id": None, "batch_execution_id": "b-1", "product_id": None, "surface_id": None,
+           "run_url": BATCH_URL}  # fmt: skip
+    event = wait_event("finished", "completed", "success", run=ref, run_id=None, failed_records=2,
+                       completed_at="2026-01-01T00:05:00Z")  # fmt: skip
+
+    make_batch(deferrable=True).execute_complete(context, event)
+
+    assert event_extras(context) == {"runtype://flow/flow-1": {"payload": batch_payload()}}
+
+
+def test_a_failed_batch_verdict_attaches_nothing(batch_api, context):
+    with pytest.raises(RuntypeRunError):
+        make_batch(allowed_failed_records=0).execute(context)
+
+    assert len(context["outlet_events"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"outlets": [create_asset(flow_id="flow-2")]}, "names flow 'flow-2'"),
+        ({"outlets": [create_asset(agent_id="flow-1")]}, "names agent 'flow-1'"),
+        ({"outlets": [ASSET]}, "names schedule 'sch-1'"),
+        ({"flow_id": None, "agent_id": "agt-1", "outlets": [FLOW]}, "handles batches of agent 'agt-1'"),
+        ({"flow_id": None, "flow_definition": {"id": "flow-9", "name": "n", "steps": []}}, "of flow 'flow-9'"),
+    ],
+)
+def test_a_batch_outlet_of_another_target_is_refused_when_the_dag_is_parsed(kwargs, named):
+    with pytest.raises(RuntypeConfigurationError, match=named) as refused:
+        make_batch(**kwargs)
+    assert "Task 'batch'" in str(refused.value)
+
+
+def test_an_inline_flow_without_an_id_has_no_asset_to_report_on():
+    with pytest.raises(RuntypeConfigurationError, match="without an 'id'"):
+        make_batch(flow_id=None, flow_definition={"name": "n", "steps": []})
+    make_batch(flow_id=None, flow_definition={"name": "n", "steps": []}, outlets=[OTHER])  # no Runtype outlet: fine
+    make_batch(flow_id=None, flow_definition={"id": "flow-1", "name": "n", "steps": []})  # its own id names the asset
+
+
+def test_a_templated_flow_naming_another_flow_fails_before_any_batch_is_submitted(batch_api, context):
+    op = make_batch(flow_id="{{ params.flow }}")  # accepted at parse: the id is not known yet
+    op.flow_id = "flow-9"  # as rendered
+
+    with pytest.raises(RuntypeConfigurationError, match="handles batches of flow 'flow-9'"):
+        op.execute(context)
+
+    assert batch_api.call_count == 0
+
+
+def test_the_run_operator_refuses_a_flow_asset_as_its_outlet():
+    with pytest.raises(RuntypeConfigurationError, match=r"outlet runtype://flow/flow-1 names flow 'flow-1'"):
+        make_op(outlets=[FLOW])
+
+
+def test_batch_target_reads_literal_ids_only():
+    from runtype_provider.tasks.outlets import batch_target
+
+    assert batch_target("f", None) == ("flow", "f")
+    assert batch_target(None, "a") == ("agent", "a")
+    assert batch_target(None, None, {"id": "f2"}) == ("flow", "f2")
+    assert batch_target("{{ params.f }}", None) is None
+    assert batch_target(object(), None) is None  # an XComArg
+    assert batch_target(None, None, {"name": "no id"}) is None

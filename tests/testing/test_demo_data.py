@@ -9,11 +9,15 @@ from runtype_provider.testing import LocalRuntype
 from runtype_provider.testing.demo_data import (
     ASSET_FAILING,
     ASSET_RECORDS,
+    BATCH_FAILING,
+    BATCH_FLOW,
+    BATCH_RECORDS,
     CHAIN_FAILING,
     CHAIN_RECORDS,
     CORE_FAILING,
     CORE_RECORDS,
     DEMO_SCHEDULES,
+    RETRY_FLOW,
     SURFACE,
     seed_demo,
 )
@@ -106,3 +110,28 @@ def test_the_cron_schedule_has_its_timezone_and_a_next_run():
         "flow_crm_sync",
     )
     assert schedule["nextRunAt"] is not None
+
+
+# ---- batches (issue 17, items 4 and 8) -------------------------------------------------------------------------
+
+
+def batch_rows(state: State, record_ids: list[str], flow_id: str = BATCH_FLOW) -> list[tuple[str, str]]:
+    """(record id, status) of each record of one finished batch of ``record_ids``."""
+    batch = state.submit_batch({"flowId": flow_id, "recordIds": record_ids})["batchExecutionId"]
+    return [(row["recordId"], row["status"]) for row in state.get_batch_results(batch, {"limit": "100"})["data"]]
+
+
+def test_in_a_batch_the_failing_leads_fail_every_time_and_every_other_record_succeeds(seeded):
+    first = batch_rows(seeded, BATCH_RECORDS)
+    assert [rid for rid, status in first if status == "failed"] == BATCH_FAILING
+    assert {status for rid, status in first if rid not in BATCH_FAILING} == {"completed"}
+    assert batch_rows(seeded, BATCH_FAILING) == [(rid, "failed") for rid in BATCH_FAILING]  # a retry fails again
+    # The chaining example's failed records succeed in a batch on its retry flow.
+    assert batch_rows(seeded, CHAIN_FAILING, RETRY_FLOW) == [(rid, "completed") for rid in CHAIN_FAILING]
+    assert not set(BATCH_FAILING) & set(CHAIN_RECORDS + CORE_RECORDS + ASSET_RECORDS)
+
+
+def test_seeding_keeps_failing_record_ids_already_set():
+    state = State(Settings(failing_record_ids=("r-x", "lead_alan")))
+    seed_demo(state)
+    assert state.settings.failing_record_ids == ("r-x", "lead_alan", "lead_barbara")
