@@ -1,10 +1,11 @@
 """The one demo data set: every schedule the example DAGs use, plus a cron schedule and a broken one, and the
-records that fail in every batch submitted to a flow (``POST /v1/batch/flow``).
+records that fail in a batch submitted to a flow (``POST /v1/batch/flow``).
 
 Served by ``runtype-local --seed-demo`` and seeded by ``make demo`` and the end-to-end tests, so a user who
 starts the local Runtype by hand can run every example DAG against it. Record outcomes are fixed so results
-can be asserted exactly: in a batch (of any flow or agent) a record of :data:`BATCH_FAILING` fails, every time it
-is submitted (a retry of it fails again), and any other record succeeds.
+can be asserted exactly: in a batch (of any flow or agent) a record of :data:`BATCH_FAILING` fails; submitted to
+the same flow again, those of :data:`BATCH_RECOVERING` succeed (a transient failure) and the others fail again; any
+other record succeeds.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ RETRY_FLOW = "flow_retry_failed"
 """The flow the chaining example submits the failed records of a schedule run to."""
 BATCH_RECORDS = ["lead_ada", "lead_grace", "lead_alan", "lead_edsger", "lead_barbara", "lead_donald"]
 BATCH_FAILING = ["lead_alan", "lead_barbara"]
-"""Fail in every batch they are in (``Settings.failing_record_ids``), so a retry of them fails again."""
+"""Fail in the first batch they are in on a flow."""
+BATCH_RECOVERING = ["lead_alan"]
+"""Of :data:`BATCH_FAILING`, those that succeed when submitted to the same flow again
+(``Settings.recovering_record_ids``); the others fail every time (``Settings.failing_record_ids``)."""
 
 DEMO_SCHEDULES: tuple[dict[str, Any], ...] = (
     {
@@ -88,8 +92,17 @@ DEMO_SCHEDULES: tuple[dict[str, Any], ...] = (
 
 def seed_demo(runtype: Any) -> list[dict[str, Any]]:
     """Seed the demo data set into ``runtype`` (a ``State`` or a ``LocalRuntype``); returns the schedules. Adds
-    :data:`BATCH_FAILING` to the server's ``failing_record_ids`` (those already set are kept)."""
+    :data:`BATCH_RECOVERING` to the server's ``recovering_record_ids`` and the rest of :data:`BATCH_FAILING` to its
+    ``failing_record_ids`` (those already set are kept)."""
     seeded = [runtype.seed_schedule(**spec) for spec in DEMO_SCHEDULES]
-    failing = list(runtype.configure()["failing_record_ids"])
-    runtype.configure(failing_record_ids=tuple([*failing, *(rid for rid in BATCH_FAILING if rid not in failing)]))
+    current = runtype.configure()
+    permanent = [rid for rid in BATCH_FAILING if rid not in BATCH_RECOVERING]
+    runtype.configure(
+        failing_record_ids=_adding(current["failing_record_ids"], permanent),
+        recovering_record_ids=_adding(current["recovering_record_ids"], BATCH_RECOVERING),
+    )
     return seeded
+
+
+def _adding(current: Any, more: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([*current, *more]))

@@ -10,6 +10,7 @@ from runtype_provider.testing.demo_data import (
     ASSET_FAILING,
     ASSET_RECORDS,
     BATCH_FAILING,
+    BATCH_RECOVERING,
     BATCH_FLOW,
     BATCH_RECORDS,
     CHAIN_FAILING,
@@ -121,11 +122,15 @@ def batch_rows(state: State, record_ids: list[str], flow_id: str = BATCH_FLOW) -
     return [(row["recordId"], row["status"]) for row in state.get_batch_results(batch, {"limit": "100"})["data"]]
 
 
-def test_in_a_batch_the_failing_leads_fail_every_time_and_every_other_record_succeeds(seeded):
+def test_in_a_batch_the_failing_leads_fail_and_only_the_recovering_ones_succeed_on_retry(seeded):
     first = batch_rows(seeded, BATCH_RECORDS)
     assert [rid for rid, status in first if status == "failed"] == BATCH_FAILING
     assert {status for rid, status in first if rid not in BATCH_FAILING} == {"completed"}
-    assert batch_rows(seeded, BATCH_FAILING) == [(rid, "failed") for rid in BATCH_FAILING]  # a retry fails again
+    assert set(BATCH_RECOVERING) < set(BATCH_FAILING)
+    assert batch_rows(seeded, BATCH_FAILING) == [
+        (rid, "completed" if rid in BATCH_RECOVERING else "failed") for rid in BATCH_FAILING
+    ]  # a retry on the same flow recovers the transient failures only
+    assert batch_rows(seeded, BATCH_RECOVERING, "flow_other") == [(rid, "failed") for rid in BATCH_RECOVERING]
     # The chaining example's failed records succeed in a batch on its retry flow.
     assert batch_rows(seeded, CHAIN_FAILING, RETRY_FLOW) == [(rid, "completed") for rid in CHAIN_FAILING]
     assert not set(BATCH_FAILING) & set(CHAIN_RECORDS + CORE_RECORDS + ASSET_RECORDS)

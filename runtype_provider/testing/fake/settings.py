@@ -135,6 +135,9 @@ class Settings:
     failing_record_ids: tuple[str, ...] = ()
     """Record ids (or inline record names) that fail in every batch submitted with ``POST /v1/batch/flow``, besides
     ``failure_share`` of its records."""
+    recovering_record_ids: tuple[str, ...] = ()
+    """Record ids (or inline record names) that fail the first time a batch runs them on a flow (or agent) and
+    succeed when submitted to it again: a transient failure, so a retry of the failed records recovers them."""
 
     def validate(self) -> None:
         """Raise :class:`InvalidSetting` (a ``ValueError``) for a wrong type or an impossible value."""
@@ -153,6 +156,7 @@ class Settings:
         check_share("billed_cost_share", self.billed_cost_share)
         check_count("daily_record_limit", self.daily_record_limit, optional=True, high=None)
         check_ids("failing_record_ids", self.failing_record_ids)
+        check_ids("recovering_record_ids", self.recovering_record_ids)
         if not isinstance(self.cron_runs, bool):
             raise InvalidSetting("cron_runs", f"must be a boolean, got {self.cron_runs!r}", "INVALID_TYPE")
         for name in ("record_error", "user_id", "organization_id"):

@@ -95,6 +95,7 @@ class Store:
         self._runs: dict[str, Run] = {}
         self._batches: dict[str, Run] = {}
         self._records_by_day: dict[str, int] = {}  # records submitted by POST /v1/batch/flow, per UTC day
+        self._batch_attempts: set[tuple[str, str]] = set()  # (flow or agent, record) pairs a batch has run
         self._log = RequestLog()
 
     # ----------------------------------------------------------------- settings, reset, request log
@@ -109,6 +110,7 @@ class Store:
             self._runs.clear()
             self._batches.clear()
             self._records_by_day.clear()
+            self._batch_attempts.clear()
             self._log.close()
             self._log = RequestLog()
             self.faults.clear()

@@ -324,6 +324,24 @@ def test_a_non_schedule_surface_is_400(api, runtype_server):
 INLINE = {"name": "Acme", "type": "company", "metadata": {"tier": "gold"}}
 
 
+@pytest.mark.runtype(queued_seconds=0, running_seconds=0)
+def test_recovering_records_fail_their_first_batch_on_a_flow_and_succeed_when_submitted_again(api, runtype_server):
+    runtype_server.configure(failing_record_ids=["r3"], recovering_record_ids=["r2", "Acme"])
+
+    def failed(flow: str, ids: list[str], records: list[dict] | None = None) -> list[str]:
+        body = {"flowId": flow, "recordIds": ids, **({"records": records} if records else {})}
+        batch = api("POST", "/v1/batch/flow", json=body)["batchExecutionId"]
+        rows = api("GET", f"/v1/schedules/batch/{batch}/results")["data"]
+        return [row["record"]["name"] for row in rows if row["status"] == "failed"]
+
+    assert failed("flow_1", ["r1", "r2", "r3"], [INLINE]) == ["Record r2", "Record r3", "Acme"]
+    assert failed("flow_1", ["r2", "r3"], [INLINE]) == ["Record r3"]  # the retry recovers; r3 always fails
+    assert failed("flow_2", ["r2"]) == ["Record r2"]  # another flow: a first time again
+    runtype_server.reset()
+    runtype_server.configure(recovering_record_ids=["r2"])
+    assert failed("flow_1", ["r2"]) == ["Record r2"]  # a reset forgets what ran
+
+
 @pytest.mark.runtype(queued_seconds=0, running_seconds=0, cost_per_record_usd=0.5, billed_cost_share=0.5)
 def test_a_submitted_batch_runs_like_a_schedule_run_and_costs_per_record(api, runtype_server):
     runtype_server.configure(failing_record_ids=["r2"])

@@ -29,6 +29,7 @@ from runtype_provider.testing.fake.settings import MAX_LOGGED_REQUESTS, MAX_RECO
         ({"daily_record_limit": 1.5}, "daily_record_limit"),
         ({"failing_record_ids": "r1"}, "failing_record_ids"),
         ({"failing_record_ids": [1]}, "failing_record_ids"),
+        ({"recovering_record_ids": "r1"}, "recovering_record_ids"),
         ({"api_key": ""}, "api_key"),
         ({"admin_token": ""}, "admin_token"),
         ({"max_logged_requests": -1}, "max_logged_requests"),
