@@ -59,6 +59,8 @@ class RuntypeRunFacet(RunFacet):
     processedRecords: int | None = field(default=None)
     failedRecords: int | None = field(default=None)
     finishedAt: str | None = field(default=None)
+    totalCostUsd: float | None = field(default=None)
+    billedCostUsd: float | None = field(default=None)
 
     @staticmethod
     def _get_schema() -> str:
@@ -155,12 +157,14 @@ def run_lineage(
     run: RunReference | None = None,
     progress: RunProgress | None = None,
     error: str | None = None,
+    cost: RunCost | None = None,
     **batch: Any,
 ) -> OperatorLineage:
-    """The task's lineage: what is known of the schedule and its run (nothing of a run that never started). With
-    ``batch_target`` (and ``cost``): a batch task's lineage (:func:`batch_lineage`; one lazy door for both)."""
+    """The task's lineage: what is known of the schedule and its run (nothing of a run that never started), with its
+    ``cost`` when the run has a batch. With ``batch_target``: a batch task's lineage (:func:`batch_lineage`; one lazy
+    door for both)."""
     if "batch_target" in batch:
-        return batch_lineage(run=run, progress=progress, error=error, **batch)
+        return batch_lineage(run=run, progress=progress, error=error, cost=cost, **batch)
     schedule_id = (run.schedule_id if run is not None else None) or schedule_id
     job = RuntypeScheduleJobFacet(
         scheduleId=schedule_id, scheduleName=schedule_name, productId=product_id, surfaceId=surface_id
@@ -178,6 +182,8 @@ def run_lineage(
             processedRecords=progress.processed_records if progress else None,
             failedRecords=progress.failed_records if progress else None,
             finishedAt=progress.completed_at if progress else None,
+            totalCostUsd=cost.total_cost_usd if cost else None,
+            billedCostUsd=cost.billed_cost_usd if cost else None,
         )
     run_facets.update(_error_facets(error))
     outputs = [Dataset(namespace=OPENLINEAGE_NAMESPACE, name=schedule_id)] if run is not None and schedule_id else []

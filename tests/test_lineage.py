@@ -58,6 +58,9 @@ def test_a_finished_run_is_reported_with_its_schedule_run_and_dataset(
     requests_mock, run_now, context, batch_status_body
 ):
     requests_mock.get(STATUS, json={**batch_status_body("completed", failed=1), "completedAt": "2026-01-01T00:05:00Z"})
+    requests_mock.get(
+        f"{BASE}/v1/batch/b-1/cost", json={"batchExecutionId": "b-1", "totalCostUsd": 0.02, "billedCostUsd": 0.016}
+    )
     op = make_op(schedule_id="sch-1")
     op.execute(context)
 
@@ -79,6 +82,8 @@ def test_a_finished_run_is_reported_with_its_schedule_run_and_dataset(
         "processedRecords": 10,
         "failedRecords": 1,
         "finishedAt": "2026-01-01T00:05:00Z",
+        "totalCostUsd": 0.02,  # the run has a batch: its cost
+        "billedCostUsd": 0.016,
     }
     assert [(d.namespace, d.name) for d in lineage.outputs] == [("runtype://schedule", "sch-1")]
     assert "errorMessage" not in lineage.run_facets

@@ -16,7 +16,7 @@ from runtype_provider.operators.base import RUN_REFERENCE_KEY as RUN_REFERENCE_K
 from runtype_provider.operators.base import SUMMARY_KEY as SUMMARY_KEY
 from runtype_provider.operators.base import RuntypeBaseOperator as RuntypeBaseOperator
 from runtype_provider.operators.results import RuntypeScheduleRunResultsOperator as RuntypeScheduleRunResultsOperator
-from runtype_provider.runs.reference import RunProgress, RunReference, run_event_payload
+from runtype_provider.runs.reference import RunCost, RunProgress, RunReference, run_event_payload
 from runtype_provider.runs.status import RunOutcome, classify_run_status
 from runtype_provider.runs.verdict import FailedRecordsPolicy
 from runtype_provider.runs.watch import cancel_run
@@ -50,7 +50,8 @@ class RuntypeRunScheduleOperator(ScheduleTarget, RunWaiter, RuntypeBaseOperator)
     Works for a global schedule (``schedule_id``) or a product-surface schedule (``product_id``,
     ``surface_id``, ``schedule_id``). The run reference (schedule id, run id, batch execution id, surface
     ids, run URL) is pushed to XCom under ``run_reference`` as soon as the run starts, before any waiting;
-    the return value is that reference, plus ``status``, ``outcome`` and record counts when it waited.
+    the return value is that reference, plus ``status``, ``outcome`` and record counts when it waited, and the run's
+    cost (``total_cost_usd``, ``billed_cost_usd``; ``GET /v1/batch/:id/cost``) when it has a batch id.
     Pass ``run=<this task>.output`` to :class:`~runtype_provider.sensors.runtype.RuntypeScheduleRunSensor`
     or :class:`RuntypeScheduleRunResultsOperator`.
 
@@ -141,6 +142,7 @@ class RuntypeRunScheduleOperator(ScheduleTarget, RunWaiter, RuntypeBaseOperator)
         self._run: RunReference | None = None
         self._progress: RunProgress | None = None
         self._error: str | None = None
+        self._cost: RunCost | None = None
         self._store: Any = None
 
     @property
@@ -290,10 +292,19 @@ class RuntypeRunScheduleOperator(ScheduleTarget, RunWaiter, RuntypeBaseOperator)
             raise
 
     def _conclude(self, progress: RunProgress, run: RunReference) -> dict[str, Any]:
-        """The run ended: whatever the verdict, this try is done with it (a retry or a clear starts a new run)."""
+        """The run ended: whatever the verdict, this try is done with it (a retry or a clear starts a new run). A run
+        that has a batch id gets its cost (``total_cost_usd``, ``billed_cost_usd``) in the return value too."""
         self._run, self._progress = run, progress
         self._forget_run()
-        return super()._conclude(progress, run)
+        result = super()._conclude(progress, run)
+        if run.batch_execution_id:
+            try:
+                self._cost = self.hook.get_run_cost(run)
+            except Exception as err:  # the cost is a report: a run that succeeded stays a success
+                self.log.warning("Could not read the cost of Runtype run %s (%s)", run.name, err)
+            else:
+                result.update(self._cost.to_xcom())
+        return result
 
     def _finish(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
         """The run succeeded: put its payload on the Runtype outlets' events (Airflow emits them on success)."""
@@ -320,4 +331,5 @@ class RuntypeRunScheduleOperator(ScheduleTarget, RunWaiter, RuntypeBaseOperator)
             run=self._run,
             progress=self._progress,
             error=error,
+            cost=self._cost,
         )

@@ -103,6 +103,31 @@ def test_surface_run_pushes_the_surface_reference_and_waits_to_its_counts(
     assert pushed(context)[0] == ("run_reference", surface_reference)
 
 
+COST = f"{BASE}/v1/batch/b-1/cost"
+
+
+def test_a_run_with_a_batch_id_returns_its_cost(requests_mock, run_now, context, batch_status_body, run_result):
+    requests_mock.get(STATUS, json=batch_status_body("completed"))
+    cost = requests_mock.get(COST, json={"batchExecutionId": "b-1", "totalCostUsd": 0.25, "billedCostUsd": 0.2})
+
+    out = make_op().execute(context)
+
+    assert out == {**run_result("completed", "success"), "total_cost_usd": 0.25, "billed_cost_usd": 0.2}
+    assert cost.call_count == 1  # once, after the run ended
+
+
+def test_a_cost_that_cannot_be_read_leaves_the_success_and_says_why(
+    requests_mock, run_now, context, batch_status_body, run_result, logs
+):
+    requests_mock.get(STATUS, json=batch_status_body("completed"))
+    requests_mock.get(COST, status_code=404, json={"error": "not found"})
+
+    out = make_op().execute(context)
+
+    assert out == run_result("completed", "success")
+    assert any("Could not read the cost of Runtype run" in m for m in logs.messages("warning"))
+
+
 def test_reference_is_pushed_before_the_first_status_poll(requests_mock, run_now, context, batch_status_body):
     order: list[str] = []
     context["ti"].xcom_push.side_effect = lambda key, value: order.append(f"push:{key}")
