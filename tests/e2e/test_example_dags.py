@@ -10,9 +10,9 @@ from runtype_provider.exceptions import RuntypeNotFoundError
 from runtype_provider.hooks.runtype import RuntypeHook
 from runtype_provider.testing.demo_data import (
     BATCH_FAILING,
-    BATCH_RECOVERING,
     BATCH_FLOW,
     BATCH_RECORDS,
+    BATCH_RECOVERING,
     CHAIN_FAILING,
     CHAIN_RECORDS,
     CORE_FAILING,

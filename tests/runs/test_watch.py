@@ -212,7 +212,9 @@ class TriggerDriver(Driver):
             (type(o), str(o), getattr(o, "run", None)) if isinstance(o, Exception) else o for o in outcomes
         )
         assert operator == sensor, "the operator and the sensor judge the same event differently"
-        assert self.requests_mock.call_count == 0  # judging an event sends no request (no cancel)
+        # Judging an event sends no request (no cancel); only the run operator reads a finished run's cost.
+        sent = [(r.method, r.path) for r in self.requests_mock.request_history]
+        assert set(sent) <= {("GET", f"/v1/batch/{run['batch_execution_id']}/cost")}, sent
         if isinstance(outcomes[0], Exception):
             raise outcomes[0]
         return outcomes[0]

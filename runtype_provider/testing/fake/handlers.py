@@ -379,12 +379,13 @@ class State(Store):
             tried = {(target, r.id if r.id in recovering else r.name) for r in records}  # inline: by name
             first_time = {key for _, key in tried - self._batch_attempts if key in recovering}
             self._batch_attempts.update(tried)
+            failing = {*settings.failing_record_ids, *first_time}
             run = Run(
                 id=batch_id, seq=next(self._seq), schedule_id=None, batch_id=batch_id,
                 flow_id=request.flow_id or definition.get("id"), agent_id=request.agent_id,
                 agent_execution_id=new_id("exec") if request.agent_id else None, flow_name=request.flow_name(),
                 records=records,
-                failed_mask=batch_failures(records, {*settings.failing_record_ids, *first_time}, settings.failure_share),
+                failed_mask=batch_failures(records, failing, settings.failure_share),
                 created_mono=self._clock(), created_wall=now, queued_s=settings.queued_seconds,
                 running_s=settings.running_seconds, outcome="completed", error=None,
                 record_error=settings.record_error, cost_per_record=settings.cost_per_record_usd,
