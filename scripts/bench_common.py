@@ -13,6 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+SERVER_PIDS: dict[str, int] = {}
+"""The process id of each benchmark server started here, by its URL (for :func:`process_cpu`)."""
+
 
 @contextmanager
 def local_runtype_process() -> Iterator[tuple[str, str]]:
@@ -31,10 +34,61 @@ def local_runtype_process() -> Iterator[tuple[str, str]]:
         key = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("API key:"))
         admin = next(line.split(": ", 1)[1].strip() for line in lines if line.startswith("Admin token:"))
         os.environ["RUNTYPE_LOCAL_ADMIN_TOKEN"] = admin  # its admin routes take their own (random) token
-        yield f"http://127.0.0.1:{port_file.read_text().strip()}", key
+        url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+        SERVER_PIDS[url] = server.pid
+        yield url, key
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@contextmanager
+def fast_results_server(
+    path: str, pages: list[str], extra: dict[str, str], cycles: dict[str, int] | None = None
+) -> Iterator[str]:
+    """``bench_server.py`` (recorded pages served from memory) on a free loopback port; yields its URL."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-fast-server-"))
+    recorded = {"path": path, "pages": pages, "extra": extra, "cycles": cycles or {}}
+    (folder / "pages.json").write_text(json.dumps(recorded))
+    script = Path(__file__).resolve().parent / "bench_server.py"
+    server = subprocess.Popen([sys.executable, str(script), str(folder / "pages.json"), str(folder / "port")])
+    try:
+        deadline = time.monotonic() + 30
+        while not ((folder / "port").exists() and (folder / "port").read_text().strip()):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("bench_server.py did not start")
+            time.sleep(0.02)
+        url = f"http://127.0.0.1:{(folder / 'port').read_text().strip()}"
+        SERVER_PIDS[url] = server.pid
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) process ``pid`` has used, from /proc (10 ms resolution)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+GOALS_ENV = "BENCH_GOALS"
+"""Environment variable naming the JSON Lines file where the scripts append their goal rows (``make bench``)."""
+
+
+def record_goal(name: str, target: str, measured: float, holds: bool, unit: str = "x", note: str = "") -> None:
+    """Print one goal row and, when :data:`GOALS_ENV` is set, append it to that file for ``bench_goals.py``."""
+    row = {"goal": name, "target": target, "measured": measured, "unit": unit, "holds": holds, "note": note}
+    print(f"  GOAL {name}: {measured:.3g}{unit} (target {target}) {'HOLDS' if holds else 'MISSES'} {note}".rstrip())
+    if os.environ.get(GOALS_ENV):
+        with open(os.environ[GOALS_ENV], "a") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+
+def machine() -> str:
+    """Cores and load averages, as the goal tables print them."""
+    one, five, fifteen = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min)"
 
 
 def admin_headers() -> dict[str, str]:

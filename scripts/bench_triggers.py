@@ -16,8 +16,13 @@ runs in another); the worst event-loop lag seen by a 10 ms ticker, overall and i
 thousand triggers start at once), and the CPU this thread spent in the worst gap (on a loaded machine the wall lag
 exceeds it); the sockets this process held (sampled from /proc/self/fd); how long after the run finished (the
 server's completedAt, or the URL's creation) each wait reported it; wall and CPU time; then the memory held per wait
-(peak traced by tracemalloc over the waits, in separate passes). Ratios are to ``http``. What the triggers log goes
-to /dev/null, and the heap built before the passes is frozen (see :func:`warm_up`).
+(peak traced by tracemalloc over the waits, in separate passes); the lag once started (after the first poll
+interval); and the progress lines the Runtype triggers logged per wait, the CPU per line and their share of the CPU
+(each trigger's logger wrapped by :class:`TimedLog`). Ratios are to ``http``. What the triggers log goes to
+/dev/null, and the heap built before the passes is frozen (see :func:`warm_up`). Last, the goal rows of issue 18
+(``GOAL ...``, collected by ``make bench``): CPU per request against ``http`` (needs it in the run), the logging
+share, the API requests per wait per interval, and with ``--waits`` 5000 or more the lag once started and the
+memory per wait.
 
 Usage: python scripts/bench_triggers.py [--waits 1000] [--schedules 20] [--rounds 3] [--kinds http,per-run,run-list]
 (under three minutes on 2 cores with the defaults). Loopback only; stops by itself.
@@ -47,7 +52,7 @@ from typing import Any
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-triggers-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-from bench_common import admin_headers, local_runtype_process, use_connection
+from bench_common import admin_headers, local_runtype_process, machine, record_goal, use_connection
 
 KINDS = ("http", "per-run", "run-list")
 _pass_ids = itertools.count(1)
@@ -66,6 +71,9 @@ class Pass:
     lag: float = 0.0
     stall: float = 0.0
     starting_lag: float = 0.0
+    settled_lag: float = 0.0
+    log_lines: int = 0
+    log_cpu: float = 0.0
     sockets: int = 0
     latencies: list[float] = field(default_factory=list)
     peak_bytes: int = 0
@@ -113,12 +121,12 @@ async def run_waits(triggers: list[Any], poll_interval: float, open_gate: Any = 
     """Run the triggers concurrently to their first event; measure lag, sockets, wait-intervals, latencies."""
     loop = asyncio.get_running_loop()
     base_sockets = open_sockets()
-    worst_lag, worst_stall, starting_lag, most_sockets, done = 0.0, 0.0, 0.0, 0, asyncio.Event()
+    worst_lag, worst_stall, starting_lag, settled_lag, most_sockets, done = 0.0, 0.0, 0.0, 0.0, 0, asyncio.Event()
     start = time.perf_counter()
     gate_opened: list[float] = []
 
     async def ticker() -> None:
-        nonlocal worst_lag, worst_stall, starting_lag, most_sockets
+        nonlocal worst_lag, worst_stall, starting_lag, settled_lag, most_sockets
         ticks = 0
         while not done.is_set():
             before, busy = time.perf_counter(), time.thread_time()
@@ -128,6 +136,8 @@ async def run_waits(triggers: list[Any], poll_interval: float, open_gate: Any = 
             worst_stall = max(worst_stall, time.thread_time() - busy)
             if before - start < poll_interval:
                 starting_lag = max(starting_lag, lag)
+            else:
+                settled_lag = max(settled_lag, lag)
             ticks += 1
             if ticks % 25 == 0:
                 most_sockets = max(most_sockets, open_sockets() - base_sockets)
@@ -151,8 +161,10 @@ async def run_waits(triggers: list[Any], poll_interval: float, open_gate: Any = 
     if opener:
         await opener
     measured = Pass(
-        len(triggers), wall, lag=worst_lag, stall=worst_stall, starting_lag=starting_lag, sockets=most_sockets
-    )
+        len(triggers), wall, lag=worst_lag, stall=worst_stall, starting_lag=starting_lag, settled_lag=settled_lag,
+        sockets=most_sockets,
+    )  # fmt: skip
+    measured.log_lines, measured.log_cpu = LOG_TIME[0], LOG_TIME[1]
     for event, at in results:
         measured.wait_intervals += (at - start_wall) / poll_interval
         if open_gate:
@@ -163,6 +175,32 @@ async def run_waits(triggers: list[Any], poll_interval: float, open_gate: Any = 
             assert payload["event"] == "finished" and payload["progress"]["status"] == "completed", payload
             measured.latencies.append(at - epoch(payload["progress"]["completed_at"]))
     return measured
+
+
+LOG_TIME = [0, 0.0]
+"""Lines the Runtype triggers logged in this pass and the CPU seconds the logging calls took (:class:`TimedLog`)."""
+
+
+class TimedLog:
+    """A trigger's logger that counts its lines and the CPU time they take (the bench's own wrapper)."""
+
+    def __init__(self, log: Any) -> None:
+        self._log = log
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._log, name)
+        if name not in ("debug", "info", "warning", "error", "exception"):
+            return method
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            cpu = time.thread_time()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                LOG_TIME[0] += 1
+                LOG_TIME[1] += time.thread_time() - cpu
+
+        return timed
 
 
 def build(kind: str, server: Server, args: argparse.Namespace) -> tuple[list[Any], Any]:
@@ -191,12 +229,15 @@ def build(kind: str, server: Server, args: argparse.Namespace) -> tuple[list[Any
     triggers = [
         RuntypeScheduleRunTrigger(run=run, runtype_conn_id=conn_id, poll_interval=args.poll_interval) for run in runs
     ]
+    for trigger in triggers:
+        trigger._log = TimedLog(trigger.log)
     return triggers, None
 
 
 def one_pass(kind: str, server: Server, args: argparse.Namespace, *, traced: bool) -> Pass:
     triggers, open_gate = build(kind, server, args)
     server.take_requests()
+    LOG_TIME[:] = [0, 0.0]
     gc.collect()
     if traced:
         tracemalloc.start()
@@ -263,12 +304,16 @@ def report(kinds: list[str], runs: dict[str, list[Pass]], memory: dict[str, list
         "CPU ms per wait-interval": lambda p: p.cpu * 1000 / p.wait_intervals,
         "worst loop lag, ms": lambda p: p.lag * 1000,
         "  in the first poll interval, ms": lambda p: p.starting_lag * 1000,
+        "  once started (after it), ms": lambda p: p.settled_lag * 1000,
         "  loop CPU in that gap, worst, ms": lambda p: p.stall * 1000,
         "sockets held (most)": lambda p: p.sockets,
         "seen after finish, median s": lambda p: statistics.median(p.latencies),
         "seen after finish, max s": lambda p: max(p.latencies),
         "wall, s": lambda p: p.wall,
         "CPU, s": lambda p: p.cpu,
+        "progress log lines per wait": lambda p: p.log_lines / p.waits,
+        "  CPU ms per line": lambda p: p.log_cpu * 1000 / max(p.log_lines, 1),
+        "  share of the CPU, %": lambda p: 100 * p.log_cpu / p.cpu,
     }
     base = "http" if "http" in kinds else None
     width = max(len(name) for name in rows) + 2
@@ -285,6 +330,41 @@ def report(kinds: list[str], runs: dict[str, list[Pass]], memory: dict[str, list
     if memory:
         cells = [f"{spread([p.peak_bytes / p.waits / 1024 for p in memory[k]], ' KB'):>26}" for k in kinds]
         print(f"{'memory per wait (traced)':<{width}}" + "".join(cells))
+    goals(kinds, runs, memory, args)
+
+
+def goals(kinds: list[str], runs: dict[str, list[Pass]], memory: dict[str, list[Pass]], args: Any) -> None:
+    """The goal rows of issue 18 this run can judge (ratios to ``http`` need it in the same run)."""
+    print(f"Goals (deferred waits, {args.waits} waits), {machine()}:")
+
+    def median(kind: str, figure: Any) -> float:
+        return statistics.median(figure(p) for p in runs[kind])
+
+    def cpu_per_request(p: Pass) -> float:
+        return p.cpu / p.requests
+
+    for kind in ("per-run", "run-list"):
+        if kind not in kinds:
+            continue
+        if "http" in kinds:
+            ratio = median(kind, cpu_per_request) / median("http", cpu_per_request)
+            record_goal(f"{kind}: CPU per request vs HttpSensorTrigger", "<= 1.0x", ratio, ratio <= 1.0)
+        share = median(kind, lambda p: 100 * p.log_cpu / p.cpu)
+        per_line = median(kind, lambda p: p.log_cpu * 1000 / max(p.log_lines, 1))
+        record_goal(
+            f"{kind}: progress logging share of the CPU ({args.waits} waits)", "<= 5%", share, share <= 5, "%",
+            f"{median(kind, lambda p: p.log_lines / p.waits):.1f} lines per wait, {per_line:.3f} ms per line",
+        )  # fmt: skip
+        per_wait = median(kind, lambda p: p.requests / p.wait_intervals)
+        record_goal(
+            f"{kind}: API requests per wait per interval ({args.waits} waits)", "printed", per_wait, True, ""
+        )  # fmt: skip
+        if args.waits >= 5000:
+            lag = median(kind, lambda p: p.settled_lag * 1000)
+            record_goal(f"{kind}: worst loop lag once started, {args.waits} waits", "< 100 ms", lag, lag < 100, " ms")
+            if memory.get(kind):
+                kb = statistics.median(p.peak_bytes / p.waits / 1024 for p in memory[kind])
+                record_goal(f"{kind}: memory per wait, {args.waits} waits", "<= 15 KB", kb, kb <= 15, " KB")
 
 
 def main() -> None:

@@ -29,15 +29,21 @@ class ClientLender(Protocol):
     def release(self, client: httpx.AsyncClient) -> None: ...
 
 
+DEFAULT_MAX_CONNECTIONS = 100
+"""Sockets an async client of its own (not lent by :class:`ClientLanes`) holds at most: httpx's own default, which
+its ``Limits()`` without arguments does not apply (no limit)."""
+
+
 def new_async_client(settings: ConnectionSettings, *, max_connections: int | None = None) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for ``settings`` (key header, shared TLS context, no redirects, no cookies), holding
-    at most ``max_connections`` sockets (default: httpx's 100); clients shared by many triggers pass their own cap.
+    at most ``max_connections`` sockets (default :data:`DEFAULT_MAX_CONNECTIONS`); clients shared by many triggers
+    pass their own cap.
 
     The API authenticates by header and sets no cookies; not keeping them saves httpx's per-answer cookie-jar work
     (about a tenth of a request's CPU)."""
     import httpx
 
-    limits = httpx.Limits() if max_connections is None else httpx.Limits(max_connections=max_connections)
+    limits = httpx.Limits(max_connections=max_connections or DEFAULT_MAX_CONNECTIONS)
     return _cookieless_client_class()(
         headers=request_headers(settings.api_key),
         timeout=settings.timeout,

@@ -2,8 +2,16 @@
 
 Results come at most 100 rows a page; fetched one after another, N records cost N/100 round trips. The first
 page gives the record total (``pagination.total``), so the offset of every other page is known in advance:
-:func:`iter_offset_concurrently` fetches them on a few worker threads and yields the rows in page order, each
-once, as soon as the next page in order is complete.
+:func:`iter_offset_pages_concurrently` fetches them on a few worker threads and yields the pages' rows in page
+order, each once, as soon as the next page in order is complete.
+
+**Adaptive** (``adaptive=True``, the results reader): handing a page to a worker thread costs the client CPU
+(about 0.25 ms a page: the future, the wake-up, the GIL changing hands), more than a fast server on loopback
+makes it wait. So pages are fetched in the consumer's thread, one at a time, while a page's wait for the server
+(wall time minus this thread's CPU time) stays under :data:`INLINE_WAIT`; once waiting dominates (one wait of
+:data:`SWITCH_WAITS` times that, or three in a row above it: a loaded machine's single hiccup does not count) the
+rest is fetched concurrently, the window opening at the pages it takes to cover one wait with the consumer's own
+work per page (wait / work, at most the bound) instead of at one.
 
 **Same guarantees as** :mod:`runtype_provider.api.paging`: every page is judged, in order, by its
 :class:`~runtype_provider.api.paging.OffsetPaging`, so an ignored offset, ``hasMore: true`` with no rows and the
@@ -41,15 +49,16 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from runtype_provider.api.ids import check_page_size
-from runtype_provider.api.paging import DEFAULT_MAX_PAGES, OffsetPaging, flatten, iter_offset_pages
+from runtype_provider.api.paging import DEFAULT_MAX_PAGES, OffsetPaging, iter_offset_pages
 from runtype_provider.client.options import OPTIONS, OptionError
 from runtype_provider.client.retry import MAX_RETRY_AFTER
 from runtype_provider.exceptions import RuntypeConfigurationError
@@ -60,10 +69,16 @@ DEFAULT_MAX_CONCURRENT_PAGES: int = _PAGES_OPTION.default
 MAX_CONCURRENT_PAGES = int(cast(float, _PAGES_OPTION.maximum))
 """Largest ``max_concurrent_pages`` accepted."""
 HELD_PAGES_PER_REQUEST = 2
+"""Pages held (in flight, or complete and waiting for their turn) per request the window allows."""
 MAX_HELD_BYTES = 64 * 1024 * 1024
 """Bytes of result pages held at once (landed and waiting, or expected for those in flight) when fetching
 concurrently: eight 30 MB pages would otherwise hold about half a gigabyte."""
-"""Pages held (in flight, or complete and waiting for their turn) per request the window allows."""
+INLINE_WAIT = 0.0005
+"""Seconds a page may wait for the server and still be fetched in the consumer's thread (adaptive paging): about
+twice the CPU of handing a page to a worker thread and back."""
+SWITCH_WAITS = 40
+"""A single wait this many times :data:`INLINE_WAIT` (20 ms: a distant server) sends adaptive paging concurrent
+at once; shorter waits must come three pages in a row."""
 _MAX_TRACE = 1000
 
 log = logging.getLogger(__name__)
@@ -79,7 +94,7 @@ def check_max_concurrent_pages(value: Any) -> int:
 
 @dataclass
 class PagingStats:
-    """What one listing did, for tests and benchmarks (pass ``stats=`` to :func:`iter_offset_concurrently`)."""
+    """What one listing did, for tests and benchmarks (pass ``stats=`` to :func:`iter_offset_pages_concurrently`)."""
 
     concurrent: bool = False
     """Whether pages after the first were fetched concurrently."""
@@ -96,6 +111,8 @@ class PagingStats:
     """The window after each change, in order (the first 1,000 changes)."""
     fallback: str | None = None
     """Why the listing went sequential part-way, if it did."""
+    inline_pages: int = 0
+    """Pages after the first fetched in the consumer's thread before going concurrent (adaptive paging)."""
 
 
 class _Abandoned(Exception):
@@ -118,15 +135,18 @@ class Throttle:
         sleep: Callable[[float], Any] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         stats: PagingStats | None = None,
+        window: int = 1,
     ) -> None:
         self.bound = bound
         self.path = path
-        self.window = 1
+        self.window = max(1, min(window, bound))
         self.stopped = threading.Event()
         self.cutoff = math.inf
         """Pages at or past this offset are abandoned: this page failed, so they would never be yielded."""
         self.stats = stats if stats is not None else PagingStats()
-        self.stats.peak_window = max(self.stats.peak_window, 1)
+        self.stats.peak_window = max(self.stats.peak_window, self.window)
+        if self.window > 1:
+            self.stats.windows.append(self.window)
         self._sleep = sleep
         self._clock = clock
         self._lock = threading.Lock()
@@ -260,6 +280,8 @@ class _Concurrent:
         self.next_offset = paging.next_offset()
         self.planned = paging.pages
         self.held: dict[int, Future[Any]] = {}
+        self.landed: queue.SimpleQueue[None] = queue.SimpleQueue()
+        """One entry per page that finished (the consumer's wake-up: cheaper than ``wait()`` on every future)."""
         self._local = threading.local()
         self._fetchers: list[WorkerFetch] = []
         self._fetchers_lock = threading.Lock()
@@ -299,7 +321,8 @@ class _Concurrent:
             and flying < window
             and (not self.held or landed + (flying + 1) * self.page_bytes <= self.max_held_bytes)
         ):
-            self.held[self.next_offset] = executor.submit(self._task, self.next_offset)
+            future = self.held[self.next_offset] = executor.submit(self._task, self.next_offset)
+            future.add_done_callback(self._landed)
             self.next_offset += self.page_size
             self.planned += 1
             flying += 1
@@ -315,10 +338,13 @@ class _Concurrent:
         future = self.held.get(offset)
         self.throttle.starved = future is not None and not future.done()
         while future is not None and not future.done():
-            wait([f for f in self.held.values() if not f.done()], return_when=FIRST_COMPLETED)
+            self.landed.get()  # a page finished (maybe an earlier one: then the loop looks again)
             if not future.done():
                 self._top_up(executor)
         return future
+
+    def _landed(self, future: Future[Any]) -> None:
+        self.landed.put(None)
 
     def pages(self) -> Iterator[list[Any]]:
         """Rows of the planned pages in order, a page at a time; returns early (paging not done) to let the caller
@@ -358,39 +384,17 @@ class _Concurrent:
                     close()
 
 
-def iter_offset_concurrently(
-    fetch: Callable[[int], Any],
-    open_worker_fetch: Callable[[Throttle], WorkerFetch],
-    path: str,
-    *,
-    page_size: int,
-    max_concurrent_pages: int,
-    max_pages: int = DEFAULT_MAX_PAGES,
-    sleep: Callable[[float], Any] = time.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    stats: PagingStats | None = None,
-    max_held_bytes: int = MAX_HELD_BYTES,
-) -> Iterator[Any]:
-    """Every row of an offset-paged listing, pages after the first fetched concurrently (see the module).
+def opening_window(waited: float, work: float, bound: int) -> int:
+    """Pages to have in flight when adaptive paging goes concurrent: enough to cover one page's wait for the
+    server (``waited`` seconds) with the consumer's own work per page (``work`` seconds), at most ``bound``."""
+    return max(1, min(bound, math.ceil(waited / max(work, 1e-4))))
 
-    ``fetch(offset)`` runs in the consumer's thread (the first page, and sequential paging);
-    ``open_worker_fetch(throttle)`` is called once in each worker thread and returns that thread's fetch, which
-    reports 429s and waits with ``throttle``. ``sleep`` and ``clock`` are those of the caller (retry waits).
-    """
-    return flatten(
-        iter_offset_pages_concurrently(
-            fetch,
-            open_worker_fetch,
-            path,
-            page_size=page_size,
-            max_concurrent_pages=max_concurrent_pages,
-            max_pages=max_pages,
-            sleep=sleep,
-            clock=clock,
-            stats=stats,
-            max_held_bytes=max_held_bytes,
-        )
-    )
+
+def _waited(fetch: Callable[[int], Any], offset: int) -> tuple[Any, float]:
+    """The page at ``offset`` and the seconds this thread waited for it (wall time minus its CPU time)."""
+    wall, cpu = time.perf_counter(), time.thread_time()
+    page = fetch(offset)
+    return page, (time.perf_counter() - wall) - (time.thread_time() - cpu)
 
 
 def iter_offset_pages_concurrently(
@@ -405,24 +409,48 @@ def iter_offset_pages_concurrently(
     clock: Callable[[], float] = time.monotonic,
     stats: PagingStats | None = None,
     max_held_bytes: int = MAX_HELD_BYTES,
+    adaptive: bool = False,
+    inline_wait: float = INLINE_WAIT,
 ) -> Iterator[list[Any]]:
-    """:func:`iter_offset_concurrently` a page at a time: the rows of each page, as a list."""
+    """Every page of an offset-paged listing (the rows of each, as a list), pages after the first fetched
+    concurrently (see the module; ``adaptive``: in the consumer's thread while each page waits for the server
+    less than ``inline_wait`` seconds).
+
+    ``fetch(offset)`` runs in the consumer's thread (the first page, and sequential paging);
+    ``open_worker_fetch(throttle)`` is called once in each worker thread and returns that thread's fetch, which
+    reports 429s and waits with ``throttle``. ``sleep`` and ``clock`` are those of the caller (retry waits).
+    :func:`~runtype_provider.api.paging.flatten` gives the rows.
+    """
     check_page_size(page_size)
     check_max_concurrent_pages(max_concurrent_pages)
     if max_concurrent_pages == 1:
         return iter_offset_pages(fetch, path, max_pages=max_pages)
     paging = OffsetPaging(path, max_pages=max_pages)
+    stats = stats if stats is not None else PagingStats()
 
     def pages() -> Iterator[list[Any]]:
-        first = fetch(paging.next_offset())
-        first_rows = paging.receive(first)
-        total = first.pagination.total
-        concurrent = not paging.done and total is not None and len(first_rows) == page_size
-        del first
-        yield first_rows
-        del first_rows
-        if concurrent and total is not None:
-            throttle = Throttle(max_concurrent_pages, path=path, sleep=sleep, clock=clock, stats=stats)
+        page, waited = _waited(fetch, paging.next_offset())
+        total: int | None = None
+        slow = 0  # pages in a row that waited more than inline_wait
+        while True:
+            rows = paging.receive(page)
+            total = page.pagination.total if page.pagination.total is not None else total
+            planned = not paging.done and total is not None and len(rows) == page_size
+            del page
+            asked = time.perf_counter()
+            yield rows
+            work = time.perf_counter() - asked  # the consumer's own time on these rows
+            del rows
+            slow = slow + 1 if waited > inline_wait else 0
+            if not planned or not adaptive or waited >= SWITCH_WAITS * inline_wait or slow >= 3:
+                break
+            page, waited = _waited(fetch, paging.next_offset())
+            stats.inline_pages += 1
+        if planned and total is not None:
+            window = opening_window(waited, work, max_concurrent_pages) if adaptive else 1
+            throttle = Throttle(
+                max_concurrent_pages, path=path, sleep=sleep, clock=clock, stats=stats, window=window
+            )  # fmt: skip
             throttle.stats.concurrent = True
             log.debug("Runtype API GET %s: %d rows, up to %d pages at a time", path, total, max_concurrent_pages)
             concurrent_pages = _Concurrent(

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 
-from runtype_provider.client.async_pool import ClientLanes, new_async_client
+from runtype_provider.client.async_pool import DEFAULT_MAX_CONNECTIONS, ClientLanes, new_async_client
 from runtype_provider.client.retry import RetryPolicy
 from runtype_provider.client.settings import ConnectionSettings
 from runtype_provider.exceptions import RuntypeConfigurationError
@@ -42,6 +42,7 @@ def test_a_client_sends_the_key_follows_no_redirect_keeps_no_cookie_and_shares_o
     contexts = [client._transport._pool._ssl_context for client in clients]
     assert contexts[0] is contexts[1] and contexts[0].verify_mode is ssl.CERT_REQUIRED
     assert clients[1]._transport._pool._max_connections == 1
+    assert clients[0]._transport._pool._max_connections == DEFAULT_MAX_CONNECTIONS == 100  # a cap, as documented
 
 
 def test_client_lanes_cap_the_clients_and_hand_one_back_to_the_next_borrower(runtype_conn):

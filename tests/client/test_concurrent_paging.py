@@ -2,9 +2,9 @@
 
 Result pages fetched concurrently: order, exactly once, bounds, back-pressure, errors and early stops.
 
-The first part drives :func:`iter_offset_concurrently` with fake listings (no I/O; completion order forced
-with gates); the second drives the hook and the results operator against the local Runtype, which answers
-after ``latency_seconds`` and counts the requests it is handling at once.
+The first part drives :func:`iter_offset_pages_concurrently` (rows flattened) with fake listings (no I/O;
+completion order forced with gates); the second drives the hook and the results operator against the local
+Runtype, which answers after ``latency_seconds`` and counts the requests it is handling at once.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,14 +22,18 @@ from unittest.mock import MagicMock
 from urllib.parse import parse_qs
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from runtype_provider.api.paging import flatten
 from runtype_provider.client.concurrent_paging import (
     DEFAULT_MAX_CONCURRENT_PAGES,
     PagingStats,
     Throttle,
     Unread,
     _Abandoned,
-    iter_offset_concurrently,
+    iter_offset_pages_concurrently,
+    opening_window,
 )
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeNotFoundError, RuntypeResponseError
 from runtype_provider.hooks.runtype import RuntypeHook
@@ -116,9 +121,9 @@ class Listing:
         return Fetch()
 
     def rows(self, bound: int = 4, stats: PagingStats | None = None, **kwargs: Any) -> Iterator[int]:
-        return iter_offset_concurrently(
+        return flatten(iter_offset_pages_concurrently(
             self.fetch, self.open, PATH, page_size=self.page_size, max_concurrent_pages=bound, stats=stats, **kwargs
-        )
+        ))  # fmt: skip
 
     def offsets(self, end: int | None = None, step: int | None = None) -> list[int]:
         return list(range(0, self.size if end is None else end, step or self.page_size))
@@ -606,3 +611,78 @@ def test_the_operators_argument_overrides_the_connection_extra(local_runtype, tm
         assert [json.loads(line)["record_id"] for line in handle] == ids
     assert out["row_count"] == 2_000
     assert 1 < counter.peak <= 2
+
+
+# ---- adaptive paging: in the consumer's thread while the server answers fast, concurrent once waiting dominates
+
+
+@given(
+    waited=st.floats(0, 10, allow_nan=False),
+    work=st.floats(0, 10, allow_nan=False),
+    bound=st.integers(1, 32),
+)
+def test_the_opening_window_covers_one_wait_with_the_consumers_work_within_the_bound(waited, work, bound):
+    window = opening_window(waited, work, bound)
+
+    assert 1 <= window <= bound
+    assert window == bound or window * max(work, 1e-4) >= waited  # enough pages to cover the wait, unless capped
+    assert opening_window(waited * 2, work, bound) >= window  # a longer wait never opens fewer
+
+
+def test_adaptive_paging_stays_in_the_consumers_thread_while_pages_come_fast():
+    listing = Listing(100)
+    stats = PagingStats()
+
+    assert list(listing.rows(bound=4, stats=stats, adaptive=True, inline_wait=math.inf)) == list(range(100))
+    assert listing.started == listing.offsets()
+    assert set(listing.threads) == {threading.current_thread().name}
+    assert listing.opened == 0 and not stats.concurrent and stats.inline_pages == 9
+
+
+def test_adaptive_paging_opens_the_window_at_once_when_waiting_dominates():
+    listing = Listing(200, before=lambda offset, throttle: time.sleep(0.02))  # every page waits 20 ms
+    stats = PagingStats()
+
+    assert list(listing.rows(bound=4, stats=stats, adaptive=True, inline_wait=0.0004)) == list(range(200))
+    assert sorted(listing.started) == listing.offsets()
+    assert stats.concurrent and stats.inline_pages == 0
+    assert stats.windows[0] == 4  # opened at the bound (a 20 ms wait against microseconds of work), not at 1
+    assert all(name.startswith(WORKER_PREFIX) for name in listing.threads[1:])
+
+
+def test_adaptive_paging_goes_concurrent_after_three_slow_pages_in_a_row_not_after_one():
+    slow = {20, 40, 50, 60}  # one slow page alone, then three in a row
+    listing = Listing(200, before=lambda offset, throttle: time.sleep(0.008 if offset in slow else 0))
+    stats = PagingStats()
+
+    assert list(listing.rows(bound=4, stats=stats, adaptive=True, inline_wait=0.002)) == list(range(200))
+    consumer = threading.current_thread().name
+    inline = [offset for offset, thread in zip(listing.started, listing.threads, strict=True) if thread == consumer]
+    assert inline == listing.offsets(70)  # through the third slow page in a row (60), then workers
+    assert stats.concurrent and stats.inline_pages == 6
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    size=st.integers(1, 120),
+    page_size=st.integers(1, 15),
+    bound=st.integers(2, 6),
+    slow_page=st.integers(0, 12),
+)
+def test_adaptive_paging_yields_every_row_once_in_order_whenever_it_switches(size, page_size, bound, slow_page):
+    slow_offset = slow_page * page_size
+    listing = Listing(
+        size, page_size=page_size, before=lambda offset, throttle: time.sleep(0.012 if offset == slow_offset else 0)
+    )
+    stats = PagingStats()
+
+    assert list(listing.rows(bound=bound, stats=stats, adaptive=True, inline_wait=0.0002)) == list(range(size))
+    assert sorted(listing.started) == listing.offsets()  # each page requested once
+    consumer = threading.current_thread().name
+    # once the slow page was seen (waited 12 ms >= 40 x 0.2 ms), no later page is fetched in the consumer's thread
+    assert all(
+        thread != consumer
+        for offset, thread in zip(listing.started, listing.threads, strict=True)
+        if offset > slow_offset
+    )
+    assert worker_threads() == []

@@ -4,6 +4,7 @@ Results pages read straight from their bytes give exactly what the models give, 
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -149,6 +150,14 @@ def test_the_usual_page_is_read_fast_with_the_models_answer():
 
     assert isinstance(fast, ResultRowPage) and [row.record_id for row in fast.data] == ["rec_0", "rec_1", "rec_2"]
     same_reading(fast, models_reading(content))
+
+
+def test_rows_read_fast_are_not_tracked_by_the_garbage_collector():
+    fast = fast_reading(usual_page(api_row(0), api_row(1)))
+
+    # no reference cycles are possible in them: a page of rows adds nothing that triggers a collection
+    assert not any(gc.is_tracked(row) or gc.is_tracked(row.record) for row in fast.data)
+    assert not gc.is_tracked(fast.pagination)
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import httpx
 import pytest
 import requests
 import respx
+import urllib3.exceptions as urllib3_exceptions
 from loopback_server import LoopbackServer, answer, tls_context
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
@@ -732,3 +733,111 @@ def test_the_environment_is_read_once_per_session_and_still_applies(monkeypatch,
     assert session.proxies["https"] == "http://127.0.0.1:3128"
     assert session.verify == str(bundle)
     assert session.trust_env is False  # requests would otherwise read the environment again on every call
+
+
+# ---- pooled GETs (the results reader): urllib3's pool directly, the same answers and errors as the session ---------
+
+
+def loopback_settings(url: str, **extra: Any) -> ConnectionSettings:
+    return ConnectionSettings(
+        base_url=url, api_key="rt_test_pooled_0123456789", timeout=5.0, retry=RetryPolicy(retry_limit=0),
+        dashboard_url=url, **extra,
+    )  # fmt: skip
+
+
+def results_request() -> Any:
+    return build_request("get_batch_results", batch_id="b1", query={"limit": "100", "offset": "200"})
+
+
+def test_a_pooled_get_sends_what_the_session_sends_and_reads_the_same_answer():
+    body = json.dumps({"data": [], "pagination": {"hasMore": False, "offset": 200, "limit": 100}}).encode()
+    seen: dict[str, Any] = {}
+    for pooled in (False, True):
+        with LoopbackServer(answer(200, body)) as server:
+            transport = SyncTransport(loopback_settings(server.url), sleep=lambda s: None, pooled=pooled)
+            seen[f"answer {pooled}"] = transport.send(results_request())
+            seen[f"line {pooled}"] = server.requests
+            assert (transport._pool is not None) is pooled
+            transport.close()
+    assert (
+        seen["line True"] == seen["line False"] == ["GET /v1/schedules/batch/b1/results?limit=100&offset=200 HTTP/1.1"]
+    )
+    assert seen["answer True"] == seen["answer False"]
+
+
+def test_a_pooled_get_keeps_its_connection_alive_across_pages():
+    body = b'{"data": [], "pagination": {"hasMore": false}}'
+
+    def keep_alive(conn: socket.socket, server: LoopbackServer) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        conn.sendall(head.encode() + body)
+        buffer = b""
+        while not server.stopping.is_set():  # later requests on the same connection
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            buffer += data
+            while b"\r\n\r\n" in buffer:
+                request, buffer = buffer.split(b"\r\n\r\n", 1)
+                server.requests.append(request.split(b"\r\n", 1)[0].decode())
+                conn.sendall(head.encode() + body)
+
+    with LoopbackServer(keep_alive) as server:
+        transport = SyncTransport(loopback_settings(server.url), sleep=lambda s: None, pooled=True)
+        for _ in range(3):
+            transport.send(results_request())
+        transport.close()
+    assert server.connections == 1 and len(server.requests) == 3
+
+
+def test_a_pooled_get_to_a_closed_port_is_a_connection_error_known_never_sent():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"  # bound, not listening: refused
+        transport = SyncTransport(loopback_settings(url), sleep=lambda s: None, pooled=True)
+        with pytest.raises(RuntypeConnectionError) as caught:
+            transport.send(results_request())
+    assert caught.value.sent is False and "ConnectionError" in str(caught.value)
+
+
+def test_a_pooled_get_answering_an_error_status_raises_the_same_typed_error():
+    with LoopbackServer(answer(404, b'{"error": "no such batch"}')) as server:
+        for pooled in (False, True):
+            transport = SyncTransport(loopback_settings(server.url), sleep=lambda s: None, pooled=pooled)
+            with pytest.raises(RuntypeException, match="no such batch") as caught:
+                transport.send(results_request())
+            assert caught.value.status_code == 404
+            transport.close()
+
+
+def test_a_proxied_url_or_a_patched_session_send_goes_through_the_session(monkeypatch, requests_mock):
+    requests_mock.get(f"{BASE}/v1/schedules/batch/b1/results", json={"data": [], "pagination": {"hasMore": False}})
+    transport = SyncTransport(loopback_settings(BASE), sleep=lambda s: None, pooled=True)
+    transport.send(results_request())  # requests-mock patches Session.send: it must see the request
+    assert requests_mock.call_count == 1 and transport._pool is None
+    requests_mock.stop()
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    proxied = SyncTransport(loopback_settings(BASE), sleep=lambda s: None, pooled=True)
+    assert proxied._pool_for(BASE + "/v1/x") is None and proxied.pooled is False
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (MaxRetryError(None, "/x", NewConnectionError(None, "refused")), requests.exceptions.ConnectionError),
+        (MaxRetryError(None, "/x", urllib3_exceptions.ConnectTimeoutError("slow")), requests.exceptions.ConnectTimeout),
+        (MaxRetryError(None, "/x", urllib3_exceptions.SSLError("bad cert")), requests.exceptions.SSLError),
+        (urllib3_exceptions.ReadTimeoutError(None, "/x", "slow"), requests.exceptions.ReadTimeout),
+        (ProtocolError("dropped"), requests.exceptions.ConnectionError),
+        (OSError("reset"), requests.exceptions.ConnectionError),
+    ],
+)
+def test_urllib3_errors_become_the_exceptions_requests_raises_for_them(error, expected):
+    mapped = transport_module._as_requests_error(error)
+
+    assert type(mapped) is expected and mapped.args[0] is error
