@@ -19,6 +19,7 @@ from runtype_provider.assets import create_asset, run_event_payload_of
 from runtype_provider.operators.runtype import RuntypeRunScheduleOperator, RuntypeScheduleRunResultsOperator
 from runtype_provider.operators.schedules import RuntypeGetScheduleOperator
 
+# [START outlets_producer]
 SCHEDULE_NAME = "Account refresh"
 ACCOUNT_REFRESH = create_asset(schedule_id="sch_account_refresh")  # the schedule that name names
 
@@ -39,7 +40,9 @@ with DAG(
     results = RuntypeScheduleRunResultsOperator(task_id="collect_results", run=run.output)
 
     fetch_schedule >> run >> results
+# [END outlets_producer]
 
+# [START outlets_consumer]
 with DAG(
     dag_id="runtype_asset_outlets_consumer",
     start_date=datetime(2026, 1, 1),
@@ -58,3 +61,4 @@ with DAG(
     RuntypeScheduleRunResultsOperator.partial(task_id="collect_failed", status_filter="failed").expand(
         run=read_payloads()
     )
+# [END outlets_consumer]

@@ -23,6 +23,7 @@ from runtype_provider.assets import run_event_payload_of, schedule_asset_uri
 from runtype_provider.operators.runtype import RuntypeScheduleRunResultsOperator
 from runtype_provider.triggers.events import RuntypeScheduleRunEventTrigger
 
+# [START watcher_asset]
 SCHEDULE_ID = "sch_weekday_crm_sync"
 POLL_INTERVAL = float(os.environ.get("RUNTYPE_WATCHER_POLL_INTERVAL", "60"))
 
@@ -36,6 +37,7 @@ crm_sync_runs = Asset(
         )
     ],
 )
+# [END watcher_asset]
 
 with DAG(
     dag_id="runtype_asset_watcher",
@@ -44,7 +46,7 @@ with DAG(
     catchup=False,
     tags=["runtype", "example", "event-driven"],
 ) as dag:
-
+    # [START watcher_consumer]
     @task
     def finished_run(**context: Any) -> dict[str, Any]:
         """The payload of the newest event that triggered this DAG run (several may arrive together)."""
@@ -70,3 +72,4 @@ with DAG(
         }
 
     report(run, failed_rows.output)
+    # [END watcher_consumer]

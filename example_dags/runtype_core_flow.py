@@ -6,6 +6,7 @@ operator take it straight from ``run.output``. The schedule id is a DAG param.
 
 from __future__ import annotations
 
+# [START quickstart]
 from datetime import datetime
 
 from airflow.sdk import DAG, Param
@@ -26,13 +27,8 @@ with DAG(
     run = RuntypeRunScheduleOperator(
         task_id="run_schedule", schedule_id="{{ params.schedule_id }}", wait_for_completion=False
     )
-    wait = RuntypeScheduleRunSensor(
-        task_id="wait_for_run",
-        run=run.output,
-        poke_interval=2,
-        timeout=600,
-        mode="poke",
-    )
+    wait = RuntypeScheduleRunSensor(task_id="wait_for_run", run=run.output, poke_interval=2, timeout=600, mode="poke")
     results = RuntypeScheduleRunResultsOperator(task_id="collect_results", run=wait.output)
 
     fetch_schedule >> run >> wait >> results
+# [END quickstart]

@@ -25,6 +25,7 @@ with DAG(
     def schedule_ids(**context) -> list[str]:
         return list(context["params"]["schedule_ids"])
 
+    # [START run_deferrable_mapped]
     runs = RuntypeRunScheduleOperator.partial(
         task_id="run_and_wait",
         deferrable=True,
@@ -32,6 +33,7 @@ with DAG(
         timeout=600,
         allowed_failed_records="25%",
     ).expand(schedule_id=schedule_ids())
+    # [END run_deferrable_mapped]
 
     @task
     def summarize(results: list[dict]) -> dict[str, dict]:

@@ -27,6 +27,7 @@ with DAG(
     params={"flow_id": Param("flow_enrich_company", type="string")},
     tags=["runtype", "example"],
 ) as dag:
+    # [START manage_schedule]
     create = RuntypeCreateScheduleOperator(
         task_id="create_schedule",
         name="Airflow-managed enrichment",
@@ -42,3 +43,4 @@ with DAG(
     delete = RuntypeDeleteScheduleOperator(task_id="delete_schedule", schedule_id=SCHEDULE_ID)
 
     create >> pause >> resume >> run >> delete
+    # [END manage_schedule]

@@ -27,6 +27,7 @@ with DAG(
     },
     tags=["runtype", "example"],
 ) as dag:
+    # [START surface_schedule]
     fetch = RuntypeGetScheduleOperator(
         task_id="fetch_surface_schedule", schedule_id="{{ params.schedule_id }}", **SURFACE
     )
@@ -39,3 +40,4 @@ with DAG(
     results = RuntypeScheduleRunResultsOperator(task_id="surface_results", run=wait.output, include_result_payload=True)
 
     fetch >> run >> wait >> results
+    # [END surface_schedule]

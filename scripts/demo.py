@@ -2,12 +2,14 @@
 
 Starts the local Runtype on a free loopback port, seeds the example schedules, points the
 ``runtype_default`` connection at it, runs ``airflow dags test runtype_core_flow`` in a fresh
-AIRFLOW_HOME, then prints the run reference, a table of per-record outcomes and the summary.
+AIRFLOW_HOME, then prints the run reference, a table of per-record outcomes and the summary, writes them to a
+results file, and ends by saying where the Airflow home, the logs and that file are, and what to try next.
 Exits non-zero on any failure.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -105,6 +107,36 @@ def main() -> None:
     print(f"{calls} API calls to the local Runtype; demo wall time {time.monotonic() - started:.1f} s")
     if summary["total"] != len(rows) or not rows:
         raise SystemExit("demo failed: the summary does not match the rows")
+    results = HOME / "results.json"
+    results.write_text(json.dumps({"run": waited, "rows": rows, "summary": summary}, indent=2, default=str) + "\n")
+    print_where(log, results)
+
+
+def relative(path: Path) -> str:
+    """``path`` as the user can type it from the repository root."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def print_where(log: Path, results: Path) -> None:
+    task_logs = HOME / "logs"
+    runs = sorted(task_logs.glob(f"dag_id={DAG_ID}/run_id=*"))
+    print()
+    print("Where things are:")
+    print(f"  Airflow home (airflow.cfg, SQLite metadata DB): {relative(HOME)}/")
+    if runs:
+        print(f"  Task logs, one file per task:                   {relative(runs[-1])}/")
+    print(f"  Task logs and the Airflow commands' output:     {relative(log)} (`airflow dags test` logs there)")
+    print(f"  Results (run, per-record rows, summary):        {relative(results)}")
+    print()
+    print("Try next:")
+    print(f"  * Look at the DAG that ran: example_dags/{DAG_ID}.py; the other example DAGs are beside it.")
+    print("  * Run them yourself against a local Runtype: `.venv-demo/bin/runtype-local --port 8765 --seed-demo`")
+    print(
+        f"    prints the connection to export; then `AIRFLOW_HOME={relative(HOME)} "
+        f"AIRFLOW__CORE__DAGS_FOLDER=example_dags .venv-demo/bin/airflow dags test runtype_chain_failed_records`."
+    )
+    print("  * Use your own Runtype: docs/getting-started.md (`make docs` builds the site), docs/connection.md.")
+    print("  * Run the whole test suite: `make test`.")
 
 
 if __name__ == "__main__":
