@@ -164,7 +164,7 @@ def test_conn_fields_are_the_options_table(connection_type):
         ("retry_delay", "0 or more, default 1."),
         ("retry_max_delay", "0 or more, default 60."),
         ("max_response_mb", "0.001 to 4096, default 64."),
-        ("max_concurrent_pages", "1 to 32, default 8."),
+        ("max_concurrent_pages", "1 to 32, default 16."),
         ("dashboard_url", "Default https://app.runtype.com for the API at api.runtype.com, else the API base URL."),
         ("shared_run_list_polls", "True or false, default false."),
     ],
@@ -260,7 +260,7 @@ LEGACY_DEFAULTS = {
     "retry_delay": "1",
     "retry_max_delay": "60",
     "max_response_mb": "64",
-    "max_concurrent_pages": "8",
+    "max_concurrent_pages": "16",
     "dashboard_url": None,
     "shared_run_list_polls": False,
 }

@@ -176,12 +176,18 @@ class _Watchdog:
         self._heap: list[tuple[float, int, AttemptTimer]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
+        self._compact_above = self.COMPACT_MIN
+
+    COMPACT_MIN = 64
+    """Finished timers are dropped once the heap holds this many entries, or twice what the last compaction kept
+    (amortised constant cost, and a heap that never grows with the number of attempts that ended in time)."""
 
     def schedule(self, when: float, timer: AttemptTimer) -> None:
         with self._condition:
-            if len(self._heap) > 1024:  # many attempts that ended in time: forget them now
+            if len(self._heap) > self._compact_above:  # attempts that ended in time: forget them now
                 self._heap = [entry for entry in self._heap if not entry[2].done]
                 heapq.heapify(self._heap)
+                self._compact_above = max(self.COMPACT_MIN, 2 * len(self._heap))
             heapq.heappush(self._heap, (when, next(self._order), timer))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="runtype-attempt-watchdog", daemon=True)

@@ -202,7 +202,7 @@ OPTIONS: dict[str, Option] = {
             "Pages of per-record results fetched at the same time (fewer when the API answers 429; 1 fetches them "
             "one by one).",
             "integer",
-            default=8,
+            default=16,
             minimum=1,
             maximum=32,
         ),

@@ -189,7 +189,7 @@ class RuntypeEndpoints:
         max_concurrent_pages: int | None = None,
     ) -> Iterator[RecordResult]:
         """Every per-record result of a run, in order, memory flat in the number of rows. Pages after the first
-        are fetched up to ``max_concurrent_pages`` at a time (default: the connection extra, 8; 1 = one by one;
+        are fetched up to ``max_concurrent_pages`` at a time (default: the connection extra, 16; 1 = one by one;
         see :mod:`runtype_provider.client.concurrent_paging`)."""
         return flatten(self._result_pages(
             "get_run_results", {"run_id": run_id}, page_size=page_size, status=status,

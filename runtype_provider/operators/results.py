@@ -62,7 +62,7 @@ class RuntypeScheduleRunResultsOperator(RuntypeBaseOperator):
         the task saying what to set, instead of handing on a path other workers cannot open.
     :param page_size: rows per API request (1-100).
     :param max_concurrent_pages: pages fetched at the same time (1-32; 1 = one by one). Default: the connection
-        extra ``max_concurrent_pages`` (8). Fewer while the API answers 429; rows keep their order.
+        extra ``max_concurrent_pages`` (16). Fewer while the API answers 429; rows keep their order.
 
     ``outlets`` may hold the run's schedule asset: the task then reads the run's status once more after the
     results (one request) and puts the same payload on the event as the run operator does.

@@ -86,6 +86,7 @@ class RunWatch:
     failed_polls: int = 0
     unknown_statuses_logged: set[str | None] = field(default_factory=set)
     unlisted_since: float | None = None
+    unlisted_said: bool = False
     last_progress: RunProgress | None = None
     logged: tuple[str | None, str, float] | None = None
     """Status, progress line and (monotonic) time of the progress logged last; see :meth:`_log_progress`."""
@@ -146,15 +147,19 @@ class RunWatch:
         self.log.info("Runtype run %s: %s", self.run.name, described)
 
     def _not_listed(self) -> None:
+        """A run just started is often missing from the first list read: said once, only when it is still missing
+        at the next poll (a line per wait would cost more than the poll itself)."""
         now = time.monotonic()
         if self.unlisted_since is None:
             self.unlisted_since = now
+        elif not self.unlisted_said:
+            self.unlisted_said = True
             self.log.info(
                 "Runtype run %s is not in schedule %s's run list yet; still waiting",
                 self.run.name,
                 self.run.schedule_id,
             )
-        elif now - self.unlisted_since > UNLISTED_RUN_GRACE:
+        if now - self.unlisted_since > UNLISTED_RUN_GRACE:
             raise RuntypeRunError(
                 f"Runtype run {self.run.name} did not appear in schedule {self.run.schedule_id}'s run list within "
                 f"{UNLISTED_RUN_GRACE:g} s; it cannot be tracked (was it started by another schedule?)",

@@ -559,7 +559,7 @@ def test_the_hook_collects_every_row_in_order_with_at_most_the_connections_bound
 
 def test_the_default_bound_is_the_documented_one(local_runtype):
     local_runtype(0)
-    assert RuntypeHook().settings.max_concurrent_pages == DEFAULT_MAX_CONCURRENT_PAGES == 8
+    assert RuntypeHook().settings.max_concurrent_pages == DEFAULT_MAX_CONCURRENT_PAGES == 16
 
 
 def test_429s_halve_the_window_and_every_row_still_comes_once(local_runtype, sleeps, caplog):

@@ -236,3 +236,20 @@ def test_body_reader_raises_only_typed_errors_whatever_the_bytes(wire, encoding,
         assert len(r.finish()) <= limit
     except RuntypeResponseError:
         pass
+
+
+def test_the_watchdog_forgets_attempts_that_ended_in_time_so_its_heap_stays_small() -> None:
+    from runtype_provider.client import limits
+
+    watchdog = limits._Watchdog()
+    live = [limits.AttemptTimer(3600) for _ in range(100)]
+    for timer in live:  # attempts still going: kept, however many
+        watchdog.schedule(time.monotonic() + 3600, timer)
+    sizes = []
+    for _ in range(20_000):  # attempts that end in time, one after the other (a long results read)
+        timer = limits.AttemptTimer(3600)
+        watchdog.schedule(time.monotonic() + 3600, timer)
+        timer.done = True
+        sizes.append(len(watchdog._heap))
+    assert max(sizes[-1000:]) <= 2 * len(live) + 1  # flat: bounded by what is live, not by what ended
+    assert {entry[2] for entry in watchdog._heap} >= set(live)  # no live timer dropped

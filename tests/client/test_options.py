@@ -54,7 +54,7 @@ def test_defaults_are_those_of_the_modules_that_use_them():
     assert OPTIONS["retry_delay"].default == retry.DEFAULT_RETRY_DELAY
     assert OPTIONS["retry_max_delay"].default == retry.DEFAULT_RETRY_MAX_DELAY
     assert OPTIONS["max_response_mb"].default == limits.DEFAULT_MAX_RESPONSE_MB
-    assert OPTIONS["max_concurrent_pages"].default == concurrent_paging.DEFAULT_MAX_CONCURRENT_PAGES == 8
+    assert OPTIONS["max_concurrent_pages"].default == concurrent_paging.DEFAULT_MAX_CONCURRENT_PAGES == 16
     assert OPTIONS["max_concurrent_pages"].maximum == concurrent_paging.MAX_CONCURRENT_PAGES == 32
     assert (OPTIONS["timeout"].default, OPTIONS["shared_run_list_polls"].default) == (30.0, False)
 

@@ -751,9 +751,9 @@ def test_reading_any_connection_gives_settings_or_a_typed_error_without_the_key(
 # ---- max_concurrent_pages: result pages fetched at the same time ---------------------------------------------------
 
 
-def test_max_concurrent_pages_defaults_to_8(use_conn, sleeps):
+def test_max_concurrent_pages_defaults_to_16(use_conn, sleeps):
     use_conn(host=BASE)
-    assert RuntypeHook().settings.max_concurrent_pages == 8
+    assert RuntypeHook().settings.max_concurrent_pages == 16
 
 
 @pytest.mark.parametrize(
@@ -764,7 +764,7 @@ def test_max_concurrent_pages_defaults_to_8(use_conn, sleeps):
         ({"max_concurrent_pages": "4"}, 4),
         ({"max_concurrent_pages": 16.0}, 16),
         ({"extra__runtype__max_concurrent_pages": "3"}, 3),
-        ({"max_concurrent_pages": ""}, 8),
+        ({"max_concurrent_pages": ""}, 16),
     ],
 )
 def test_max_concurrent_pages_is_read_from_the_extra(use_conn, sleeps, extra, expected):

@@ -554,6 +554,17 @@ def test_a_run_that_appears_in_time_is_waited_for(driver, run_reference, run_res
     assert driver.wait(run, poll_interval=100)["outcome"] == "success"
 
 
+@pytest.mark.parametrize(("missing_polls", "said"), [(1, 0), (2, 1), (3, 1)])
+def test_a_run_missing_from_the_first_list_read_only_is_not_worth_a_log_line(
+    driver, run_reference, logs, missing_polls, said
+):
+    mine = {"id": "run-1", "scheduleId": "sch-1", "status": "completed", "totalRecords": 10, "processedRecords": 10}
+    driver.serve(*[Answer(body={"data": []})] * missing_polls, Answer(body={"data": [mine]}), path=RUNS)
+
+    assert driver.wait({**run_reference, "batch_execution_id": None}, poll_interval=100)["outcome"] == "success"
+    assert len([m for m in logs.messages("info") if "run list yet" in m]) == said
+
+
 RETRY_AFTER_200 = Answer(503, {"error": "busy"}, headers={"Retry-After": "200"})
 
 
