@@ -28,7 +28,9 @@ with LocalRuntype(queued_seconds=0.1, running_seconds=0.5) as server:
     dag_id = os.environ["LINEAGE_DAG"]
     conf = {"output_dir": os.environ["AIRFLOW_HOME"]} if dag_id == "runtype_batch_pipeline" else None
     result = run_dag_test(load_dag(f"example_dags/{dag_id}.py", dag_id), conf=conf)
-    print("STATE", result.state)
+    # Flushed at once: stdout is a pipe (block-buffered), and a line still buffered when the interpreter's shutdown
+    # goes wrong is lost, which once hid the DAG's state from the assertion below.
+    print("STATE", result.state, flush=True)
 """
 
 
@@ -49,7 +51,10 @@ def lineage_events(tmp_path: Path, dag_id: str) -> list[dict]:
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
-    assert "STATE success" in done.stdout, (done.stdout[-3000:], done.stderr[-3000:])
+    noteworthy = [
+        line[:300] for line in done.stdout.splitlines() if line.startswith("STATE") or "error" in line.lower()
+    ]
+    assert "STATE success" in done.stdout, (f"exit status {done.returncode}", noteworthy[-20:], done.stderr[-3000:])
     return [json.loads(line) for line in events_file.read_text().splitlines()]
 
 
