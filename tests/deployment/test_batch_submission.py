@@ -26,14 +26,12 @@ import pytest
 
 from .conftest import AIRFLOW_3_3_PLUS
 from .harness import AirflowDeployment, LocalRuntypeProcess, wait_until
-from .test_task_interruptions import Timeline, task_processes, xcom_or_none
+from .test_task_interruptions import LONG_RUN, Timeline, batch_calls, finish_on_try_2, task_processes, xcom_or_none
 
 pytestmark = pytest.mark.deployment
 
 FAIL_DAG = "runtype_deployment_batch_retry"  # on_unknown_submission="fail" (the default)
 RESUBMIT_DAG = "runtype_deployment_batch_retry_resubmit"
-LONG_RUN = 3600.0
-"""Seconds a batch lasts; the test ends it (``advance_clock``) once the retry waits for it."""
 HOLD = 60.0
 """Seconds the ``slow`` fault holds the POST's answer: longer than the client's request timeout (30 s), so no answer
 can reach try 1 in time; the kill comes as soon as the request log shows the request held."""
@@ -60,10 +58,6 @@ def active_batches(runtype: LocalRuntypeProcess, flow_id: str) -> list[str]:
     """Ids of the flow's batches that are queued or running (the summary names a flow ``Flow <id>``)."""
     summary = runtype.api("GET", "batch/summary")
     return [b["id"] for b in summary["batches"] if b["flowName"] == f"Flow {flow_id}"]
-
-
-def batch_calls(runtype: LocalRuntypeProcess, operation: str, batch_id: str, since: int = 0) -> list[dict]:
-    return [r for r in runtype.requests()[since:] if r["operation"] == operation and r["path"].endswith(batch_id)]
 
 
 def trigger(deployment: AirflowDeployment, dag_id: str, flow_id: str, size: int) -> tuple[str, dict]:
@@ -238,27 +232,13 @@ def test_worker_killed_after_the_post_while_waiting(
     kill_task_process(deployment, ti["id"], timeline)
     at_kill = len(runtype_local.requests())
 
-    wait_until(
+    finish_on_try_2(
+        deployment, runtype_local, timeline, dag_id, run_id,
         lambda: (
-            api.task_instance(dag_id, run_id, "run")["try_number"] == 2
-            and (
-                batch_calls(runtype_local, "get_batch_status", batch_id, since=at_kill)
-                or len(submissions(runtype_local, flow_id)) > 1
-            )
+            batch_calls(runtype_local, "get_batch_status", batch_id, since=at_kill)
+            or len(submissions(runtype_local, flow_id)) > 1
         ),
-        timeout=300,
-        interval=0.25,
-        what="try 2 waiting",
-        diagnostics=lambda: deployment.run_report(dag_id, run_id),
-    )
-    timeline.mark("try 2 waiting")
-    runtype_local.advance_clock(LONG_RUN)
-    deployment.wait_for_run(dag_id, run_id, timeout=300)
-    timeline.mark("DAG run succeeded")
-    timeline.report()
-
-    final = api.task_instance(dag_id, run_id, "run")
-    assert (final["state"], final["try_number"]) == ("success", 2)
+    )  # fmt: skip
     posts = submissions(runtype_local, flow_id)
     outcome = api.xcom(dag_id, run_id, "run")
     assert outcome["status"] == "completed"

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
+from typing import Any
 
 import psutil
 import pytest
@@ -46,8 +48,35 @@ class Timeline:
         report(f"{self.name}: " + "; ".join(self.events))
 
 
-def batch_calls(runtype: LocalRuntypeProcess, operation: str, batch_id: str) -> list[dict]:
-    return [r for r in runtype.requests() if r["operation"] == operation and r["path"].endswith(f"/{batch_id}")]
+def batch_calls(runtype: LocalRuntypeProcess, operation: str, batch_id: str, since: int = 0) -> list[dict]:
+    """Requests of ``operation`` on ``batch_id`` in the request log, from entry ``since`` on."""
+    return [r for r in runtype.requests()[since:] if r["operation"] == operation and r["path"].endswith(f"/{batch_id}")]
+
+
+def finish_on_try_2(
+    deployment: AirflowDeployment,
+    runtype_local: LocalRuntypeProcess,
+    timeline: Timeline,
+    dag_id: str,
+    run_id: str,
+    retry_waiting: Callable[[], Any],
+) -> None:
+    """Once try 2 of task ``run`` waits (``retry_waiting``), end the run (``advance_clock``) and check the DAG run
+    succeeded on that try."""
+    wait_until(
+        lambda: deployment.api.task_instance(dag_id, run_id, "run")["try_number"] == 2 and retry_waiting(),
+        timeout=300,
+        interval=0.25,
+        what="try 2 waiting",
+        diagnostics=lambda: deployment.run_report(dag_id, run_id),
+    )
+    timeline.mark("try 2 waiting")
+    runtype_local.advance_clock(LONG_RUN)
+    deployment.wait_for_run(dag_id, run_id, timeout=300)
+    timeline.mark("DAG run succeeded")
+    timeline.report()
+    final = deployment.api.task_instance(dag_id, run_id, "run")
+    assert (final["state"], final["try_number"]) == ("success", 2)
 
 
 def run_now_calls(runtype: LocalRuntypeProcess, schedule_id: str) -> list[dict]:
@@ -146,27 +175,13 @@ def test_sync_wait_retry_after_sigkilled_task_process_reattaches(
     timeline.mark(f"SIGKILLed task process {[p.pid for p in victims]}")
 
     # Try 2 waits: on the same run (it polls it) or on a new one (a second run-now). Then the run ends.
-    wait_until(
+    finish_on_try_2(
+        deployment, runtype_local, timeline, dag_id, run_id,
         lambda: (
-            api.task_instance(dag_id, run_id, "run")["try_number"] == 2
-            and (
-                len(batch_calls(runtype_local, "get_batch_status", batch_id)) > polls_at_kill
-                or len(run_now_calls(runtype_local, schedule_id)) > 1
-            )
+            len(batch_calls(runtype_local, "get_batch_status", batch_id)) > polls_at_kill
+            or len(run_now_calls(runtype_local, schedule_id)) > 1
         ),
-        timeout=300,
-        interval=0.25,
-        what="try 2 waiting",
-        diagnostics=lambda: deployment.run_report(dag_id, run_id),
-    )
-    timeline.mark("try 2 waiting")
-    runtype_local.advance_clock(LONG_RUN)
-    deployment.wait_for_run(dag_id, run_id, timeout=300)
-    timeline.mark("DAG run succeeded")
-    timeline.report()
-
-    final = api.task_instance(dag_id, run_id, "run")
-    assert (final["state"], final["try_number"]) == ("success", 2)
+    )  # fmt: skip
     outcome = api.xcom(dag_id, run_id, "run")
     run_nows = run_now_calls(runtype_local, schedule_id)
     logs = deployment.task_logs(dag_id, run_id, chars=200_000)
