@@ -4,7 +4,7 @@ clients, shared reads. Generic: it knows requests and answers, not runs (the hoo
 A triggerer runs all its triggers in one event loop. The waits there on the same Runtype connection id share one
 :class:`ConnectionShare` (:class:`shared_connection`: created by the first wait, closed by the last to leave, and
 kept per event loop, so another loop, e.g. pytest's per-test loops or ``dag.test()``'s ``asyncio.run``, never sees
-its client):
+its client; :func:`join_share` and :func:`leave_share` are the same as plain calls):
 
 * one connection read (by the reader the caller injects) for the waits that start within
   :data:`CONNECTION_READ_TTL` of it (a rotated key reaches waits that start later);
@@ -50,35 +50,45 @@ ReadConnection = Callable[[str], Awaitable[Any]]
 _SHARES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, ConnectionShare]] = weakref.WeakKeyDictionary()
 
 
+def join_share(conn_id: str, read_connection: ReadConnection) -> ConnectionShare:
+    """The running loop's share of connection ``conn_id``, created by its first user; the caller counts as a user
+    until :func:`leave_share`. Plain calls, not a context manager object, so a wait holds nothing for them."""
+    loop = asyncio.get_running_loop()
+    shares = _SHARES.get(loop)
+    if shares is None:
+        shares = _SHARES[loop] = {}
+    share = shares.get(conn_id)
+    if share is None:
+        share = shares[conn_id] = ConnectionShare(conn_id, read_connection)
+        share.registry = shares
+    share.users += 1
+    return share
+
+
+async def leave_share(share: ConnectionShare) -> None:
+    """One user of ``share`` leaves; the last one closes it (its clients and reads in flight)."""
+    share.users -= 1
+    if share.users == 0:
+        if share.registry.get(share.conn_id) is share:
+            del share.registry[share.conn_id]
+        await share.aclose()
+
+
 class shared_connection:
     """The running loop's share of connection ``conn_id`` for the ``async with`` block; the last user closes it."""
 
     share: ConnectionShare
-    shares: dict[str, ConnectionShare]
 
     def __init__(self, conn_id: str, read_connection: ReadConnection) -> None:
         self.conn_id = conn_id
         self.read_connection = read_connection
 
     async def __aenter__(self) -> ConnectionShare:
-        loop = asyncio.get_running_loop()
-        shares = _SHARES.get(loop)
-        if shares is None:
-            shares = _SHARES[loop] = {}
-        share = shares.get(self.conn_id)
-        if share is None:
-            share = shares[self.conn_id] = ConnectionShare(self.conn_id, self.read_connection)
-        share.users += 1
-        self.share, self.shares = share, shares
-        return share
+        self.share = join_share(self.conn_id, self.read_connection)
+        return self.share
 
     async def __aexit__(self, *exc_info: object) -> None:
-        share, shares = self.share, self.shares
-        share.users -= 1
-        if share.users == 0:
-            if shares.get(self.conn_id) is share:
-                del shares[self.conn_id]
-            await share.aclose()
+        await leave_share(self.share)
 
 
 def open_shares(loop: asyncio.AbstractEventLoop) -> dict[str, ConnectionShare]:
@@ -117,6 +127,8 @@ class ConnectionShare:
         self.conn_id = conn_id
         self.read_connection = read_connection
         self.users = 0
+        self.registry: dict[str, ConnectionShare] = {}
+        """The loop's shares this one is registered in (by :func:`join_share`)."""
         self.seq = 0
         """Reads started so far; a wait that starts now takes only answers of later reads."""
         self.requests_started = 0

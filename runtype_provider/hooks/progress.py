@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from runtype_provider.client.request import ApiRequest, build_request
+from runtype_provider.client.shared import ReadConnection, join_share, leave_share
 from runtype_provider.runs.reference import RunProgress, RunReference
 from runtype_provider.runs.status import RunOutcome, classify_run_status
 
@@ -56,46 +56,65 @@ def listed_run(runs: list[ScheduleRun], run: RunReference) -> ScheduleRun | None
 
 class SharedRunReader:
     """One deferred wait's reads through its :class:`~runtype_provider.client.shared.ConnectionShare`, with what
-    the wait engine polls (``get_run_progress_async``, ``bounded_by``, ``clock``) plus ``data_age``: how many
+    the wait engine polls (``get_run_progress_async``, ``deadline``, ``clock``) plus ``data_age``: how many
     seconds old the last answer already was when the poll began (0 when this wait's own request answered it).
 
-    Made by :meth:`RuntypeHook.shared <runtype_provider.hooks.runtype.RuntypeHook.shared>`. ``run_list_polls``
-    None means the connection extra ``shared_run_list_polls``.
+    Made by :meth:`RuntypeHook.shared <runtype_provider.hooks.runtype.RuntypeHook.shared>`, which returns one that
+    joins the share in ``async with`` (and waits for its turn to start); one made on a share already joined reads
+    without it. ``run_list_polls`` None means the connection extra ``shared_run_list_polls``.
+
+    A triggerer holds one per wait for the whole wait, so it holds as few objects as it can: the garbage collector
+    visits each of them at every full collection, which is what a triggerer's event loop stalls on with thousands of
+    waits. Requests are built per poll (a few microseconds) rather than kept; what is kept per read is its key.
     """
 
     def __init__(
         self,
-        share: ConnectionShare,
+        share: ConnectionShare | None,
         overrides: dict[str, Any],
         *,
         sleep: Callable[[float], Any],
         clock: Callable[[], float] = time.monotonic,
         run_list_polls: bool | None = None,
     ) -> None:
-        self.share = share
+        self.share: ConnectionShare = share  # type: ignore[assignment]  # set by ``__aenter__`` when None
         self.overrides = dict(overrides)
         self.params_key = json.dumps({k: v for k, v in self.overrides.items() if v is not None}, sort_keys=True,
                                      default=repr)  # fmt: skip
         self.sleep = sleep
         self.run_list_polls = run_list_polls
         self.deadline: float | None = None
+        """A ``clock()`` value bounding this wait's reads (the wait engine sets it), or None."""
         self.clock = clock
         self.data_age = 0.0
-        self._born = share.seq
+        self._born = 0 if share is None else share.seq
+        self._join: tuple[str, ReadConnection] | None = None
         self._seen: dict[Hashable, int] = {}
-        self._requests: dict[tuple[str, ...], tuple[Hashable, ApiRequest[Any]]] = {}
         self._ended: dict[str, RunProgress] = {}
 
-    @contextmanager
-    def bounded_by(self, deadline: float | None) -> Iterator[SharedRunReader]:
-        """Bound this wait's reads by ``deadline`` (``clock()`` value), as ``RuntypeHook.bounded_by`` does."""
-        previous = self.deadline
-        if deadline is not None:
-            self.deadline = deadline if previous is None else min(previous, deadline)
-        try:
-            yield self
-        finally:
-            self.deadline = previous
+    @classmethod
+    def joining(
+        cls, conn_id: str, read_connection: ReadConnection, overrides: dict[str, Any], **options: Any
+    ) -> SharedRunReader:
+        """A reader that joins the running loop's share of ``conn_id`` in ``async with`` and leaves it after."""
+        reader = cls(None, overrides, **options)
+        reader._join = (conn_id, read_connection)
+        return reader
+
+    async def __aenter__(self) -> SharedRunReader:
+        if self._join is not None:
+            self.share, self._join = join_share(*self._join), None
+            try:
+                await self.share.start_turn()
+            except BaseException:
+                await leave_share(self.share)
+                raise
+            self._born = self.share.seq
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+        await leave_share(self.share)
 
     async def get_run_progress_async(self, run: RunReference) -> RunProgress:
         parts = run.batches()
@@ -131,16 +150,14 @@ class SharedRunReader:
         return progress, age
 
     def _request(self, operation: str, **ids: Any) -> tuple[Hashable, ApiRequest[Any]]:
-        """The request (built once per wait) and what makes two reads the same: client options, method, path and
-        query. The first time, this wait starts counting as a reader of it."""
-        made = self._requests.get((operation, *ids.values()))
-        if made is None:
-            request = build_request(operation, **ids)
-            key = (self.params_key, request.method, request.path, tuple(sorted(request.query.items())))
-            made = self._requests[(operation, *ids.values())] = (key, request)
+        """The request and what makes two reads the same: client options, method, path and query. The first time,
+        this wait starts counting as a reader of it."""
+        request = build_request(operation, **ids)
+        key = (self.params_key, request.method, request.path, tuple(sorted(request.query.items())))
+        if key not in self._seen:
             self.share.interest(key, +1)
             self._seen[key] = self._born
-        return made
+        return key, request
 
     async def _read(self, reads: Reads, made: tuple[Hashable, ApiRequest[Any]]) -> Any:
         key, request = made
@@ -155,4 +172,3 @@ class SharedRunReader:
         for key in self._seen:
             self.share.interest(key, -1)
         self._seen.clear()
-        self._requests.clear()

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from itertools import chain, islice
 from typing import Any
@@ -27,7 +27,6 @@ from runtype_provider.client.request import ApiRequest, M, build_request
 from runtype_provider.client.results import iter_result_pages, read_result_page
 from runtype_provider.client.retry import RetryPolicy
 from runtype_provider.client.settings import ConnectionSettings, describe_host, settings_from_connection
-from runtype_provider.client.shared import shared_connection
 from runtype_provider.client.transport import AsyncTransport, SyncTransport
 from runtype_provider.exceptions import RuntypeApiError, RuntypeConfigurationError, RuntypeException
 from runtype_provider.get_provider_info import legacy_form_widgets, legacy_ui_field_behaviour
@@ -162,20 +161,16 @@ class RuntypeHook(RuntypeEndpoints, BaseHook):
         return await self.asend(build_request(operation, **arguments))
 
     @classmethod
-    @asynccontextmanager
-    async def shared(cls, runtype_conn_id: str = DEFAULT_CONN_ID, **hook_params: Any) -> AsyncIterator[SharedRunReader]:
-        """A deferred wait's reads of run progress, shared with the other waits on this connection in the running
-        event loop (one connection read, capped clients, one request for identical reads: see
-        :mod:`runtype_provider.client.shared`). Waits for this wait's turn to start (a triggerer picking up a
-        thousand waits starts them a few at a time); the last wait to leave closes the shared clients."""
-        hook = cls(runtype_conn_id, **hook_params)
-        async with shared_connection(runtype_conn_id, cls.aread_connection) as share:
-            await share.start_turn()
-            reader = SharedRunReader(share, hook.overrides, sleep=hook.async_sleep, clock=hook.clock)
-            try:
-                yield reader
-            finally:
-                reader.close()
+    def shared(cls, runtype_conn_id: str = DEFAULT_CONN_ID, **hook_params: Any) -> SharedRunReader:
+        """A deferred wait's reads of run progress, for ``async with``: shared with the other waits on this
+        connection in the running event loop (one connection read, capped clients, one request for identical reads:
+        see :mod:`runtype_provider.client.shared`). Entering waits for this wait's turn to start (a triggerer
+        picking up a thousand waits starts them a few at a time); the last wait to leave closes the shared clients.
+        ``hook_params`` are this class's client options (``timeout``, ``retry_limit``, ...)."""
+        hook = cls(runtype_conn_id, **hook_params)  # checks the options; the reader keeps only what it needs
+        return SharedRunReader.joining(
+            runtype_conn_id, cls.aread_connection, hook.overrides, sleep=hook.async_sleep, clock=hook.clock
+        )
 
     async def aclose(self) -> None:
         """Close the async client (triggers call this when they finish)."""

@@ -113,10 +113,15 @@ class RunProgress(RuntypeModel):
     def describe(self) -> str:
         """One log line: ``running: 40/100 records processed, 3 failed`` (plus ``; batches: 2 completed, 1 running``
         for a run of several batches)."""
+        return f"{self.status or 'unknown'}: {self.counts()}"
+
+    def counts(self) -> str:
+        """``40/100 records processed, 3 failed`` (plus the batches of a run of several): :meth:`describe` without
+        the status, for a line that names the status itself."""
         total = "?" if self.total_records is None else self.total_records
         processed = 0 if self.processed_records is None else self.processed_records
         failed = 0 if self.failed_records is None else self.failed_records
-        line = f"{self.status or 'unknown'}: {processed}/{total} records processed, {failed} failed"
+        line = f"{processed}/{total} records processed, {failed} failed"
         if self.batches:
             line += "; batches: " + ", ".join(f"{n} {status}" for status, n in self.batches.items())
         return line

@@ -79,14 +79,15 @@ def conclude_run(progress: RunProgress, run: RunReference, policy: FailedRecords
     name = run.name
     where = f" of schedule {run.schedule_id}" if run.schedule_id else ""
     link = f" See {run.run_url}" if run.run_url else ""
+    counts = progress.counts()  # the wait engine leaves the final status line to this verdict
     if progress.outcome is RunOutcome.FAILED:
         reason = f": {progress.error}" if progress.error else ""
         raise RuntypeRunError(
-            f"Runtype run {name}{where} failed (status {progress.status!r}){reason}.{link}", run=result
+            f"Runtype run {name}{where} failed (status {progress.status!r}){reason}. {counts}.{link}", run=result
         )
     if progress.outcome is RunOutcome.CANCELLED:
         raise RuntypeRunError(
-            f"Runtype run {name}{where} was cancelled (status {progress.status!r}) before it finished.{link}",
+            f"Runtype run {name}{where} was cancelled (status {progress.status!r}) before it finished: {counts}.{link}",
             run=result,
         )
     failed = progress.failed_records or 0

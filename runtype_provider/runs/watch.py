@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -45,14 +45,15 @@ class ProgressSource(Protocol):
 
 
 class AsyncProgressSource(Protocol):
-    """What the trigger's loop polls (a deferred wait's shared reads); ``data_age``: how old the last answer was."""
+    """What the trigger's loop polls (a deferred wait's shared reads); ``data_age``: how old the last answer was;
+    ``deadline``: a ``clock()`` value bounding its reads, set by the loop (an attribute rather than a context
+    manager: a wait held for hours in a triggerer keeps fewer objects for the garbage collector to visit)."""
 
     clock: Callable[[], float]
     data_age: float
+    deadline: float | None
 
     async def get_run_progress_async(self, run: RunReference) -> RunProgress: ...
-
-    def bounded_by(self, deadline: float | None) -> AbstractContextManager[Any]: ...
 
 
 class BatchCanceller(Protocol):
@@ -84,7 +85,7 @@ class RunWatch:
     max_poll_errors: int
     log: Any
     failed_polls: int = 0
-    unknown_statuses_logged: set[str | None] = field(default_factory=set)
+    unknown_statuses_logged: frozenset[str | None] = frozenset()
     unlisted_since: float | None = None
     unlisted_said: bool = False
     last_progress: RunProgress | None = None
@@ -129,9 +130,10 @@ class RunWatch:
             return progress
         self.unlisted_since = None
         self.last_progress = progress
-        self._log_progress(progress)
+        if not progress.outcome.is_terminal:  # the final status is logged once, by the verdict (conclude_run)
+            self._log_progress(progress)
         if progress.outcome is RunOutcome.UNKNOWN and progress.status not in self.unknown_statuses_logged:
-            self.unknown_statuses_logged.add(progress.status)
+            self.unknown_statuses_logged |= {progress.status}
             self.log.warning("Unknown Runtype run status %r; still waiting", progress.status)
         return progress
 
@@ -330,8 +332,11 @@ async def watch_until_terminal(
     ``data_age`` seconds old (a read shared with other waits) shortens the next sleep by that much: the data a wait
     sees is never further apart than its poll interval (plus a request), as with its own polls.
     """
-    bound = None if end_time is None else hook.clock() + max(0.0, end_time - time.time())
-    with hook.bounded_by(bound):
+    previous = hook.deadline
+    if end_time is not None:
+        bound = hook.clock() + max(0.0, end_time - time.time())
+        hook.deadline = bound if previous is None else min(previous, bound)
+    try:
         while True:
             try:
                 progress = await watch.apoll(hook)
@@ -350,3 +355,5 @@ async def watch_until_terminal(
             if end_time is not None:
                 delay = max(0.0, min(delay, end_time - time.time()))
             await asyncio.sleep(delay)
+    finally:
+        hook.deadline = previous

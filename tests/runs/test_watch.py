@@ -267,6 +267,18 @@ def test_waits_through_progress_to_the_result_with_its_counts(driver, answer, ru
     assert "Runtype run run-1: running: 4/10 records processed, 1 failed" in info
 
 
+def test_the_final_status_is_logged_once_by_the_verdict_not_by_the_wait(driver, answer, logs):
+    """A thousand waits in a triggerer would log each final status twice (trigger and resumed task) otherwise."""
+    driver.serve(answer("running", processed=4), answer("completed"))
+
+    driver.wait(poll_interval=7)
+
+    info = logs.messages("info")
+    assert "Runtype run run-1: running: 4/10 records processed, 0 failed" in info  # the wait's line
+    assert not [m for m in info if m.startswith("Runtype run run-1: completed")]  # ... but not for the end
+    assert "Runtype run run-1 completed: completed: 10/10 records processed, 0 failed" in info  # the verdict's
+
+
 @pytest.mark.parametrize("status", SUCCESS_STATUSES)
 def test_every_success_status_ends_the_wait_with_the_result(driver, answer, run_result, status):
     driver.serve(answer("running"), answer(status, failed=2))
@@ -292,7 +304,8 @@ def test_every_failure_status_raises_with_run_id_status_error_and_link(driver, a
         driver.wait()
 
     assert str(exc.value) == (
-        f"Runtype run run-1 of schedule sch-1 failed (status {status!r}): step 3 exploded. See {RUN_URL}"
+        f"Runtype run run-1 of schedule sch-1 failed (status {status!r}): step 3 exploded. "
+        f"10/10 records processed, 0 failed. See {RUN_URL}"
     )
     assert exc.value.run == run_result(status, "failed")
 
@@ -305,7 +318,8 @@ def test_every_cancelled_status_raises_its_own_message(driver, answer, run_resul
         driver.wait()
 
     assert str(exc.value) == (
-        f"Runtype run run-1 of schedule sch-1 was cancelled (status {status!r}) before it finished. See {RUN_URL}"
+        f"Runtype run run-1 of schedule sch-1 was cancelled (status {status!r}) before it finished: "
+        f"4/10 records processed, 0 failed. See {RUN_URL}"
     )
     assert exc.value.run == run_result(status, "cancelled", processed=4)
 
@@ -509,7 +523,8 @@ def test_run_watch_logs_each_unknown_status_once(poll, run_reference, logs):
 
 
 def test_progress_is_logged_when_it_changes_not_at_every_poll(poll, run_reference, clock, logs):
-    """A new status at once; new counts under the same status at most every PROGRESS_LOG_EVERY (60 s)."""
+    """A new status at once; new counts under the same status at most every PROGRESS_LOG_EVERY (60 s); the final
+    status not at all (the verdict logs it once, or raises it)."""
     script = [(0, "queued", 0), (10, "queued", 0), (20, "running", 2), (30, "running", 2), (40, "running", 5),
               (90, "running", 9), (100, "completed", 10)]  # fmt: skip
     outcomes = {"queued": RunOutcome.RUNNING, "running": RunOutcome.RUNNING, "completed": RunOutcome.SUCCESS}
@@ -527,8 +542,8 @@ def test_progress_is_logged_when_it_changes_not_at_every_poll(poll, run_referenc
         "Runtype run run-1: queued: 0/10 records processed, 0 failed",
         "Runtype run run-1: running: 2/10 records processed, 0 failed",
         "Runtype run run-1: running: 9/10 records processed, 0 failed",
-        "Runtype run run-1: completed: 10/10 records processed, 0 failed",
     ]
+    assert watch.last_progress is not None and watch.last_progress.status == "completed"  # seen, not logged
 
 
 def test_a_run_missing_from_its_schedules_run_list_fails_after_a_bounded_time(driver, run_reference, logs):
