@@ -18,7 +18,7 @@ exceeds it); the sockets this process held (sampled from /proc/self/fd); how lon
 server's completedAt, or the URL's creation) each wait reported it; wall and CPU time; then the memory held per wait
 (peak traced by tracemalloc over the waits, in separate passes); the lag once started (after the first poll
 interval); and the progress lines the Runtype triggers logged per wait, the CPU per line and their share of the CPU
-(each trigger's logger wrapped by :class:`TimedLog`). Ratios are to ``http``. What the triggers log goes to
+(the triggers' class logger wrapped by :class:`TimedLog`). Ratios are to ``http``. What the triggers log goes to
 /dev/null, and the heap built before the passes is frozen (see :func:`warm_up`). Last, the goal rows of issue 18
 (``GOAL ...``, collected by ``make bench``): CPU per request against ``http`` (needs it in the run), the logging
 share, the API requests per wait per interval, and with ``--waits`` 5000 or more the lag once started and the
@@ -229,8 +229,8 @@ def build(kind: str, server: Server, args: argparse.Namespace) -> tuple[list[Any
     triggers = [
         RuntypeScheduleRunTrigger(run=run, runtype_conn_id=conn_id, poll_interval=args.poll_interval) for run in runs
     ]
-    for trigger in triggers:
-        trigger._log = TimedLog(trigger.log)
+    if not isinstance(RuntypeScheduleRunTrigger.__dict__.get("_log"), TimedLog):  # the waits share their class's
+        RuntypeScheduleRunTrigger._log = TimedLog(RuntypeScheduleRunTrigger.logger())
     return triggers, None
 
 

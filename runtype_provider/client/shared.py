@@ -221,6 +221,14 @@ class ConnectionShare:
     def readers(self, key: Hashable) -> int:
         return self._interest.get(key, 0)
 
+    def answered(self, key: Hashable, after: int) -> tuple[Any, int, float] | None:
+        """What :meth:`read` returns at once when a read of ``key`` newer than ``after`` has landed, else None (the
+        caller then builds its request for :meth:`read`)."""
+        latest = self._latest.get(key)
+        if latest is not None and latest.seq > after:
+            return latest.task.result(), latest.seq, time.monotonic() - latest.started_at
+        return None
+
     async def read(
         self, key: Hashable, transport: AsyncTransport, request: ApiRequest[Any], *, after: int, deadline: float | None
     ) -> tuple[Any, int, float]:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
-from runtype_provider.client.request import ApiRequest, build_request
+from runtype_provider.client.request import build_request
 from runtype_provider.client.shared import ReadConnection, join_share, leave_share
 from runtype_provider.runs.reference import RunProgress, RunReference
 from runtype_provider.runs.status import RunOutcome, classify_run_status
@@ -56,16 +56,17 @@ def listed_run(runs: list[ScheduleRun], run: RunReference) -> ScheduleRun | None
 
 class SharedRunReader:
     """One deferred wait's reads through its :class:`~runtype_provider.client.shared.ConnectionShare`, with what
-    the wait engine polls (``get_run_progress_async``, ``deadline``, ``clock``) plus ``data_age``: how many
-    seconds old the last answer already was when the poll began (0 when this wait's own request answered it).
+        the wait engine polls (``get_run_progress_async``, ``deadline``, ``clock``) plus ``data_age``: how many
+        seconds old the last answer already was when the poll began (0 when this wait's own request answered it).
 
-    Made by :meth:`RuntypeHook.shared <runtype_provider.hooks.runtype.RuntypeHook.shared>`, which returns one that
-    joins the share in ``async with`` (and waits for its turn to start); one made on a share already joined reads
-    without it. ``run_list_polls`` None means the connection extra ``shared_run_list_polls``.
+        Made by :meth:`RuntypeHook.shared <runtype_provider.hooks.runtype.RuntypeHook.shared>`, which returns one that
+        joins the share in ``async with`` (and waits for its turn to start); one made on a share already joined reads
+        without it. ``run_list_polls`` None means the connection extra ``shared_run_list_polls``.
 
-    A triggerer holds one per wait for the whole wait, so it holds as few objects as it can: the garbage collector
-    visits each of them at every full collection, which is what a triggerer's event loop stalls on with thousands of
-    waits. Requests are built per poll (a few microseconds) rather than kept; what is kept per read is its key.
+        A triggerer holds one per wait for the whole wait, so it holds as few objects as it can: the garbage collector
+        visits each of them at every full collection, which is what a triggerer's event loop stalls on with thousands of
+        waits. A request is built when this wait sends it (a few microseconds) rather than kept; what is kept per read
+    is its key.
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class SharedRunReader:
         self._born = 0 if share is None else share.seq
         self._join: tuple[str, ReadConnection] | None = None
         self._seen: dict[Hashable, int] = {}
+        self._keys: dict[tuple[str, ...], Hashable] = {}
         self._ended: dict[str, RunProgress] = {}
 
     @classmethod
@@ -127,44 +129,54 @@ class SharedRunReader:
         operation, ids = progress_read(run)
         by_list = self.run_list_polls if self.run_list_polls is not None else reads.settings.shared_run_list_polls
         if operation == "get_batch_status" and by_list and run.schedule_id and not run.product_id:
-            runs = self._request("list_schedule_runs", schedule_id=run.schedule_id)
-            if self.share.readers(runs[0]) >= 2:  # counting this wait: one list for two or more waits
-                row = listed_run(await self._read(reads, runs), run)
+            runs = self._key("list_schedule_runs", schedule_id=run.schedule_id)
+            if self.share.readers(runs) >= 2:  # counting this wait: one list for two or more waits
+                row = listed_run(
+                    await self._read(reads, runs, "list_schedule_runs", {"schedule_id": run.schedule_id}), run
+                )
                 if row is not None and classify_run_status(row.status) is RunOutcome.RUNNING:
                     return RunProgress.from_run(row)
-        return progress_of(run, operation, await self._read(reads, self._request(operation, **ids)))
+        return progress_of(run, operation, await self._read(reads, self._key(operation, **ids), operation, ids))
 
     async def _batch_progress(self, reads: Reads, part: RunReference) -> tuple[RunProgress, float]:
         """One batch of a run of several: its progress and how old the answer was (0 for a batch seen ended)."""
         batch = part.batch_execution_id or ""
         if batch in self._ended:
             return self._ended[batch], 0.0
-        key, request = self._request("get_batch_status", batch_id=batch)
-        answer, seq, age = await self.share.read(
-            key, reads.transport, request, after=self._seen[key], deadline=self.deadline
-        )
-        self._seen[key] = seq
+        ids = {"batch_id": batch}
+        answer = await self._read(reads, self._key("get_batch_status", **ids), "get_batch_status", ids)
         progress = RunProgress.from_batch(answer, part)
         if progress.outcome.is_terminal:
             self._ended[batch] = progress
-        return progress, age
+        return progress, self.data_age
 
-    def _request(self, operation: str, **ids: Any) -> tuple[Hashable, ApiRequest[Any]]:
-        """The request and what makes two reads the same: client options, method, path and query. The first time,
-        this wait starts counting as a reader of it."""
-        request = build_request(operation, **ids)
-        key = (self.params_key, request.method, request.path, tuple(sorted(request.query.items())))
-        if key not in self._seen:
+    def _key(self, operation: str, **ids: Any) -> Hashable:
+        """What makes two reads the same: client options, method, path and query (worked out once per wait and read,
+        and kept as plain strings, which the garbage collector does not track). The first time, this wait starts
+        counting as a reader of it."""
+        memo = (operation, *ids.values())
+        key = self._keys.get(memo)
+        if key is None:
+            request = build_request(operation, **ids)
+            key = self._keys[memo] = (
+                self.params_key,
+                request.method,
+                request.path,
+                tuple(sorted(request.query.items())),
+            )
             self.share.interest(key, +1)
             self._seen[key] = self._born
-        return key, request
+        return key
 
-    async def _read(self, reads: Reads, made: tuple[Hashable, ApiRequest[Any]]) -> Any:
-        key, request = made
-        answer, seq, age = await self.share.read(
-            key, reads.transport, request, after=self._seen[key], deadline=self.deadline
-        )
-        self._seen[key], self.data_age = seq, age
+    async def _read(self, reads: Reads, key: Hashable, operation: str, ids: dict[str, Any]) -> Any:
+        """The answer to the read ``key`` (of ``operation`` for ``ids``): one the share already has that is newer
+        than this wait's last, else by a request (built only then)."""
+        after = self._seen[key]
+        done = self.share.answered(key, after)
+        if done is None:
+            request = build_request(operation, **ids)
+            done = await self.share.read(key, reads.transport, request, after=after, deadline=self.deadline)
+        answer, self._seen[key], self.data_age = done
         return answer
 
     def close(self) -> None:
@@ -172,3 +184,4 @@ class SharedRunReader:
         for key in self._seen:
             self.share.interest(key, -1)
         self._seen.clear()
+        self._keys.clear()

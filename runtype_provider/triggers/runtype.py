@@ -84,10 +84,21 @@ class RuntypeScheduleRunTrigger(BaseTrigger):
         # ``asyncio.run(anext(...))``) must not leave the cleanup to garbage collection outside the event loop.
         async with RuntypeHook.shared(self.runtype_conn_id, **self.hook_params) as reads:
             watch = RunWatch(
-                run=RunReference.coerce(self.run_reference), max_poll_errors=self.max_poll_errors, log=self.log
+                run=RunReference.coerce(self.run_reference), max_poll_errors=self.max_poll_errors, log=self._wait_log()
             )
             event = await watch_until_terminal(reads, watch, self.poll_interval, self.end_time)
         yield TriggerEvent(event.to_payload())
+
+    def _wait_log(self) -> Any:
+        """The logger of this trigger's class, shared by its waits (same name as ``self.log``; one set by hand on the
+        instance wins). A logger of its own per wait is about eight objects that the garbage collector visits at
+        every full collection, for thousands of waits in a triggerer; the triggerer routes each line to its task's
+        log by context variables, not by logger."""
+        cls = type(self)
+        if cls.__dict__.get("_log") is None:
+            cls._log = None  # a subclass gets a logger of its own name, not its parent's
+            cls.logger()
+        return self.log
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: a user killed the task (mark failed/success, clear): cancel the remote batch.

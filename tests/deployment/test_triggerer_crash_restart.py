@@ -113,6 +113,10 @@ def test_deferred_wait_resumes_after_the_triggerer_is_sigkilled_and_restarted(
     outcome = api.xcom(DAG, run_id, "run")
     assert (outcome["status"], outcome["total_records"], outcome["failed_records"]) == ("completed", 25, 2)
     assert outcome["batch_execution_id"] == reference["batch_execution_id"]
+    # The triggers' progress lines (one logger per trigger class, not per wait) reach the task's trigger log.
+    logs = deployment.task_logs(DAG, run_id, chars=200_000)
+    trigger_logs = [part for part in logs.split("--- ") if ".trigger." in part.split("\n", 1)[0]]
+    assert any(f"Runtype run {reference['run_id']}: running" in part for part in trigger_logs), logs[-3000:]
 
     # Every record exactly once downstream (three pages of ten).
     rows = api.xcom(DAG, run_id, "results")

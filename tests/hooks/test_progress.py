@@ -112,7 +112,7 @@ def test_a_run_list_row_answers_only_while_it_says_queued_or_running(router, lis
             readers = [SharedRunReader(share, {}, sleep=asyncio.sleep, run_list_polls=True) for _ in range(2)]
             refs = [RunReference(schedule_id="sch-1", run_id=f"run-{i}", batch_execution_id=f"b-{i}") for i in range(2)]
             for reader in readers:
-                reader._request("list_schedule_runs", schedule_id="sch-1")  # both count as readers of the list
+                reader._key("list_schedule_runs", schedule_id="sch-1")  # both count as readers of the list
             return await readers[0].get_run_progress_async(refs[0])
 
     progress = asyncio.run(poll())

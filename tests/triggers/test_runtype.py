@@ -351,3 +351,27 @@ def test_a_state_question_without_an_answer_never_cancels_a_healthy_run(
     assert cancel.call_count == 0
     warned = [m for m in logs.messages("warning") if "not cancelling Runtype run" in m]
     assert len(warned) == 1 and "may still be running" in warned[0]
+
+
+# --------------------------------------------------------------------------------------------------
+# What a wait holds
+
+
+def test_waits_share_their_class_logger_a_subclass_has_its_own_and_one_set_by_hand_wins(trigger, monkeypatch):
+    """A logger per wait is about eight objects the garbage collector visits at each full collection."""
+
+    class Custom(RuntypeScheduleRunTrigger):
+        pass
+
+    monkeypatch.setattr(RuntypeScheduleRunTrigger, "_log", None)  # as before any wait ran
+    first, second, mine = trigger(), trigger(), trigger()
+    mine._log = MagicMock()
+    custom = Custom(**dict(first.serialize()[1]))
+
+    assert first._wait_log() is second._wait_log() is RuntypeScheduleRunTrigger.__dict__["_log"]
+    assert "_log" not in vars(first)  # nothing of its own
+    assert mine._wait_log() is mine._log
+    assert custom._wait_log() is not first._wait_log()
+    assert Custom.__dict__["_log"] is custom._wait_log()
+    assert custom._wait_log()._logger_factory_args == (f"{Custom.__module__}.{Custom.__name__}",)
+    assert first._wait_log()._logger_factory_args == ("runtype_provider.triggers.runtype.RuntypeScheduleRunTrigger",)
