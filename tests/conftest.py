@@ -193,6 +193,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     monkeypatch.setattr("runtype_provider.tasks.waiting.time", fake)
     monkeypatch.setattr("runtype_provider.sensors.runtype.time", fake)
     monkeypatch.setattr(asyncio, "sleep", async_sleep)
+    monkeypatch.setattr("runtype_provider.runs.watch.pause", async_sleep)  # the trigger's sleep between polls
     return fake
 
 

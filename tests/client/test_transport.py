@@ -319,6 +319,64 @@ def test_hook_params_override_connection_timeout_async(conn_with_extras, sleeps)
     assert route.calls.last.request.extensions["timeout"]["read"] == 2.5
 
 
+@pytest.fixture
+def retry_loops(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the tenacity retry loops built (``Retrying`` / ``AsyncRetrying``)."""
+    import tenacity
+
+    built: list[str] = []
+    for name in ("Retrying", "AsyncRetrying"):
+        real = getattr(tenacity, name)
+
+        def init(self: Any, *args: Any, _real: Any = real, _name: str = name, **kwargs: Any) -> None:
+            built.append(_name)
+            _real.__init__(self, *args, **kwargs)
+
+        monkeypatch.setattr(tenacity, name, type(name, (real,), {"__init__": init}))
+    return built
+
+
+def test_a_sync_first_attempt_that_succeeds_builds_no_retry_loop_one_that_fails_is_its_first(
+    hook, sleeps, requests_mock, retry_loops
+):
+    """The retry loop (CPU, and objects in reference cycles per request) is built only after a failed attempt, which
+    it counts as its first: a 500 then a 200 is one retry after the first backoff."""
+    requests_mock.get(f"{BASE}/v1/schedules/s1", [{"json": SCHEDULE}, error(500), {"json": SCHEDULE}])
+    assert hook.get_schedule("s1").id == "s1"
+    assert retry_loops == []
+    assert hook.get_schedule("s1").id == "s1"
+    assert (retry_loops, requests_mock.call_count, len(sleeps)) == (["Retrying"], 3, 1)
+    low, high = backoff_bounds(1)
+    assert low <= sleeps[0] <= high
+
+
+def test_an_async_first_attempt_that_succeeds_builds_no_retry_loop_one_that_fails_is_its_first(
+    hook, sleeps, retry_loops
+):
+    """As the sync path; and at ``retry_limit=1`` two failures end it after two attempts (the replayed first
+    failure counts)."""
+    with respx.mock(base_url=BASE) as mock:
+        route = mock.get("/v1/batch/status/b1")
+        route.side_effect = [
+            httpx.Response(200, json={"status": "running"}),
+            httpx.Response(500),
+            httpx.Response(200, json={"status": "done"}),
+            httpx.Response(500),
+            httpx.Response(502),
+            httpx.Response(200, json={"status": "never read"}),
+        ]
+        assert run_async(hook, hook.get_batch_status_async("b1")).status == "running"
+        assert retry_loops == []
+        assert run_async(hook, hook.get_batch_status_async("b1")).status == "done"
+        assert (retry_loops, route.call_count, len(sleeps)) == (["AsyncRetrying"], 3, 1)
+        limited = RuntypeHook(retry_limit=1)
+        with pytest.raises(RuntypeServerError, match="HTTP 502"):
+            run_async(limited, limited.get_batch_status_async("b1"))
+        assert route.call_count == 5
+    low, high = backoff_bounds(1)
+    assert low <= sleeps[0] <= high
+
+
 # ---- async path: the same policy with httpx ---------------------------------------------------------------
 
 

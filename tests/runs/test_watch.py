@@ -35,7 +35,7 @@ from runtype_provider.exceptions import (
 from runtype_provider.operators.runtype import RuntypeRunScheduleOperator
 from runtype_provider.runs.reference import RunProgress, RunReference
 from runtype_provider.runs.status import RunOutcome
-from runtype_provider.runs.watch import RunWaitEvent, RunWatch, acancel_run, cancel_run
+from runtype_provider.runs.watch import RunWaitEvent, RunWatch, acancel_run, cancel_run, pause
 from runtype_provider.sensors.runtype import RuntypeScheduleRunSensor
 from runtype_provider.triggers.runtype import RuntypeScheduleRunTrigger
 
@@ -760,3 +760,30 @@ def test_cancelling_a_run_of_several_batches_cancels_each_one_still_going(logs, 
     statuses["b-3"] = MagicMock(status="queued")
     assert cancel_run(MagicMock(cancel_batch=MagicMock(side_effect=answers.__getitem__), get_batch_status=status),
                       run, "timed out", log) is True  # fmt: skip
+
+
+def test_pause_wakes_its_waiter_and_a_cancelled_pause_leaves_a_timer_that_fires_into_nothing():
+    """The trigger's sleep between polls: a future woken by a timer (no coroutine, no context copy)."""
+
+    async def main() -> tuple[list[str], list[dict[str, Any]]]:
+        loop = asyncio.get_running_loop()
+        errors: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _, context: errors.append(context))
+        order: list[str] = []
+
+        async def sleeper(name: str, seconds: float) -> None:
+            await pause(seconds)
+            order.append(name)
+
+        later, sooner = asyncio.ensure_future(sleeper("later", 0.05)), asyncio.ensure_future(sleeper("sooner", 0))
+        cancelled = asyncio.ensure_future(sleeper("cancelled", 0.01))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.gather(later, sooner)
+        await asyncio.sleep(0.02)  # the cancelled pause's timer has fired by now
+        return order, errors
+
+    order, errors = asyncio.run(main())
+
+    assert order == ["sooner", "later"]
+    assert errors == []  # no "invalid state" from waking a cancelled future
