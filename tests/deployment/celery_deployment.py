@@ -199,15 +199,6 @@ class CeleryDeployment(AirflowDeployment):
         pattern = re.compile(rf"dag_id='{re.escape(dag_id)}'.*?run_id='([^']+)'")
         return {worker: set(pattern.findall(self.components[worker].log_tail(10_000_000))) for worker in WORKERS}
 
-    def executor_events(self, dag_id: str, task_id: str, state: str) -> set[str]:
-        """DAG run ids of ``dag_id`` for which the scheduler has processed an executor event ``state`` of task
-        ``task_id`` (its log: ``Received executor event with state success for task instance ...``)."""
-        pattern = re.compile(
-            rf"Received executor event with state {re.escape(state)} for task instance TaskInstanceKey\("
-            rf"dag_id='{re.escape(dag_id)}', task_id='{re.escape(task_id)}', run_id='([^']+)'"
-        )
-        return set(pattern.findall(self.components["scheduler"].log_tail(10_000_000)))
-
     def wait_for_try(
         self, dag_id: str, run_id: str, task_id: str, try_number: int, state: str, *, timeout: float
     ) -> dict[str, Any]:

@@ -15,6 +15,7 @@ PostgreSQL, Redis), ``airflow_api.py`` (the REST client). Their names are re-exp
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import shutil
 import signal
@@ -378,6 +379,17 @@ class AirflowDeployment:
         )
 
     # ----------------------------------------------------------------- diagnostics
+
+    def executor_events(self, dag_id: str, task_id: str, state: str, try_number: int | None = None) -> set[str]:
+        """DAG run ids of ``dag_id`` for which the scheduler has processed an executor event ``state`` of task
+        ``task_id`` (of try ``try_number``, or any); from its log: ``Received executor event with state success for
+        task instance TaskInstanceKey(...)``."""
+        pattern = re.compile(
+            rf"Received executor event with state {re.escape(state)} for task instance TaskInstanceKey\("
+            rf"dag_id='{re.escape(dag_id)}', task_id='{re.escape(task_id)}', run_id='([^']+)', try_number=(\d+)"
+        )
+        found = pattern.findall(self.components["scheduler"].log_tail(10_000_000))
+        return {run for run, number in found if try_number is None or int(number) == try_number}
 
     def task_logs(self, dag_id: str, run_id: str, chars: int = 2500) -> str:
         folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
