@@ -56,17 +56,17 @@ def listed_run(runs: list[ScheduleRun], run: RunReference) -> ScheduleRun | None
 
 class SharedRunReader:
     """One deferred wait's reads through its :class:`~runtype_provider.client.shared.ConnectionShare`, with what
-        the wait engine polls (``get_run_progress_async``, ``deadline``, ``clock``) plus ``data_age``: how many
-        seconds old the last answer already was when the poll began (0 when this wait's own request answered it).
+    the wait engine polls (``get_run_progress_async``, ``deadline``, ``clock``) plus ``data_age``: how many
+    seconds old the last answer already was when the poll began (0 when this wait's own request answered it).
 
-        Made by :meth:`RuntypeHook.shared <runtype_provider.hooks.runtype.RuntypeHook.shared>`, which returns one that
-        joins the share in ``async with`` (and waits for its turn to start); one made on a share already joined reads
-        without it. ``run_list_polls`` None means the connection extra ``shared_run_list_polls``.
+    Made by :meth:`RuntypeHook.shared <runtype_provider.hooks.runtype.RuntypeHook.shared>`, which returns one that
+    joins the share in ``async with`` (and waits for its turn to start); one made on a share already joined reads
+    without it. ``run_list_polls`` None means the connection extra ``shared_run_list_polls``.
 
-        A triggerer holds one per wait for the whole wait, so it holds as few objects as it can: the garbage collector
-        visits each of them at every full collection, which is what a triggerer's event loop stalls on with thousands of
-        waits. A request is built when this wait sends it (a few microseconds) rather than kept; what is kept per read
-    is its key.
+    A triggerer holds one per wait for the whole wait, so it holds as few objects as it can: the garbage collector
+    visits each of them at every full collection, which is what a triggerer's event loop stalls on with thousands
+    of waits. A request is built when this wait sends it (a few microseconds) rather than kept; what is kept per
+    read is its key.
     """
 
     def __init__(
