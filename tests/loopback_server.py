@@ -7,6 +7,7 @@ provider's limits ends (and fails its assertions) instead of hanging the suite.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import socket
@@ -195,3 +196,27 @@ def tls_context(cert_dir: Any) -> tuple[ssl.SSLContext, str]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_path, key_path)
     return context, str(cert_path)
+
+
+def send_through_lanes(
+    settings: Any, operation: str, *, sleep: Any = None, lean: bool = True, deadline: float | None = None, **ids: Any
+) -> Any:
+    """Send ``operation`` the way shared trigger reads do: an async transport borrowing from client lanes, which
+    must be lean (the http11 client) or not as ``lean`` says; returns the parsed answer or raises its error."""
+    from runtype_provider.client.async_pool import ClientLanes
+    from runtype_provider.client.request import build_request
+    from runtype_provider.client.transport import AsyncTransport
+
+    async def no_sleep(seconds: float) -> None:
+        return None
+
+    async def main() -> Any:
+        lanes = ClientLanes("runtype_default", settings, size=2)
+        assert lanes.lean is lean, f"expected lean={lean}, the lanes chose {lanes.lean}"
+        transport = AsyncTransport(settings, sleep or no_sleep, clients=lanes)
+        try:
+            return await transport.send(build_request(operation, **ids), deadline=deadline)
+        finally:
+            await lanes.aclose()
+
+    return asyncio.run(main())

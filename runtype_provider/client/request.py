@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 from pydantic import ValidationError
 
@@ -40,6 +41,21 @@ class ApiRequest(Generic[M]):
     def query(self) -> dict[str, Any]:
         """The query parameters that are set (None means "not sent")."""
         return {k: v for k, v in (self.params or {}).items() if v is not None}
+
+    @property
+    def target(self) -> str:
+        """The path with the query encoded as httpx encodes ``params`` (``true``/``false``, lists repeated)."""
+        query = self.query
+        if not query:
+            return self.path
+        pairs = [(k, _query_text(x)) for k, v in query.items() for x in (v if isinstance(v, (list, tuple)) else [v])]
+        return f"{self.path}?{urlencode(pairs)}"
+
+
+def _query_text(value: Any) -> str:
+    if value is True or value is False:
+        return "true" if value else "false"
+    return "" if value is None else str(value)
 
 
 def parse_answer(endpoint: Endpoint, data: Any, path: str | None = None) -> Any:

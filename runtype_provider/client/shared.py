@@ -38,6 +38,8 @@ from runtype_provider.exceptions import RuntypeDeadlineError
 if TYPE_CHECKING:
     import httpx
 
+    from runtype_provider.client.http11 import Http11Client
+
 STARTS_PER_LOOP_STEP = 64
 """Waits that start their first poll in one step of the event loop; the others start in the next steps."""
 CONNECTION_READ_TTL = 60.0
@@ -167,7 +169,7 @@ class ConnectionShare:
             asyncio.get_running_loop().call_soon(self._next_starts)
 
     @property
-    def clients(self) -> list[httpx.AsyncClient]:
+    def clients(self) -> list[httpx.AsyncClient | Http11Client]:
         """The HTTP clients open (of one socket each)."""
         return [client for lanes in self._lanes.values() for client in lanes.clients]
 

@@ -1,7 +1,8 @@
 """Sending requests to the Runtype API: a sync and an async transport that differ only in the I/O.
 
 * :class:`SyncTransport` (``requests``, one pooled session) and :class:`AsyncTransport` (``httpx``, for
-  triggers; clients from :mod:`~runtype_provider.client.async_pool`, lent per request when triggers share them)
+  triggers; clients from :mod:`~runtype_provider.client.async_pool`, lent per request when triggers share them;
+  a GET on a lent :class:`~runtype_provider.client.http11.Http11Client` goes through it instead)
   send an :class:`~runtype_provider.client.request.ApiRequest` with the connection's
   :class:`~runtype_provider.client.retry.RetryPolicy`.
 * Each attempt has a total time budget (connect plus the whole body) and each body a decompressed size cap
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Callable
 from functools import partial
@@ -32,6 +32,14 @@ from urllib.parse import urlsplit
 
 from runtype_provider.client.async_pool import ClientLender, new_async_client
 from runtype_provider.client.decoding import MAX_ERROR_TEXT, read_response, redirect_error
+from runtype_provider.client.failures import (
+    as_requests_error,
+    httpx_never_sent,
+    lean_never_sent,
+    requests_never_sent,
+    tls_failure,
+)
+from runtype_provider.client.http11 import Headers, Http11Client, HttpProtocolError
 from runtype_provider.client.limits import CHUNK_SIZE, AttemptTimer, BodyReader, watched_adapter
 from runtype_provider.client.redaction import redact
 from runtype_provider.client.request import ApiRequest, M, request_headers
@@ -63,77 +71,6 @@ class AttemptObserver(Protocol):
     def before_attempt(self, deadline: float | None) -> None: ...
 
     def rate_limited(self, retry_after: float | None) -> None: ...
-
-
-# ---- classifying failures --------------------------------------------------------------------------------
-
-
-def _requests_never_sent(error: Exception) -> bool:
-    import requests
-    from urllib3.exceptions import NewConnectionError
-
-    if isinstance(error, requests.exceptions.ConnectTimeout):
-        return True
-    if isinstance(error, requests.exceptions.ConnectionError) and error.args:
-        reason = getattr(error.args[0], "reason", error.args[0])
-        return isinstance(reason, NewConnectionError)
-    return False
-
-
-def _as_requests_error(error: Exception) -> Exception:
-    """The exception ``requests``' adapter raises for this urllib3 error (same mapping as ``HTTPAdapter.send``)."""
-    import requests.exceptions as rex
-    from urllib3.exceptions import (
-        ConnectTimeoutError,
-        MaxRetryError,
-        NewConnectionError,
-        ProxyError,
-        ReadTimeoutError,
-        SSLError,
-    )
-
-    if isinstance(error, MaxRetryError):
-        reason = error.reason
-        if isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError):
-            return rex.ConnectTimeout(error)
-        if isinstance(reason, ProxyError):
-            return rex.ProxyError(error)
-        if isinstance(reason, SSLError):
-            return rex.SSLError(error)
-        return rex.ConnectionError(error)
-    if isinstance(error, ReadTimeoutError):
-        return rex.ReadTimeout(error)
-    if isinstance(error, SSLError):
-        return rex.SSLError(error)
-    return rex.ConnectionError(error)
-
-
-def _httpx_never_sent(error: Exception) -> bool:
-    import httpx
-
-    return isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-
-
-def _tls_failure(error: BaseException) -> str | None:
-    """The TLS error behind ``error`` (causes, contexts, urllib3 reasons and args searched), if any.
-
-    An EOF during the handshake (a dropped connection) is not counted: it is a transient network error.
-    """
-    pending: list[Any] = [error]
-    seen: set[int] = set()
-    wrapped = False
-    while pending and len(seen) < 32:
-        current = pending.pop()
-        if not isinstance(current, BaseException) or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-            return None
-        if isinstance(current, ssl.SSLError):
-            return str(current)
-        wrapped = wrapped or type(current).__name__ == "SSLError"  # requests' / urllib3's wrappers
-        pending.extend([current.__cause__, current.__context__, getattr(current, "reason", None), *current.args])
-    return str(error) if wrapped else None
 
 
 class _Transport:
@@ -198,7 +135,7 @@ class _Transport:
 
     def _failure(self, request: ApiRequest[Any], error: Exception, sent: bool) -> Exception:
         key = self.settings.api_key
-        tls = _tls_failure(error)
+        tls = tls_failure(error)
         if tls is not None:
             parts = urlsplit(self.settings.base_url)
             host = parts.netloc
@@ -311,7 +248,7 @@ class SyncTransport(_Transport):
             except ValueError as err:  # requests' InvalidHeader / InvalidURL, or a header http.client cannot encode
                 raise self._unsendable(request, err) from None
             except requests.exceptions.RequestException as err:
-                failure = timed_out if timer.expired else self._failure(request, err, not _requests_never_sent(err))
+                failure = timed_out if timer.expired else self._failure(request, err, not requests_never_sent(err))
                 raise failure from None
             try:
                 reader = self._reader(request, url, response.status_code, response.headers)
@@ -362,7 +299,7 @@ class SyncTransport(_Transport):
                 timeout=Timeout(connect=budget, read=budget),
             )
         except (Urllib3Error, OSError) as err:
-            raise _as_requests_error(err) from err
+            raise as_requests_error(err) from err
         return _PooledAnswer(raw)
 
     def _pool_for(self, url: str) -> Any:
@@ -472,7 +409,9 @@ class AsyncTransport(_Transport):
         finally:
             self._clients.release(client)
 
-    async def _attempt(self, client: httpx.AsyncClient, request: ApiRequest[M], deadline: float | None) -> M:
+    async def _attempt(
+        self, client: httpx.AsyncClient | Http11Client, request: ApiRequest[M], deadline: float | None
+    ) -> M:
         budget, by_deadline = self._budget(request, deadline)
         try:
             if _timeout is None:  # pragma: no cover - Python 3.10
@@ -484,17 +423,21 @@ class AsyncTransport(_Transport):
                 method=request.method, path=request.path, timeout=budget, by_deadline=by_deadline
             ) from None
 
-    async def _exchange(self, client: httpx.AsyncClient, request: ApiRequest[M], budget: float) -> M:
+    async def _exchange(self, client: httpx.AsyncClient | Http11Client, request: ApiRequest[M], budget: float) -> M:
         import httpx
 
         url = self._url(request)
+        if isinstance(client, Http11Client):
+            if request.method == "GET" and request.body is None:
+                return await self._exchange_lean(client, request, url)
+            client = self._client_for(request)  # lean lanes lend no client for a body: this transport's own
         try:
             built = client.build_request(
                 request.method, url, params=request.query or None, json=request.body, timeout=budget
             )
             response = await client.send(built, stream=True, follow_redirects=False)
         except httpx.HTTPError as err:
-            raise self._failure(request, err, not _httpx_never_sent(err)) from None
+            raise self._failure(request, err, not httpx_never_sent(err)) from None
         except ValueError as err:
             raise self._unsendable(request, err) from None
         try:
@@ -507,6 +450,19 @@ class AsyncTransport(_Transport):
         finally:
             await response.aclose()
         return self._answer(request, url, response.status_code, response.headers, content)
+
+    async def _exchange_lean(self, client: Http11Client, request: ApiRequest[M], url: str) -> M:
+        readers: list[BodyReader] = []
+
+        def on_head(status: int, headers: Headers) -> Callable[[bytes], None]:
+            readers.append(self._reader(request, url, status, headers))
+            return readers[0].feed
+
+        try:
+            status, headers = await client.request("GET", request.target, on_head)
+        except (OSError, HttpProtocolError) as err:
+            raise self._failure(request, err, not lean_never_sent(err)) from None
+        return self._answer(request, url, status, headers, readers[0].finish())
 
     async def aclose(self) -> None:
         if self._client is not None:

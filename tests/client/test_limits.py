@@ -21,7 +21,16 @@ import hypothesis.configuration
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from loopback_server import LoopbackServer, answer, bomb, compressed, endless_chunks, trickle_body, trickle_head
+from loopback_server import (
+    LoopbackServer,
+    answer,
+    bomb,
+    compressed,
+    endless_chunks,
+    send_through_lanes,
+    trickle_body,
+    trickle_head,
+)
 
 from runtype_provider.client.limits import BodyReader
 from runtype_provider.exceptions import (
@@ -37,7 +46,7 @@ hypothesis.configuration.set_hypothesis_home_dir(tempfile.mkdtemp(prefix="runtyp
 
 KEY = "rt_test_fake_limits_key_0123456789"
 BATCH = {"batchExecutionId": "b1", "status": "running", "totalRecords": 3}
-MODES = ["sync", "async"]
+MODES = ["sync", "async", "shared"]  # shared: client lanes lending the lean http11 client
 
 
 @pytest.fixture
@@ -59,6 +68,8 @@ def serve(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def get_batch_status(mode: str, hook: RuntypeHook | None = None) -> Any:
     hook = hook or RuntypeHook()
+    if mode == "shared":
+        return send_through_lanes(hook.settings, "get_batch_status", batch_id="b1", deadline=hook.deadline)
     if mode == "sync":
         try:
             return hook.get_batch_status("b1")

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from runtype_provider.api import responses as schemas
 from runtype_provider.api.spec import ENDPOINTS
-from runtype_provider.client.request import build_request, parse_answer
+from runtype_provider.client.request import ApiRequest, build_request, parse_answer
 from runtype_provider.exceptions import RuntypeConfigurationError, RuntypeResponseError
 
 # Hypothesis keeps caches on disk; keep them out of the checkout.
@@ -140,3 +140,27 @@ def test_parsing_any_answer_raises_only_a_typed_error(operation, data):
     for item in items:
         for name in ("total_records", "processed_records", "failed_records", "success_count", "record_count"):
             assert getattr(item, name, None) is None or getattr(item, name) >= 0
+
+
+# ---- the target the lean client writes: the query encoded as httpx encodes ``params`` ---------------------------
+
+QUERY_VALUES = st.one_of(
+    st.text(max_size=20),
+    st.integers(min_value=-(10**6), max_value=10**6),
+    st.booleans(),
+    st.none(),
+    st.lists(st.text(max_size=8) | st.integers(0, 99), max_size=3),
+)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(query=st.dictionaries(st.sampled_from(["cursor", "limit", "status", "search", "ids", "view"]), QUERY_VALUES))
+def test_the_target_encodes_the_query_exactly_as_httpx_does(query):
+    import httpx
+
+    request = ApiRequest("GET", "/v1/schedules/s1/runs", lambda data: data, params=query)
+    sent = {k: v for k, v in query.items() if v is not None}  # None means "not sent", for both
+
+    expected = httpx.URL("http://h" + request.path, params=sent or None)
+
+    assert "http://h" + request.target == str(expected)

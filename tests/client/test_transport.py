@@ -22,12 +22,10 @@ import httpx
 import pytest
 import requests
 import respx
-import urllib3.exceptions as urllib3_exceptions
-from loopback_server import LoopbackServer, answer, tls_context
+from loopback_server import LoopbackServer, answer, send_through_lanes, tls_context
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 import runtype_provider.client.decoding as answers_module
-import runtype_provider.client.transport as transport_module
 from client.test_retry import backoff_bounds
 from runtype_provider.client.request import build_request
 from runtype_provider.client.retry import RetryPolicy
@@ -652,36 +650,6 @@ def test_a_certificate_error_is_a_tls_error_and_not_retried(hook, sleeps, reques
     assert (requests_mock.call_count, sleeps) == (1, [])
 
 
-def httpx_tls_failure(error: ssl.SSLError) -> httpx.ConnectError:
-    """The chain httpx raises for a failed handshake: ConnectError from httpcore's, from the ssl error."""
-    import httpcore
-
-    try:
-        try:
-            raise error
-        except ssl.SSLError as err:
-            raise httpcore.ConnectError(str(err)) from err
-    except httpcore.ConnectError as err:
-        try:
-            raise httpx.ConnectError(str(err)) from err
-        except httpx.ConnectError as mapped:
-            return mapped
-
-
-@pytest.mark.parametrize(
-    ("error", "tls"),
-    [
-        (ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), True),
-        (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), True),
-        (ssl.SSLEOFError(8, "EOF occurred in violation of protocol"), False),
-    ],
-    ids=["certificate", "not-tls", "eof"],
-)
-def test_httpx_handshake_failures_are_classified(error, tls):
-    found = transport_module._tls_failure(httpx_tls_failure(error))
-    assert (found is not None) is tls
-
-
 def test_a_handshake_dropped_by_the_network_stays_a_retried_connection_error(hook, sleeps, requests_mock):
     try:
         raise ssl.SSLEOFError(8, "EOF occurred in violation of protocol")
@@ -691,7 +659,14 @@ def test_a_handshake_dropped_by_the_network_stays_a_retried_connection_error(hoo
     assert hook.get_schedule("s1").id == "s1"
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
+def get_batch_status(hook: RuntypeHook, mode: str) -> Any:
+    """Through the sync hook, the async hook (httpx) or client lanes as shared trigger reads send (lean client)."""
+    if mode == "shared":
+        return send_through_lanes(hook.settings, "get_batch_status", batch_id="b1")
+    return hook.get_batch_status("b1") if mode == "sync" else run_async(hook, hook.get_batch_status_async("b1"))
+
+
+@pytest.mark.parametrize("mode", ["sync", "async", "shared"])
 def test_https_to_a_plain_http_server_is_a_tls_error_saying_what_to_write(monkeypatch, sleeps, api_key, mode):
     with LoopbackServer(answer(400, b"plain"), read_head=False) as server:
         host = f"127.0.0.1:{server.port}"
@@ -699,14 +674,14 @@ def test_https_to_a_plain_http_server_is_a_tls_error_saying_what_to_write(monkey
         monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps(conn))
         hook = RuntypeHook()
         with pytest.raises(RuntypeTlsError) as caught:
-            hook.get_batch_status("b1") if mode == "sync" else run_async(hook, hook.get_batch_status_async("b1"))
+            get_batch_status(hook, mode)
         assert server.connections == 1
     assert f"TLS problem with {host}" in str(caught.value)
     assert f"for a local server without TLS write http://{host} as the host" in str(caught.value)
     assert not isinstance(caught.value, TRANSIENT_ERRORS)
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("mode", ["sync", "async", "shared"])
 def test_an_untrusted_certificate_is_a_tls_error_not_retried(monkeypatch, sleeps, tmp_path, api_key, mode):
     context, _ = tls_context(tmp_path)
     with LoopbackServer(answer(200, b"{}"), tls=context) as server:
@@ -714,7 +689,7 @@ def test_an_untrusted_certificate_is_a_tls_error_not_retried(monkeypatch, sleeps
         monkeypatch.setenv("AIRFLOW_CONN_RUNTYPE_DEFAULT", json.dumps(conn))
         hook = RuntypeHook()
         with pytest.raises(RuntypeTlsError, match=r"TLS problem with 127\.0\.0\.1:.*certificate verify failed"):
-            hook.get_batch_status("b1") if mode == "sync" else run_async(hook, hook.get_batch_status_async("b1"))
+            get_batch_status(hook, mode)
         assert server.connections == 1
     assert sleeps == []
 
@@ -884,18 +859,96 @@ def test_a_proxied_url_or_a_patched_session_send_goes_through_the_session(monkey
     assert proxied._pool_for(BASE + "/v1/x") is None and proxied.pooled is False
 
 
-@pytest.mark.parametrize(
-    ("error", "expected"),
-    [
-        (MaxRetryError(None, "/x", NewConnectionError(None, "refused")), requests.exceptions.ConnectionError),
-        (MaxRetryError(None, "/x", urllib3_exceptions.ConnectTimeoutError("slow")), requests.exceptions.ConnectTimeout),
-        (MaxRetryError(None, "/x", urllib3_exceptions.SSLError("bad cert")), requests.exceptions.SSLError),
-        (urllib3_exceptions.ReadTimeoutError(None, "/x", "slow"), requests.exceptions.ReadTimeout),
-        (ProtocolError("dropped"), requests.exceptions.ConnectionError),
-        (OSError("reset"), requests.exceptions.ConnectionError),
-    ],
-)
-def test_urllib3_errors_become_the_exceptions_requests_raises_for_them(error, expected):
-    mapped = transport_module._as_requests_error(error)
+# ---- shared GETs through the lean http11 client: the same answers and errors as through httpx ---------------------
 
-    assert type(mapped) is expected and mapped.args[0] is error
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def through_both_clients(monkeypatch: pytest.MonkeyPatch, url: str, **ids: Any) -> list[Any]:
+    """The outcome (answer or error) of ``get_batch_status`` through lean lanes, then through httpx lanes."""
+    import runtype_provider.client.async_pool as async_pool
+
+    outcomes: list[Any] = []
+    for lean in (True, False):
+        with monkeypatch.context() as patch:
+            if not lean:
+                patch.setattr(async_pool, "usable_for", lambda base_url: False)
+            try:
+                outcomes.append(send_through_lanes(loopback_settings(url), "get_batch_status", lean=lean, **ids))
+            except Exception as err:
+                outcomes.append(err)
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        answer(404, b'{"error": "no such batch"}'),
+        answer(429, b'{"error": "slow down"}', {"Retry-After": "7"}),
+        answer(503, b"<html>maintenance</html>", {"Content-Type": "text/html"}),
+        answer(307, b"", {"Location": "https://elsewhere.example/v1/batch/status/b1"}),
+        answer(200, b"not json"),
+    ],
+    ids=["404", "429", "503-html", "redirect", "not-json"],
+)
+def test_a_lean_read_fails_with_the_same_typed_error_as_httpx(monkeypatch, no_proxy, behaviour):
+    with LoopbackServer(behaviour) as server:
+        lean, plain = through_both_clients(monkeypatch, server.url, batch_id="b1")
+
+    assert isinstance(lean, RuntypeException) and type(lean) is type(plain)
+    assert str(lean) == str(plain)
+    assert getattr(lean, "retry_after", None) == getattr(plain, "retry_after", None)
+
+
+def test_a_lean_read_answers_as_httpx_does_and_sends_the_same_request_line(monkeypatch, no_proxy):
+    body = json.dumps({"batchExecutionId": "b 1", "status": "running", "totalRecords": 3}).encode()
+    with LoopbackServer(answer(200, body)) as server:
+        lean, plain = through_both_clients(monkeypatch, server.url, batch_id="b 1")
+
+    assert lean == plain and lean.status == "running"
+    assert server.requests == ["GET /v1/batch/status/b%201 HTTP/1.1"] * 2
+
+
+def test_a_lean_read_of_a_closed_port_is_a_connection_error_known_never_sent(no_proxy):
+    with LoopbackServer(answer(200)) as server:
+        url = server.url
+    with pytest.raises(RuntypeConnectionError) as caught:
+        send_through_lanes(loopback_settings(url), "get_batch_status", batch_id="b1")
+    assert caught.value.sent is False and "ConnectionRefusedError" in str(caught.value)
+
+
+def test_a_lean_read_keeps_its_connection_alive_across_reads(no_proxy):
+    from runtype_provider.client.async_pool import ClientLanes
+    from runtype_provider.client.transport import AsyncTransport
+
+    served: list[str] = []
+
+    def keep_alive(conn: socket.socket, server: LoopbackServer) -> None:
+        body = json.dumps({"batchExecutionId": "b1", "status": "running"}).encode()
+        while True:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                head += data
+            served.append(head.split(b"\r\n", 1)[0].decode())
+
+    async def main(url: str) -> list[str]:
+        settings = loopback_settings(url)
+        lanes = ClientLanes("c", settings, size=1)
+        transport = AsyncTransport(settings, asyncio.sleep, clients=lanes)
+        try:
+            return [(await transport.send(build_request("get_batch_status", batch_id="b1"))).status for _ in range(3)]
+        finally:
+            await lanes.aclose()
+
+    with LoopbackServer(keep_alive) as server:
+        statuses = asyncio.run(main(server.url))
+        assert server.connections == 1
+    assert statuses == ["running"] * 3 and len(served) == 2  # the first head is read by the server itself
