@@ -32,7 +32,7 @@ from runtype_provider.exceptions import (
     api_error_class,
 )
 from runtype_provider.runs.reference import RunProgress, RunReference
-from runtype_provider.runs.status import RunOutcome, classify_run_status
+from runtype_provider.runs.status import RunOutcome, classify_run_status, is_not_started_status
 
 
 class ProgressSource(Protocol):
@@ -92,6 +92,8 @@ class RunWatch:
     last_progress: RunProgress | None = None
     logged: tuple[str | None, str, float] | None = None
     """Status, progress line and (monotonic) time of the progress logged last; see :meth:`_log_progress`."""
+    first_seen: float | None = None
+    """When (monotonic) this wait first saw the run's progress."""
 
     def poll(self, hook: ProgressSource) -> RunProgress | None:
         """One sync poll: the progress, or None after a tolerated transient error or at the caller's deadline."""
@@ -140,8 +142,18 @@ class RunWatch:
 
     def _log_progress(self, progress: RunProgress) -> None:
         """Log progress when it changes, not at every poll: a new status at once, new counts at most every
-        :data:`PROGRESS_LOG_EVERY` seconds (a thousand waits in one triggerer would otherwise log each poll)."""
-        described, now = progress.describe(), time.monotonic()
+        :data:`PROGRESS_LOG_EVERY` seconds (a thousand waits in one triggerer would otherwise log each poll).
+
+        A run first seen not started yet (:func:`~runtype_provider.runs.status.is_not_started_status`: queued,
+        pending, ...) is logged only once it has stayed so :data:`PROGRESS_LOG_EVERY` seconds: the task logged the
+        start just before, and most runs leave the queue within a poll or two."""
+        now = time.monotonic()
+        if self.logged is None:
+            if self.first_seen is None:
+                self.first_seen = now
+            if is_not_started_status(progress.status) and now - self.first_seen < PROGRESS_LOG_EVERY:
+                return
+        described = progress.describe()
         if self.logged is not None:
             status, line, at = self.logged
             if line == described or (status == progress.status and now - at < PROGRESS_LOG_EVERY):

@@ -263,7 +263,7 @@ def test_waits_through_progress_to_the_result_with_its_counts(driver, answer, ru
     assert driver.polls == 3
     assert clock.sleeps == ([7, 7] if driver.sleeps_between_polls else [])
     info = logs.messages("info")
-    assert "Runtype run run-1: queued: 0/10 records processed, 0 failed" in info
+    assert not [m for m in info if "queued" in m]  # left the queue within a minute: the task logged the start
     assert "Runtype run run-1: running: 4/10 records processed, 1 failed" in info
 
 
@@ -539,11 +539,40 @@ def test_progress_is_logged_when_it_changes_not_at_every_poll(poll, run_referenc
         poll(watch, hook)
 
     assert [m for m in logs.messages("info") if m.startswith("Runtype run run-1:")] == [
-        "Runtype run run-1: queued: 0/10 records processed, 0 failed",
-        "Runtype run run-1: running: 2/10 records processed, 0 failed",
+        "Runtype run run-1: running: 2/10 records processed, 0 failed",  # queued for 20 s only: not logged
         "Runtype run run-1: running: 9/10 records processed, 0 failed",
     ]
     assert watch.last_progress is not None and watch.last_progress.status == "completed"  # seen, not logged
+
+
+@pytest.mark.parametrize("status", ["queued", "Pending", "scheduled", "created", "starting"])
+def test_a_run_still_waiting_to_start_after_a_minute_is_logged_once_then_its_start(
+    poll, run_reference, clock, logs, status
+):
+    script = [(0, status), (30, status), (60, status), (90, status), (150, status), (160, "running")]
+    hook = ScriptedHook(
+        *(RunProgress(status=s, outcome=RunOutcome.RUNNING, total_records=10, processed_records=0) for _, s in script)
+    )
+    watch = RunWatch(run=RunReference(**run_reference), max_poll_errors=0, log=logging.getLogger("watch"))
+
+    start = clock.now
+    for at, _ in script:
+        clock.now = start + at
+        poll(watch, hook)
+
+    assert [m for m in logs.messages("info") if m.startswith("Runtype run run-1:")] == [
+        f"Runtype run run-1: {status}: 0/10 records processed, 0 failed",  # at 60 s, once
+        "Runtype run run-1: running: 0/10 records processed, 0 failed",
+    ]
+
+
+def test_a_status_first_seen_running_or_unknown_is_logged_at_once(poll, run_reference, clock, logs):
+    hook = ScriptedHook(RunProgress(status="warming", outcome=RunOutcome.UNKNOWN, total_records=3))
+    watch = RunWatch(run=RunReference(**run_reference), max_poll_errors=0, log=logging.getLogger("watch"))
+
+    poll(watch, hook)
+
+    assert "Runtype run run-1: warming: 0/3 records processed, 0 failed" in logs.messages("info")
 
 
 def test_a_run_missing_from_its_schedules_run_list_fails_after_a_bounded_time(driver, run_reference, logs):
