@@ -51,9 +51,6 @@ _RUN_STATUSES: dict[RunOutcome, frozenset[str]] = {
         }
     ),
 }
-NOT_STARTED_STATUSES = frozenset({"queued", "pending", "scheduled", "created", "starting"})
-"""Active statuses of a run that has not started processing yet (a subset of ``RUNNING``'s); a wait logs them
-only when they last (:meth:`runtype_provider.runs.watch.RunWatch._log_progress`)."""
 _STATUS_TO_OUTCOME = {status: outcome for outcome, statuses in _RUN_STATUSES.items() for status in statuses}
 
 RECORD_SUCCESS_STATUSES = frozenset({"success", "succeeded", "completed", "complete", "done"})
@@ -79,11 +76,6 @@ def deciding_batch(outcomes: Sequence[RunOutcome]) -> int:
     if not outcomes:
         raise ValueError("a run has at least one batch")
     return min(range(len(outcomes)), key=lambda index: _COMBINED_PRECEDENCE[outcomes[index]])
-
-
-def is_not_started_status(status: str | None) -> bool:
-    """The run is queued or otherwise waiting to start (:data:`NOT_STARTED_STATUSES`)."""
-    return (status or "").strip().lower() in NOT_STARTED_STATUSES
 
 
 def is_active_run_status(status: str | None) -> bool:

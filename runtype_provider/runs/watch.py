@@ -32,7 +32,7 @@ from runtype_provider.exceptions import (
     api_error_class,
 )
 from runtype_provider.runs.reference import RunProgress, RunReference
-from runtype_provider.runs.status import RunOutcome, classify_run_status, is_not_started_status
+from runtype_provider.runs.status import RunOutcome, classify_run_status
 
 
 class ProgressSource(Protocol):
@@ -92,8 +92,11 @@ class RunWatch:
     last_progress: RunProgress | None = None
     logged: tuple[str | None, str, float] | None = None
     """Status, progress line and (monotonic) time of the progress logged last; see :meth:`_log_progress`."""
-    first_seen: float | None = None
-    """When (monotonic) this wait first saw the run's progress."""
+    first_seen: tuple[str | None, float] | None = None
+    """The status this wait saw first, and when (monotonic)."""
+    quiet_start: bool = True
+    """Hold the first status back until it lasts (see :meth:`_log_progress`); False for a wait of one poll (a
+    ``reschedule`` sensor's poke), which logs what it sees."""
 
     def poll(self, hook: ProgressSource) -> RunProgress | None:
         """One sync poll: the progress, or None after a tolerated transient error or at the caller's deadline."""
@@ -144,14 +147,16 @@ class RunWatch:
         """Log progress when it changes, not at every poll: a new status at once, new counts at most every
         :data:`PROGRESS_LOG_EVERY` seconds (a thousand waits in one triggerer would otherwise log each poll).
 
-        A run first seen not started yet (:func:`~runtype_provider.runs.status.is_not_started_status`: queued,
-        pending, ...) is logged only once it has stayed so :data:`PROGRESS_LOG_EVERY` seconds: the task logged the
-        start just before, and most runs leave the queue within a poll or two."""
+        What the wait sees first is what the task has just started (and logged): its status is logged only once
+        it has lasted :data:`PROGRESS_LOG_EVERY` seconds, and any change from it at once (unless
+        :attr:`quiet_start` is off). A run that keeps one status for under a minute logs no progress line, only its
+        verdict."""
         now = time.monotonic()
-        if self.logged is None:
+        if self.logged is None and self.quiet_start:
             if self.first_seen is None:
-                self.first_seen = now
-            if is_not_started_status(progress.status) and now - self.first_seen < PROGRESS_LOG_EVERY:
+                self.first_seen = (progress.status, now)
+            status, since = self.first_seen
+            if progress.status == status and now - since < PROGRESS_LOG_EVERY:
                 return
         described = progress.describe()
         if self.logged is not None:

@@ -150,6 +150,7 @@ class RuntypeScheduleRunSensor(ScheduleTarget, RunWaiter, BaseSensorOperator):
         run = self._reference()
         if self._run_watch is None:
             self._run_watch = self._watch(run)
+            self._run_watch.quiet_start = self.mode != "reschedule"  # each poke of one is a new process: say it
             self._first_poke_at = time.monotonic()
         limit = self._wait_limit()
         deadline = None if limit is None or self._first_poke_at is None else self._first_poke_at + limit

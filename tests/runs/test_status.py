@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runtype_provider.runs.status import (
-    NOT_STARTED_STATUSES,
-    RunOutcome,
-    classify_run_status,
-    is_failed_record_status,
-    is_not_started_status,
-)
+from runtype_provider.runs.status import RunOutcome, classify_run_status, is_failed_record_status
 
 # ---- status classification --------------------------------------------------------------------------------
 
@@ -104,14 +98,3 @@ def test_a_run_without_batches_has_no_deciding_batch():
 
     with pytest.raises(ValueError, match="at least one batch"):
         deciding_batch([])
-
-
-@pytest.mark.parametrize("status", sorted(NOT_STARTED_STATUSES))
-def test_every_not_started_status_is_an_active_running_one(status):
-    assert classify_run_status(status) is RunOutcome.RUNNING
-    assert is_not_started_status(status) and is_not_started_status(f" {status.upper()} ")
-
-
-@pytest.mark.parametrize("status", ["running", "processing", "paused", "retrying", "completed", "mystery", None, ""])
-def test_a_started_ended_or_unknown_status_is_not_waiting_to_start(status):
-    assert not is_not_started_status(status)

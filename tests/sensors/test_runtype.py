@@ -114,12 +114,26 @@ def test_execute_in_poke_mode_waits_and_returns_the_result(
     assert polls(requests_mock) == 2
 
 
-def test_execute_in_reschedule_mode_reschedules_while_running(status, context, make_sensor):
+def test_execute_in_reschedule_mode_reschedules_while_running(status, context, make_sensor, logs):
     status("running")
     context["ti"].get_first_reschedule_date.return_value = None
 
     with pytest.raises(AirflowRescheduleException):
         make_sensor(mode="reschedule", poke_interval=60).execute(context)
+    # Each poke is a process of its own: it says what it saw (a longer wait holds its first status back a minute).
+    assert [m for m in logs.messages("info") if ": running: " in m]
+
+
+def test_poke_mode_holds_the_first_status_back_and_logs_the_change(
+    requests_mock, context, make_sensor, batch_status_body, logs
+):
+    answers = [batch_status_body("queued"), batch_status_body("running"), batch_status_body("completed")]
+    requests_mock.get(STATUS, [{"json": body} for body in answers])
+
+    make_sensor(mode="poke", poke_interval=0.001).execute(context)
+
+    lines = [m for m in logs.messages("info") if m.startswith("Runtype run ") and ": " in m]
+    assert not [m for m in lines if "queued" in m] and [m for m in lines if ": running: " in m]
 
 
 @pytest.mark.parametrize(("soft_fail", "expected"), [(False, AirflowSensorTimeout), (True, AirflowSkipException)])
