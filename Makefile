@@ -99,7 +99,7 @@ bench: $(VENV)/.installed
 	BENCH_GOALS=$(BENCH_GOALS_FILE) $(VENV)/bin/python scripts/bench_results.py
 	BENCH_GOALS=$(BENCH_GOALS_FILE) $(VENV)/bin/python scripts/bench_triggers.py
 	BENCH_GOALS=$(BENCH_GOALS_FILE) $(VENV)/bin/python scripts/bench_triggers.py --waits 5000 --kinds per-run,run-list \
-		--rounds 1 --schedules 100
+		--rounds 3 --schedules 100
 	$(VENV)/bin/python scripts/bench_watchers.py
 	$(VENV)/bin/python scripts/bench_goals.py $(BENCH_GOALS_FILE)
 

@@ -361,7 +361,11 @@ def goals(kinds: list[str], runs: dict[str, list[Pass]], memory: dict[str, list[
         )  # fmt: skip
         if args.waits >= 5000:
             lag = median(kind, lambda p: p.settled_lag * 1000)
-            record_goal(f"{kind}: worst loop lag once started, {args.waits} waits", "< 100 ms", lag, lag < 100, " ms")
+            passes = [p.settled_lag * 1000 for p in runs[kind]]
+            note = f"median of {len(passes)} passes; worst pass {max(passes):.0f} ms" if len(passes) > 1 else ""
+            record_goal(
+                f"{kind}: worst loop lag once started, {args.waits} waits", "< 100 ms", lag, lag < 100, " ms", note
+            )
             if memory.get(kind):
                 kb = statistics.median(p.peak_bytes / p.waits / 1024 for p in memory[kind])
                 record_goal(f"{kind}: memory per wait, {args.waits} waits", "<= 15 KB", kb, kb <= 15, " KB")
