@@ -16,9 +16,10 @@ DAG = WAIT_AND_RESULTS_DAG
 SCHEDULE_ID = "sch_deploy_triggerer_restart"
 RECORDS = [f"rec-{i:03d}" for i in range(1, 26)]
 FAILING = ["rec-007", "rec-019"]
-RUN_SECONDS = 3600.0
-"""The run lasts until the test ends it (``advance_clock``) once the new triggerer polls it: however slow the restart
-and the takeover (about 10 s on an idle machine), the run cannot end before them."""
+QUEUED_SECONDS = RUN_SECONDS = 3600.0
+"""The run stays queued, then running, until the test moves it on (``advance_clock``) once the new triggerer polls
+it: however slow the restart and the takeover (about 10 s on an idle machine), the run cannot end before them. The
+new triggerer sees it queued, then running: a change, which its wait logs."""
 
 
 def test_listening_only_on_loopback(airflow_deployment: AirflowDeployment, runtype_local: LocalRuntypeProcess) -> None:
@@ -33,7 +34,7 @@ def test_deferred_wait_resumes_after_the_triggerer_is_sigkilled_and_restarted(
         schedule_id=SCHEDULE_ID,
         record_ids=RECORDS,
         failing_record_ids=FAILING,
-        queued_seconds=0.5,
+        queued_seconds=QUEUED_SECONDS,
         running_seconds=RUN_SECONDS,
     )
     began = time.monotonic()
@@ -95,8 +96,16 @@ def test_deferred_wait_resumes_after_the_triggerer_is_sigkilled_and_restarted(
         interval=0.2,
         what="the new triggerer polls the run",
     )
+    runtype_local.advance_clock(QUEUED_SECONDS)  # the run starts now
+    polls_at_start = len(runtype_local.calls("get_batch_status", batch_status))
+    wait_until(
+        lambda: len(runtype_local.calls("get_batch_status", batch_status)) > polls_at_start + 1,
+        timeout=300,
+        interval=0.2,
+        what="the new triggerer polls the running run",
+    )
     runtype_local.advance_clock(RUN_SECONDS)  # the run completes now
-    mark("new triggerer polling; run ended (clock advanced)")
+    mark("new triggerer polling; run started, then ended (clock advanced)")
 
     deployment.wait_for_run(DAG, run_id, timeout=300)
     mark("DAG run succeeded")
