@@ -952,3 +952,19 @@ def test_a_lean_read_keeps_its_connection_alive_across_reads(no_proxy):
         statuses = asyncio.run(main(server.url))
         assert server.connections == 1
     assert statuses == ["running"] * 3 and len(served) == 2  # the first head is read by the server itself
+
+
+def test_a_lean_read_trusts_the_ca_bundle_named_by_ssl_cert_file(monkeypatch, no_proxy, tmp_path):
+    """Behind a TLS-inspecting proxy the triggerer trusts its CA through SSL_CERT_FILE (troubleshooting page)."""
+    from runtype_provider.client import async_pool
+
+    context, cert_path = tls_context(tmp_path)
+    body = json.dumps({"batchExecutionId": "b1", "status": "running"}).encode()
+    monkeypatch.setenv("SSL_CERT_FILE", cert_path)
+    async_pool._shared_ssl_context.cache_clear()
+    try:
+        with LoopbackServer(answer(200, body), tls=context) as server:
+            answered = send_through_lanes(loopback_settings(server.url), "get_batch_status", batch_id="b1")
+        assert answered.status == "running"
+    finally:
+        async_pool._shared_ssl_context.cache_clear()  # the next client loads the default bundle again
