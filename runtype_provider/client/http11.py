@@ -212,15 +212,10 @@ class _Exchange(asyncio.Protocol):
                 head = bytes(self._buffer[:end])
                 del self._buffer[: end + 4]
                 self._start_body(head)
-            elif state == "length":
-                take = min(self._left, len(self._buffer))
-                if take:
-                    self._give(bytes(self._buffer[:take]))
-                    del self._buffer[:take]
-                    self._left -= take
-                if self._left:
+            elif state in ("length", "chunk-data"):
+                if not self._take_body():
                     return
-                self._state = "done"
+                self._state = "done" if state == "length" else "chunk-end"
             elif state == "chunk-size":
                 end = self._buffer.find(b"\r\n")
                 if end < 0 or end > MAX_LINE_BYTES:
@@ -233,15 +228,6 @@ class _Exchange(asyncio.Protocol):
                     raise HttpProtocolError("a chunk size is not a hexadecimal number")
                 self._left = int(size, 16)
                 self._state = "chunk-data" if self._left else "trailers"
-            elif state == "chunk-data":
-                take = min(self._left, len(self._buffer))
-                if take:
-                    self._give(bytes(self._buffer[:take]))
-                    del self._buffer[:take]
-                    self._left -= take
-                if self._left:
-                    return
-                self._state = "chunk-end"
             elif state == "chunk-end":
                 if len(self._buffer) < 2:
                     return
@@ -294,6 +280,15 @@ class _Exchange(asyncio.Protocol):
             self._left, self._state = length, ("length" if length else "done")
         else:
             self._state, self._close_after = "until-close", True
+
+    def _take_body(self) -> bool:
+        """Feed the buffered body bytes, up to the ``_left`` still due; True once all of them came."""
+        take = min(self._left, len(self._buffer))
+        if take:
+            self._give(bytes(self._buffer[:take]))
+            del self._buffer[:take]
+            self._left -= take
+        return not self._left
 
     def _give(self, raw: bytes) -> None:
         assert self._feed is not None

@@ -522,23 +522,35 @@ def test_run_watch_logs_each_unknown_status_once(poll, run_reference, logs):
     assert watch.unknown_statuses_logged == {"warming", None, "cooling"}
 
 
+def play_script(poll: Any, run_reference: dict[str, Any], clock: Any, script: list[tuple[int, str, int]]) -> RunWatch:
+    """Poll a new watch once per ``(seconds after start, status, processed)`` step, the clock set to each step."""
+    outcomes = {"completed": RunOutcome.SUCCESS}
+    hook = ScriptedHook(
+        *(
+            RunProgress(status=s, outcome=outcomes.get(s, RunOutcome.RUNNING), total_records=10, processed_records=n)
+            for _, s, n in script
+        )
+    )
+    watch = RunWatch(run=RunReference(**run_reference), max_poll_errors=0, log=logging.getLogger("watch"))
+    start = clock.now
+    for at, _, _ in script:
+        clock.now = start + at
+        poll(watch, hook)
+    return watch
+
+
+def progress_lines(logs: Any) -> list[str]:
+    return [m for m in logs.messages("info") if m.startswith("Runtype run run-1:")]
+
+
 def test_progress_is_logged_when_it_changes_not_at_every_poll(poll, run_reference, clock, logs):
     """A new status at once; new counts under the same status at most every PROGRESS_LOG_EVERY (60 s); the final
     status not at all (the verdict logs it once, or raises it)."""
     script = [(0, "queued", 0), (10, "queued", 0), (20, "running", 2), (30, "running", 2), (40, "running", 5),
               (90, "running", 9), (100, "completed", 10)]  # fmt: skip
-    outcomes = {"queued": RunOutcome.RUNNING, "running": RunOutcome.RUNNING, "completed": RunOutcome.SUCCESS}
-    hook = ScriptedHook(
-        *(RunProgress(status=s, outcome=outcomes[s], total_records=10, processed_records=n) for _, s, n in script)
-    )
-    watch = RunWatch(run=RunReference(**run_reference), max_poll_errors=0, log=logging.getLogger("watch"))
+    watch = play_script(poll, run_reference, clock, script)
 
-    start = clock.now
-    for at, _, _ in script:
-        clock.now = start + at
-        poll(watch, hook)
-
-    assert [m for m in logs.messages("info") if m.startswith("Runtype run run-1:")] == [
+    assert progress_lines(logs) == [
         "Runtype run run-1: running: 2/10 records processed, 0 failed",  # queued for 20 s only: not logged
         "Runtype run run-1: running: 9/10 records processed, 0 failed",
     ]
@@ -550,18 +562,10 @@ def test_the_first_status_is_logged_once_it_lasts_a_minute_then_any_change_at_on
     poll, run_reference, clock, logs, status
 ):
     script = [(0, status, 0), (30, status, 0), (60, status, 0), (90, status, 0), (150, status, 0), (160, "paused", 1)]
-    steps = (
-        RunProgress(status=s, outcome=RunOutcome.RUNNING, total_records=10, processed_records=n) for _, s, n in script
-    )
-    hook = ScriptedHook(*steps)
-    watch = RunWatch(run=RunReference(**run_reference), max_poll_errors=0, log=logging.getLogger("watch"))
 
-    start = clock.now
-    for at, _, _ in script:
-        clock.now = start + at
-        poll(watch, hook)
+    play_script(poll, run_reference, clock, script)
 
-    assert [m for m in logs.messages("info") if m.startswith("Runtype run run-1:")] == [
+    assert progress_lines(logs) == [
         f"Runtype run run-1: {status}: 0/10 records processed, 0 failed",  # at 60 s, once
         "Runtype run run-1: paused: 1/10 records processed, 0 failed",
     ]
