@@ -28,7 +28,7 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from urllib.request import getproxies
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -305,6 +305,8 @@ class Http11Client:
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.ssl = ssl_context if parts.scheme == "https" else None
+        self.base_path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~")
+        """A base URL's path (e.g. behind a gateway), before every request's own path, percent-encoded as httpx does."""
         default_port = (parts.scheme == "https" and self.port == 443) or (parts.scheme == "http" and self.port == 80)
         host = f"[{self.host}]" if ":" in self.host else self.host
         authority = host if default_port else f"{host}:{self.port}"
@@ -327,8 +329,9 @@ class Http11Client:
         return protocol
 
     async def request(self, method: str, target: str, on_head: OnHead) -> tuple[int, Headers]:
-        """Send ``method target`` (no body) and read the answer: ``on_head`` gets the head and feeds the body."""
-        head = f"{method} {target} HTTP/1.1\r\n".encode("ascii") + self._header_block
+        """Send ``method target`` (no body; ``target`` after the base URL's path) and read the answer: ``on_head``
+        gets the head and feeds the body."""
+        head = f"{method} {self.base_path}{target} HTTP/1.1\r\n".encode("ascii") + self._header_block
         conn = self._conn
         reused = conn is not None and conn.reusable
         if not reused:

@@ -968,3 +968,15 @@ def test_a_lean_read_trusts_the_ca_bundle_named_by_ssl_cert_file(monkeypatch, no
         assert answered.status == "running"
     finally:
         async_pool._shared_ssl_context.cache_clear()  # the next client loads the default bundle again
+
+
+@pytest.mark.parametrize("prefix", ["/gateway", "/gateway/runtype/", "/caf\u00e9 api"])
+def test_a_lean_read_keeps_the_base_urls_path_as_httpx_does(monkeypatch, no_proxy, prefix):
+    body = json.dumps({"batchExecutionId": "b1", "status": "running"}).encode()
+    with LoopbackServer(answer(200, body)) as server:
+        lean, plain = through_both_clients(monkeypatch, server.url + prefix, batch_id="b1")
+
+    assert lean == plain and lean.status == "running"
+    assert len(server.requests) == 2 and server.requests[0] == server.requests[1]
+    assert server.requests[0].startswith("GET /") and server.requests[0].endswith("/v1/batch/status/b1 HTTP/1.1")
+    assert server.requests[0] != "GET /v1/batch/status/b1 HTTP/1.1"  # the prefix is kept
