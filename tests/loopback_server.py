@@ -218,5 +218,6 @@ def send_through_lanes(
             return await transport.send(build_request(operation, **ids), deadline=deadline)
         finally:
             await lanes.aclose()
+            await transport.aclose()
 
     return asyncio.run(main())

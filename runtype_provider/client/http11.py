@@ -16,7 +16,7 @@ What it accepts from a server, and the bounds (an answer outside them fails the 
 * a head of at most :data:`MAX_HEAD_BYTES` and :data:`MAX_HEADERS` header lines;
 * a body framed by ``Transfer-Encoding: chunked`` (no other transfer coding; chunk-size lines of at most
   :data:`MAX_LINE_BYTES`, trailers within the head bound), else ``Content-Length`` (digits only; two different
-  values are refused), else read to the end of the connection; ``204``, ``304`` and answers to ``HEAD`` have none.
+  values are refused), else read to the end of the connection; ``204`` and ``304`` have none.
 
 A connection is reused only after an answer read to its end that neither side asked to close. A reused connection
 that closes before any byte of the answer (the server dropped it while idle) is reopened once for the request.
@@ -115,7 +115,6 @@ class _Exchange(asyncio.Protocol):
         self.waiter: asyncio.Future[tuple[int, Headers]] | None = None
         self._buffer = bytearray()
         self._on_head: OnHead | None = None
-        self._no_body = False
         self._received = False
         self._stale_ok = False
         self._reset()
@@ -162,10 +161,10 @@ class _Exchange(asyncio.Protocol):
                 self.waiter.set_exception(ConnectionError(f"the server closed the connection mid-answer{reason}"))
 
     # ---- one exchange ----------------------------------------------------------------------------------------
-    async def exchange(self, head: bytes, on_head: OnHead, *, no_body: bool, reused: bool) -> tuple[int, Headers]:
+    async def exchange(self, head: bytes, on_head: OnHead, *, reused: bool) -> tuple[int, Headers]:
         assert self.transport is not None and self.waiter is None
         self.waiter = asyncio.get_running_loop().create_future()
-        self._on_head, self._no_body, self._stale_ok, self._received = on_head, no_body, reused, False
+        self._on_head, self._stale_ok, self._received = on_head, reused, False
         self.reusable = False
         self.transport.write(head)
         try:
@@ -272,7 +271,7 @@ class _Exchange(asyncio.Protocol):
             raise HttpProtocolError(f"the answer's Transfer-Encoding {coding[:40]!r} is not chunked")
         chunked = coding is not None
         length = None if chunked else _content_length(headers)
-        if self._no_body or status in (204, 304):
+        if status in (204, 304):
             self._state = "done"
         elif chunked:
             self._state = "chunk-size"
@@ -301,7 +300,6 @@ class Http11Client:
 
     def __init__(self, base_url: str, headers: dict[str, str], ssl_context: ssl.SSLContext | None) -> None:
         parts = urlsplit(base_url)
-        self.scheme = parts.scheme
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.ssl = ssl_context if parts.scheme == "https" else None
@@ -329,8 +327,8 @@ class Http11Client:
         return protocol
 
     async def request(self, method: str, target: str, on_head: OnHead) -> tuple[int, Headers]:
-        """Send ``method target`` (no body; ``target`` after the base URL's path) and read the answer: ``on_head``
-        gets the head and feeds the body."""
+        """Send ``method target`` (an idempotent method without a body: a stale connection's request is sent again;
+        ``target`` after the base URL's path) and read the answer: ``on_head`` gets the head and feeds the body."""
         head = f"{method} {self.base_path}{target} HTTP/1.1\r\n".encode("ascii") + self._header_block
         conn = self._conn
         reused = conn is not None and conn.reusable
@@ -340,10 +338,10 @@ class Http11Client:
             conn = await self._open()
         assert conn is not None
         try:
-            return await conn.exchange(head, on_head, no_body=method == "HEAD", reused=reused)
+            return await conn.exchange(head, on_head, reused=reused)
         except StaleConnectionError:
             conn = await self._open()
-            return await conn.exchange(head, on_head, no_body=method == "HEAD", reused=False)
+            return await conn.exchange(head, on_head, reused=False)
 
     @property
     def is_closed(self) -> bool:

@@ -349,3 +349,6 @@ class ConnectionShare:
         lanes, self._lanes = list(self._lanes.values()), {}
         for one in lanes:
             await one.aclose()
+        reads, self._reads = list(self._reads.values()), {}
+        for read in reads:
+            await read.transport.aclose()  # a client of its own, if a request other than a GET needed one

@@ -430,7 +430,7 @@ class AsyncTransport(_Transport):
         if isinstance(client, Http11Client):
             if request.method == "GET" and request.body is None:
                 return await self._exchange_lean(client, request, url)
-            client = self._client_for(request)  # lean lanes lend no client for a body: this transport's own
+            client = self._client_for(request)  # the lean client sends GETs only: this transport's own httpx
         try:
             built = client.build_request(
                 request.method, url, params=request.query or None, json=request.body, timeout=budget

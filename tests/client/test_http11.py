@@ -46,7 +46,7 @@ class FakeSocket:
         self.closed = True
 
 
-def exchange(pieces: list[bytes], *, eof: bool = False, no_body: bool = False) -> dict[str, Any]:
+def exchange(pieces: list[bytes], *, eof: bool = False) -> dict[str, Any]:
     """Feed ``pieces`` to a fresh protocol for one request: its outcome, the body fed, whether it closed."""
 
     async def main() -> dict[str, Any]:
@@ -60,9 +60,7 @@ def exchange(pieces: list[bytes], *, eof: bool = False, no_body: bool = False) -
             heads.append((status, headers))
             return body.append
 
-        task = asyncio.ensure_future(
-            protocol.exchange(b"GET / HTTP/1.1\r\n\r\n", on_head, no_body=no_body, reused=False)
-        )
+        task = asyncio.ensure_future(protocol.exchange(b"GET / HTTP/1.1\r\n\r\n", on_head, reused=False))
         await asyncio.sleep(0)
         for piece in pieces:
             protocol.data_received(piece)
@@ -190,7 +188,7 @@ def test_what_the_head_callback_raises_fails_the_exchange_before_the_body_is_rea
         def refuse(status: int, headers: Headers) -> Callable[[bytes], None]:
             raise ValueError(f"refused {status}")
 
-        task = asyncio.ensure_future(protocol.exchange(b"GET /", refuse, no_body=False, reused=False))
+        task = asyncio.ensure_future(protocol.exchange(b"GET /", refuse, reused=False))
         await asyncio.sleep(0)
         protocol.data_received(b"HTTP/1.1 307 X\r\nLocation: /elsewhere\r\nContent-Length: 5\r\n\r\n")
         await asyncio.sleep(0)

@@ -980,3 +980,23 @@ def test_a_lean_read_keeps_the_base_urls_path_as_httpx_does(monkeypatch, no_prox
     assert len(server.requests) == 2 and server.requests[0] == server.requests[1]
     assert server.requests[0].startswith("GET /") and server.requests[0].endswith("/v1/batch/status/b1 HTTP/1.1")
     assert server.requests[0] != "GET /v1/batch/status/b1 HTTP/1.1"  # the prefix is kept
+
+
+def test_a_request_other_than_a_get_on_lean_lanes_goes_through_httpx(monkeypatch, no_proxy):
+    """The lean client re-sends a request on a stale connection, so it takes GETs only; a cancel goes through the
+    transport's own httpx client, with the same answer."""
+    import runtype_provider.client.http11 as http11
+
+    lean_requests: list[str] = []
+    real_request = http11.Http11Client.request
+
+    async def counted(self: Any, method: str, target: str, on_head: Any) -> Any:
+        lean_requests.append(method)
+        return await real_request(self, method, target, on_head)
+
+    monkeypatch.setattr(http11.Http11Client, "request", counted)
+    with LoopbackServer(answer(200, b'{"success": true, "message": "cancelling"}')) as server:
+        cancelled = send_through_lanes(loopback_settings(server.url), "cancel_batch", batch_id="b1")
+
+    assert (cancelled.success, cancelled.message) == (True, "cancelling")
+    assert server.requests == ["POST /v1/batch/cancel/b1 HTTP/1.1"] and lean_requests == []
